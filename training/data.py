@@ -1,0 +1,188 @@
+"""Folders of face photos to labelled face crops, with a detection cache.
+
+A dataset folder holds ``<person>/<photo>``. Every photo goes through
+``realtime.faces.face_from_photo`` (the runtime's own preprocessing). Crops are cached as
+uint8 in one ``.npz`` per folder and settings (no pickle), keyed on each file's path, size and
+modification time, so a second run detects nothing it has seen before.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from realtime.config import DetectionConfig
+from realtime.errors import UserError
+from realtime.faces import IMAGE_SUFFIXES, UnreadableImage, face_from_photo, read_image
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+
+
+@dataclass
+class FaceSet:
+    """Face crops with their person labels, and what happened to every photo."""
+
+    crops: np.ndarray            # (n, size, size, 3) uint8 RGB
+    labels: np.ndarray           # (n,) str person names
+    paths: np.ndarray            # (n,) str source photo paths
+    summary: Counter = field(default_factory=Counter)
+
+    @property
+    def people(self) -> list[str]:
+        return sorted(set(self.labels.tolist()))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def concat_face_sets(sets: list[FaceSet]) -> FaceSet:
+    summary = Counter()
+    for s in sets:
+        summary.update(s.summary)
+    return FaceSet(np.concatenate([s.crops for s in sets]), np.concatenate([s.labels for s in sets]),
+                   np.concatenate([s.paths for s in sets]), summary)
+
+
+def scan_people(root: str | Path) -> tuple[dict[str, list[Path]], Counter]:
+    """``{person: [photo paths]}`` for ``root/<person>/*``, and counts of what was passed over."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"dataset folder {root} not found: expected {root}/<person>/<photo>.jpg")
+    skipped = Counter()
+    people: dict[str, list[Path]] = {}
+    for person_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        photos = []
+        for path in sorted(person_dir.iterdir()):
+            if not path.is_file():
+                continue
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                photos.append(path)
+            else:
+                skipped["non_image"] += 1
+        if photos:
+            people[person_dir.name] = photos
+        else:
+            skipped["empty_person_folder"] += 1
+            log.warning("%s: no photos, person skipped", person_dir)
+    return people, skipped
+
+
+def _settings_key(settings: DetectionConfig, size: int) -> str:
+    blob = json.dumps({"v": CACHE_VERSION, "size": size, **dataclasses.asdict(settings)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _file_key(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def cache_file(cache_dir: str | Path, root: str | Path, settings: DetectionConfig, size: int) -> Path:
+    root_id = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:16]
+    return Path(cache_dir).expanduser() / f"crops-{root_id}-{_settings_key(settings, size)}.npz"
+
+
+def _read_cache(path: Path) -> dict[str, tuple[str, np.ndarray | None]]:
+    if not path.is_file():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys, statuses, crops = data["keys"], data["statuses"], data["crops"]
+    except Exception as err:  # a corrupt cache is only lost time: rebuild it
+        log.warning("crop cache %s unreadable (%s): rebuilding", path, err)
+        return {}
+    entries = {}
+    crop_index = 0
+    for key, status in zip(keys.tolist(), statuses.tolist()):
+        if status in ("face", "fallback"):
+            entries[key] = (status, crops[crop_index])
+            crop_index += 1
+        else:
+            entries[key] = (status, None)
+    return entries
+
+
+def _write_cache(path: Path, entries: dict[str, tuple[str, np.ndarray | None]], size: int) -> None:
+    """Write atomically with mode 0600: crops of faces are biometric data."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    keys = list(entries)
+    statuses = [entries[k][0] for k in keys]
+    crops = [entries[k][1] for k in keys if entries[k][1] is not None]
+    stacked = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        np.savez(handle, keys=np.array(keys, dtype=str), statuses=np.array(statuses, dtype=str), crops=stacked)
+    os.replace(tmp, path)
+
+
+def load_face_set(root: str | Path, settings: DetectionConfig, size: int, cache_dir: str | Path | None,
+                  min_people: int = 0, progress: bool = True) -> FaceSet:
+    """Crops of the largest face of every photo under ``root/<person>/``.
+
+    Photos that do not decode, or where no face is found (and the centre-crop fallback is
+    off), are skipped and counted in ``summary``; nothing here raises on a bad photo.
+    """
+    people, summary = scan_people(root)
+    if len(people) < min_people:
+        raise UserError(f"{root}: found {len(people)} person folder(s) with photos; "
+                        f"training needs at least {min_people} people, as {root}/<person>/<photo>.jpg")
+    cache_path = cache_file(cache_dir, root, settings, size) if cache_dir else None
+    cached = _read_cache(cache_path) if cache_path else {}
+    entries: dict[str, tuple[str, np.ndarray | None]] = {}
+    crops, labels, paths = [], [], []
+    todo = [(person, path) for person, photos in people.items() for path in photos]
+    fresh = 0
+    for person, path in tqdm(todo, desc=f"faces in {Path(root).name}", unit="photo",
+                             disable=not progress, leave=False):
+        summary["images"] += 1
+        try:
+            key = _file_key(path)
+        except OSError:
+            summary["unreadable"] += 1
+            continue
+        if key in cached:
+            status, crop = cached[key]
+            summary["cache_hits"] += 1
+        else:
+            fresh += 1
+            try:
+                status, crop = "no_face", None
+                image = read_image(path)
+                crop, status, count = face_from_photo(image, settings, size)
+                if count > 1:
+                    summary["several_faces_kept_largest"] += 1
+            except UnreadableImage as err:
+                log.warning("%s", err)
+                status, crop = "unreadable", None
+        entries[key] = (status, crop)
+        summary[status] += 1
+        if crop is not None:
+            crops.append(crop)
+            labels.append(person)
+            paths.append(str(path))
+    if cache_path and fresh:
+        _write_cache(cache_path, entries, size)
+    summary["faces"] = len(crops)
+    stacked = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
+    return FaceSet(stacked, np.array(labels, dtype=str), np.array(paths, dtype=str), summary)
+
+
+def describe(summary: Counter) -> str:
+    """One line: images read, faces used, skipped and why."""
+    parts = [f"{summary.get('images', 0)} images read", f"{summary.get('faces', 0)} faces used"]
+    for reason in ("fallback", "no_face", "unreadable", "non_image", "empty_person_folder",
+                   "several_faces_kept_largest", "cache_hits"):
+        if summary.get(reason):
+            parts.append(f"{summary[reason]} {reason.replace('_', ' ')}")
+    return ", ".join(parts)
