@@ -1,0 +1,85 @@
+"""Verification metrics on pair distances: ROC, AUC, EER, thresholds (pure numpy).
+
+Convention everywhere: a pair is accepted as the same person when ``distance <= threshold``.
+``distances`` and ``same`` are 1-D arrays; ``same`` is True for same-person pairs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _as_arrays(distances, same) -> tuple[np.ndarray, np.ndarray]:
+    distances = np.asarray(distances, dtype=np.float64).ravel()
+    same = np.asarray(same, dtype=bool).ravel()
+    if distances.shape != same.shape:
+        raise ValueError(f"{distances.shape[0]} distances but {same.shape[0]} labels")
+    return distances, same
+
+
+def roc_points(distances, same) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False-accept and true-accept rates at every distinct threshold, ascending.
+
+    The first point is the threshold below every distance (accept nothing: 0, 0).
+    """
+    distances, same = _as_arrays(distances, same)
+    order = np.argsort(distances, kind="mergesort")
+    sorted_d, sorted_same = distances[order], same[order]
+    positives, negatives = max(int(same.sum()), 1), max(int((~same).sum()), 1)
+    true_accepts = np.cumsum(sorted_same)
+    false_accepts = np.cumsum(~sorted_same)
+    # keep the last index of each run of equal distances: ties are accepted together
+    last = np.r_[np.nonzero(np.diff(sorted_d))[0], sorted_d.size - 1] if sorted_d.size else np.array([], int)
+    thresholds = np.r_[-np.inf, sorted_d[last]]
+    far = np.r_[0.0, false_accepts[last] / negatives]
+    tar = np.r_[0.0, true_accepts[last] / positives]
+    return far, tar, thresholds
+
+
+def roc_auc(distances, same) -> float:
+    """Area under the ROC: the chance a random same pair is closer than a random different pair."""
+    far, tar, _ = roc_points(distances, same)
+    return float(np.trapezoid(tar, far))
+
+
+def equal_error_rate(distances, same) -> tuple[float, float]:
+    """The rate where false accepts equal false rejects, and the threshold that gets closest."""
+    far, tar, thresholds = roc_points(distances, same)
+    frr = 1.0 - tar
+    i = int(np.argmin(np.abs(far - frr)))
+    return float((far[i] + frr[i]) / 2.0), float(thresholds[i] if np.isfinite(thresholds[i]) else 0.0)
+
+
+def threshold_at_far(distances, same, target_far: float = 0.01) -> tuple[float, float, float]:
+    """The largest threshold whose false-accept rate stays at or below ``target_far``.
+
+    Returns ``(threshold, far, frr)`` measured at that threshold. The threshold sits halfway
+    to the next distance, so it does not sit exactly on a training pair.
+    """
+    distances, same = _as_arrays(distances, same)
+    far, tar, thresholds = roc_points(distances, same)
+    ok = np.nonzero(far <= target_far)[0]
+    i = int(ok[-1])
+    threshold = thresholds[i]
+    if not np.isfinite(threshold):
+        threshold = float(distances.min()) * 0.5 if distances.size else 0.0
+    elif i + 1 < thresholds.size:
+        threshold = (threshold + thresholds[i + 1]) / 2.0
+    return float(threshold), float(far[i]), float(1.0 - tar[i])
+
+
+def accuracy_at(distances, same, threshold: float) -> float:
+    distances, same = _as_arrays(distances, same)
+    return float(np.mean((distances <= threshold) == same)) if distances.size else 0.0
+
+
+def best_threshold(distances, same) -> float:
+    """The threshold of highest accuracy (midpoint between neighbouring distances)."""
+    distances, same = _as_arrays(distances, same)
+    _, _, thresholds = roc_points(distances, same)
+    finite = thresholds[np.isfinite(thresholds)]
+    if finite.size == 0:
+        return 0.0
+    candidates = np.r_[finite[0] - 1e-6, (finite[:-1] + finite[1:]) / 2.0, finite[-1] + 1e-6]
+    accepted = distances[None, :] <= candidates[:, None]
+    accuracy = (accepted == same[None, :]).mean(axis=1)
+    return float(candidates[int(np.argmax(accuracy))])
