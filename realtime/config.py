@@ -8,6 +8,7 @@ read their settings from here, so the two can never disagree on, say, the face s
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -66,6 +67,8 @@ class TrainingConfig:
     people_per_batch: int = _num(5, 2, 1024)
     photos_per_person: int = _num(4, 2, 64)
     epochs: int = _num(40, 1, 10000)
+    # triplet only: softmax-classifier epochs before the triplet epochs (0: triplet from scratch)
+    warm_start_epochs: int = _num(0, 0, 10000)
     steps_per_epoch: int = _num(20, 1, 100000)
     learning_rate: float = _num(0.001, 1e-7, 1.0)
     final_learning_rate: float = _num(0.0001, 1e-9, 1.0)
@@ -91,6 +94,12 @@ class RecognitionConfig:
     detect_scale: float = _num(0.5, 0.05, 1.0)
     # Full detection every N frames; in between, faces are followed near their last box.
     detect_every: int = _num(3, 1, 1000)
+    # Between full detections, search this much around each last box (fraction of its size).
+    track_margin: float = _num(0.5, 0.0, 4.0)
+    # Read cameras on a background thread so a slow frame never blocks the next grab.
+    threaded_capture: bool = True
+    # nearest: distance to the closest sample; mean: distance to each person's mean embedding.
+    match: str = _num("nearest", choices=("nearest", "mean"))
     batch_encode: bool = True
     vote_frames: int = _num(5, 1, 100)
     track_iou: float = _num(0.3, 0.0, 1.0)
@@ -146,7 +155,8 @@ def _coerce(key: str, value: Any, tp) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # NaN would slip through every range check (all comparisons are false).
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
     elif tp is str:
         if isinstance(value, str):
@@ -185,20 +195,29 @@ def _build_section(section_name: str, cls, raw: Any):
     return cls(**values)
 
 
-def config_from_dict(raw: Any) -> Config:
-    """Validate a parsed YAML document into a :class:`Config`."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, Mapping):
-        raise UserError("config: the top level must be a mapping of sections "
-                        "(detection, model, training, recognition)")
-    sections = {f.name: f for f in dataclasses.fields(Config)}
-    built = {}
-    for name, value in raw.items():
-        if name not in sections:
-            raise UserError(f"config: unknown section {name!r} (known: {', '.join(sections)})")
-        built[name] = _build_section(name, typing.get_type_hints(Config)[name], value)
-    return Config(**built)
+def config_from_dict(raw: Any, source: str | Path | None = None) -> Config:
+    """Validate a parsed YAML document into a :class:`Config`.
+
+    ``source`` (the file it came from) is named in every error, so the user knows where to look.
+    """
+    try:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            raise UserError("config: the top level must be a mapping of sections "
+                            f"(detection, model, training, recognition), got a {type(raw).__name__}")
+        sections = {f.name: f for f in dataclasses.fields(Config)}
+        built = {}
+        for name, value in raw.items():
+            if name not in sections:
+                raise UserError(f"config: unknown section {name!r} (known: {', '.join(sections)})")
+            built[name] = _build_section(name, typing.get_type_hints(Config)[name], value)
+        return Config(**built)
+    except UserError as err:
+        if source is None:
+            raise
+        message = str(err).removeprefix("config: ")
+        raise UserError(f"config file {source}: {message}") from None
 
 
 def read_config_file(path: str | Path) -> dict:
@@ -224,6 +243,9 @@ def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
         if value is None:
             continue
         section_name, _, key = dotted.partition(".")
+        sections = [f.name for f in dataclasses.fields(Config)]
+        if section_name not in sections:
+            raise UserError(f"config: unknown key {dotted} (expected section.key, sections: {', '.join(sections)})")
         section = getattr(config, section_name)
         fields = {f.name: f for f in dataclasses.fields(section)}
         if key not in fields:
@@ -237,7 +259,8 @@ def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
 
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
     """Load ``path`` (default: the project's ``config.yaml``), then apply flag overrides."""
-    config = config_from_dict(read_config_file(path or DEFAULT_CONFIG_PATH))
+    path = path or DEFAULT_CONFIG_PATH
+    config = config_from_dict(read_config_file(path), source=path)
     return apply_overrides(config, overrides or {})
 
 

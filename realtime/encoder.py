@@ -1,0 +1,116 @@
+"""The exported encoder, run through a TFLite interpreter (never TensorFlow itself).
+
+``python -m realtime`` must start fast and small, so it loads ``encoder.tflite`` with
+``ai_edge_litert`` (the maintained TFLite runtime) and only falls back to ``tf.lite`` when that
+package is missing. The model's identity is the sha256 of the ``.tflite`` bytes: the gallery
+records it so embeddings of different encoders are never compared.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from realtime.errors import UserError
+from realtime.faces import scale_crops
+
+log = logging.getLogger(__name__)
+
+JSON_NAME = "encoder.json"
+TFLITE_NAME = "encoder.tflite"
+
+
+def _interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover - only without ai-edge-litert
+        log.warning("ai_edge_litert not installed; falling back to tf.lite (slow start)")
+        import tensorflow as tf
+        Interpreter = tf.lite.Interpreter
+    return Interpreter
+
+
+def read_model_info(model_dir: str | Path) -> dict[str, Any]:
+    """Parse and check ``encoder.json``; any problem is a one-line UserError."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise UserError(f"model folder {model_dir} not found: run `python -m training` first or pass --model DIR")
+    path = model_dir / JSON_NAME
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{model_dir} has no {JSON_NAME}: run `python -m training` first or pass --model DIR") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"{path} is not valid JSON ({err}): re-export the model") from None
+    if not isinstance(info, dict):
+        raise UserError(f"{path}: expected a JSON object, re-export the model")
+    for key, kind in (("input_size", int), ("embedding_size", int), ("threshold", (int, float))):
+        value = info.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or value <= 0:
+            raise UserError(f"{path}: {key} missing or invalid ({value!r}): re-export the model")
+    if info.get("distance", "euclidean") != "euclidean":
+        raise UserError(f"{path}: distance {info.get('distance')!r} is not supported (euclidean only)")
+    return info
+
+
+class Encoder:
+    """One interpreter per process; ``encode`` is one interpreter call per batch of crops."""
+
+    def __init__(self, model_dir: str | Path, num_threads: int | None = None):
+        self.model_dir = Path(model_dir)
+        self.info = read_model_info(self.model_dir)
+        tflite = self.model_dir / TFLITE_NAME
+        try:
+            content = tflite.read_bytes()
+        except FileNotFoundError:
+            raise UserError(f"{self.model_dir} has no {TFLITE_NAME}: run `python -m training` first") from None
+        self.model_id = hashlib.sha256(content).hexdigest()
+        try:
+            self._interp = _interpreter_class()(model_content=content, num_threads=num_threads)
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as err:
+            raise UserError(f"{tflite} is not a valid TFLite model ({err}): re-export the model") from None
+        inp = self._interp.get_input_details()[0]
+        self._in_index = inp["index"]
+        self._out_index = self._interp.get_output_details()[0]["index"]
+        self.input_size = int(self.info["input_size"])
+        self.embedding_size = int(self.info["embedding_size"])
+        self.threshold = float(self.info["threshold"])
+        shape = tuple(int(v) for v in inp["shape"])
+        if len(shape) != 4 or shape[1:] != (self.input_size, self.input_size, 3):
+            raise UserError(f"{tflite} takes input {shape[1:]}, but {JSON_NAME} says "
+                            f"{self.input_size}x{self.input_size}x3: re-export the model")
+        self._batch = shape[0]
+
+    def _ensure_batch(self, n: int) -> None:
+        """Resize the input only when the batch size changes (allocation is the costly part)."""
+        if n != self._batch:
+            self._interp.resize_tensor_input(self._in_index, [n, self.input_size, self.input_size, 3])
+            self._interp.allocate_tensors()
+            self._batch = n
+
+    def encode(self, crops: np.ndarray) -> np.ndarray:
+        """``(n, size, size, 3)`` uint8 RGB crops -> ``(n, embedding_size)`` float32."""
+        crops = np.asarray(crops)
+        n = len(crops)
+        if n == 0:
+            return np.zeros((0, self.embedding_size), np.float32)
+        if crops.shape[1:] != (self.input_size, self.input_size, 3):
+            raise ValueError(f"crops of shape {crops.shape[1:]}, encoder takes {self.input_size}x{self.input_size}x3")
+        self._ensure_batch(n)
+        self._interp.set_tensor(self._in_index, np.ascontiguousarray(scale_crops(crops)))
+        self._interp.invoke()
+        out = np.array(self._interp.get_tensor(self._out_index), dtype=np.float32, copy=True)
+        if out.shape[-1] != self.embedding_size:
+            raise UserError(f"encoder outputs {out.shape[-1]}-d embeddings, {JSON_NAME} says {self.embedding_size}")
+        return out.reshape(n, -1)
+
+    def encode_each(self, crops: np.ndarray) -> np.ndarray:
+        """One call per crop: the unbatched path, kept so a benchmark can measure what batching gains."""
+        if len(crops) == 0:
+            return np.zeros((0, self.embedding_size), np.float32)
+        return np.concatenate([self.encode(crops[i:i + 1]) for i in range(len(crops))])

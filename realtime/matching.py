@@ -1,0 +1,85 @@
+"""Nearest enrolled person for each face: pure, vectorised numpy.
+
+The gallery matrix is turned into an :class:`Index` once per gallery change (norms and per-person
+means precomputed), so matching a frame is one matrix product however many samples there are.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Match:
+    nearest: str | None      # closest person whatever the distance (None: empty gallery)
+    distance: float          # Euclidean distance to them (inf: empty gallery)
+    name: str | None         # nearest if distance <= threshold, else None (unknown)
+
+
+@dataclass(frozen=True)
+class Index:
+    """Samples ``(n, d)``, their person index ``(n,)`` and the person names."""
+
+    embeddings: np.ndarray
+    labels: np.ndarray
+    names: tuple[str, ...]
+    sq_norms: np.ndarray
+    means: np.ndarray
+    mean_sq_norms: np.ndarray
+
+    @classmethod
+    def build(cls, embeddings: np.ndarray, labels: Sequence[int], names: Sequence[str]) -> "Index":
+        emb = np.ascontiguousarray(np.asarray(embeddings, np.float32).reshape(len(labels), -1))
+        lab = np.asarray(labels, np.int64).reshape(-1)
+        k = len(names)
+        d = emb.shape[1] if emb.ndim == 2 else 0
+        means = np.zeros((k, d), np.float32)
+        if len(lab):
+            np.add.at(means, lab, emb)
+            counts = np.bincount(lab, minlength=k).astype(np.float32)
+            means /= np.maximum(counts, 1)[:, None]
+        return cls(emb, lab, tuple(names), np.einsum("ij,ij->i", emb, emb), means,
+                   np.einsum("ij,ij->i", means, means))
+
+    @classmethod
+    def empty(cls, dim: int = 0) -> "Index":
+        return cls.build(np.zeros((0, dim), np.float32), [], [])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def pairwise_distances(queries: np.ndarray, refs: np.ndarray, ref_sq_norms: np.ndarray | None = None) -> np.ndarray:
+    """Euclidean distances ``(m, n)`` via ``|q|^2 + |r|^2 - 2 q.r`` (one BLAS call)."""
+    q = np.asarray(queries, np.float32)
+    r_sq = np.einsum("ij,ij->i", refs, refs) if ref_sq_norms is None else ref_sq_norms
+    sq = np.einsum("ij,ij->i", q, q)[:, None] + r_sq[None, :] - 2.0 * (q @ refs.T)
+    return np.sqrt(np.maximum(sq, 0.0))
+
+
+def match(index: Index, queries: np.ndarray, threshold: float, mode: str = "nearest") -> list[Match]:
+    """One :class:`Match` per query row; ties go to the first sample (stable, deterministic)."""
+    queries = np.asarray(queries, np.float32)
+    m = len(queries)
+    if m == 0:
+        return []
+    if len(index) == 0:
+        return [Match(None, float("inf"), None)] * m
+    if mode == "mean":
+        dist = pairwise_distances(queries, index.means, index.mean_sq_norms)
+        person = np.argmin(dist, axis=1)
+        best = dist[np.arange(m), person]
+    elif mode == "nearest":
+        dist = pairwise_distances(queries, index.embeddings, index.sq_norms)
+        sample = np.argmin(dist, axis=1)
+        best = dist[np.arange(m), sample]
+        person = index.labels[sample]
+    else:
+        raise ValueError(f"unknown match mode {mode!r}")
+    out = []
+    for p, d in zip(person.tolist(), best.tolist()):
+        name = index.names[p]
+        out.append(Match(name, float(d), name if d <= threshold else None))
+    return out
