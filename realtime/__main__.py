@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -14,6 +15,9 @@ from realtime.config import Config, load_config, resolve_path
 from realtime.errors import UserError, run_command, setup_logging
 
 log = logging.getLogger("realtime")
+
+# FFmpeg's own log lines would break the one-line error for a file that is not a video.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 COMMANDS = ("enroll", "list", "remove", "identify")
 
@@ -72,6 +76,7 @@ def live_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", metavar="FILE", help="write one JSON line per frame to FILE (- for stdout)")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     p.add_argument("--keys", help=argparse.SUPPRESS)  # scripted keys for tests: "e@30,n,a,m,e,ENTER"
+    p.add_argument("--snapshot", help=argparse.SUPPRESS)  # save the last annotated frame (PNG) at exit
     return p
 
 
@@ -82,6 +87,7 @@ def live_main(argv: Sequence[str] | None) -> int:
     if source_flag is not None and not source_flag.strip().isdigit():
         source_flag = _abs(source_flag)
     config = _load(args, {"recognition.source": source_flag})
+    import cv2
     from realtime.app import App, open_recorder
     from realtime.capture import VideoSource
     from realtime.keys import parse_key_script
@@ -93,8 +99,6 @@ def live_main(argv: Sequence[str] | None) -> int:
     except ValueError as err:
         raise UserError(f"--keys: {err}") from None
     rec = config.recognition
-    encoder = _encoder(config)
-    gallery = _gallery(config, encoder.model_id)
     source_value = rec.source
     if isinstance(source_value, str) and not source_value.strip().isdigit():
         source_value = str(resolve_path(source_value))
@@ -102,7 +106,10 @@ def live_main(argv: Sequence[str] | None) -> int:
                          backoff=rec.camera_backoff)
     events = None
     recorder = None
+    gallery = None
     try:
+        encoder = _encoder(config)
+        gallery = _gallery(config, encoder.model_id)
         recorder = open_recorder(args.record, source.fps, source.size) if args.record else None
         if args.events == "-":
             events = sys.stdout
@@ -112,15 +119,20 @@ def live_main(argv: Sequence[str] | None) -> int:
             except OSError as err:
                 raise UserError(f"--events {args.events} cannot be written: {err.strerror or err}") from None
         app = App(config, encoder, gallery, _threshold(config, encoder))
+        last: dict = {}
+        on_frame = (lambda frame, result: last.__setitem__(0, frame.copy())) if args.snapshot else None
         app.run(source, window=not args.headless, events=events, recorder=recorder,
-                max_frames=args.max_frames, key_script=key_script)
+                max_frames=args.max_frames, key_script=key_script, on_frame=on_frame)
+        if args.snapshot and last:
+            cv2.imwrite(_abs(args.snapshot), last[0])
     finally:
         if recorder is not None:
             recorder.release()
         if events is not None and events is not sys.stdout:
             events.close()
         source.close()
-        gallery.close()
+        if gallery is not None:
+            gallery.close()
     return 0
 
 

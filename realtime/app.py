@@ -8,6 +8,7 @@ and recording around it.
 from __future__ import annotations
 
 import json
+from collections import deque
 import logging
 import signal
 import threading
@@ -242,7 +243,7 @@ class App:
         key_script = key_script or {}
         frames = faces = 0
         start = time.perf_counter()
-        last_tick = start
+        ticks: deque = deque(maxlen=30)  # FPS over the last 30 frames
         shown: np.ndarray | None = None
         try:
             if window:
@@ -269,10 +270,9 @@ class App:
                 result = self.process(frame, t)
                 frames += 1
                 faces += len(result.faces)
-                now = time.perf_counter()
-                dt = max(now - last_tick, 1e-6)
-                last_tick = now
-                self.fps = 1.0 / dt if self.fps is None else 0.9 * self.fps + 0.1 / dt
+                ticks.append(time.perf_counter())
+                if len(ticks) >= 2:
+                    self.fps = (len(ticks) - 1) / max(ticks[-1] - ticks[0], 1e-6)
                 if events is not None:
                     events.write(json.dumps(result.event(), ensure_ascii=False) + "\n")
                 if window or recorder is not None or on_frame is not None:

@@ -31,7 +31,8 @@ class Index:
 
     @classmethod
     def build(cls, embeddings: np.ndarray, labels: Sequence[int], names: Sequence[str]) -> "Index":
-        emb = np.ascontiguousarray(np.asarray(embeddings, np.float32).reshape(len(labels), -1))
+        emb = np.asarray(embeddings, np.float32)
+        emb = np.ascontiguousarray(emb.reshape(len(labels), emb.shape[-1] if emb.ndim == 2 else -1))
         lab = np.asarray(labels, np.int64).reshape(-1)
         k = len(names)
         d = emb.shape[1] if emb.ndim == 2 else 0

@@ -59,7 +59,9 @@ def draw(frame: np.ndarray, faces: Sequence[FaceLabel], *, fps: float | None, th
         x, y, w, h = face.box
         color = GREEN if face.name is not None else RED
         cv2.rectangle(frame, (x, y), (x + w, y + h), color, 2)
-        label = f"{face.name if face.name is not None else 'Unknown'} {face.distance:.2f}"
+        label = face.name if face.name is not None else "Unknown"
+        if np.isfinite(face.distance):  # inf: nobody enrolled yet
+            label += f" {face.distance:.2f}"
         _text(frame, label, (x, max(int(20 * scale) + 4, y - 6)), scale * 0.7, WHITE, thick, bg=color)
     status = f"threshold {threshold:.2f}"
     if fps is not None:

@@ -1,0 +1,266 @@
+"""The live program end to end through its command line (subprocesses; a video stands in for
+the camera). Accuracy tests use the shipped encoder in ``models/`` and skip without it;
+``REALTIME_TEST_MODEL`` points them at another model folder while one is being trained."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
+DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
+PEOPLE = ["ben_afflek", "elton_john", "jerry_seinfeld", "madonna", "mindy_kaling"]
+STRANGER = "mindy_kaling"
+CLIP = "sadtalker_WDA_KatieHill_000.mp4"
+
+needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
+needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(),
+                                 reason=f"no trained encoder in {MODEL} (run `python -m training` first)")
+
+
+def cli(*args, cwd=None, timeout=120, env=None):
+    full_env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    full_env.pop("DISPLAY", None)  # headless means headless, even on a desktop
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "realtime", *map(str, args)], cwd=cwd or ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def one_line_error(proc):
+    assert proc.returncode == 2, proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+def events_of(path):
+    rows = [json.loads(l) for l in Path(path).read_text(encoding="utf-8").splitlines()]
+    assert "summary" in rows[-1]
+    return rows[:-1], rows[-1]["summary"]
+
+
+# -- no TensorFlow, bad inputs -----------------------------------------------------------------
+@pytest.mark.parametrize("argv", [["--help"], ["list", "--gallery", "{tmp}/g.db"], ["enroll", "--help"]])
+def test_realtime_never_imports_tensorflow(argv, tmp_path):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code = ("import sys, runpy\nsys.argv = ['realtime'] + %r\n"
+            "try:\n    runpy.run_module('realtime', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules and 'training' not in sys.modules\n"
+            "print('clean')" % argv)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("clean"), proc.stderr
+
+
+def test_missing_video_file_is_one_line_error(tmp_path):
+    assert "not found" in one_line_error(cli("--source", tmp_path / "nope.mp4", "--headless"))
+    (tmp_path / "fake.mp4").write_bytes(b"not a video at all")
+    assert "not a video" in one_line_error(cli("--source", tmp_path / "fake.mp4", "--headless"))
+
+
+def test_missing_camera_is_one_line_error(tmp_path):
+    assert "camera 57" in one_line_error(cli("--source", "57", "--headless", "--gallery", tmp_path / "g.db"))
+
+
+@needs_data
+def test_missing_or_malformed_model_is_one_line_error(tmp_path):
+    photo = next((DATA / "celebrity5/val/madonna").glob("*.jpg"))
+    assert "not found" in one_line_error(cli("identify", photo, "--model", tmp_path / "none", "--gallery", tmp_path / "g.db"))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "encoder.json").write_text("{not json")
+    assert "encoder.json" in one_line_error(cli("identify", photo, "--model", bad, "--gallery", tmp_path / "g.db"))
+    (bad / "encoder.json").write_text(json.dumps({"format": 1, "input_size": 60, "embedding_size": 128}))
+    assert "threshold" in one_line_error(cli("identify", photo, "--model", bad, "--gallery", tmp_path / "g.db"))
+    clip = DATA / "videos" / CLIP
+    assert "model" in one_line_error(cli("--source", clip, "--headless", "--model", tmp_path / "none",
+                                         "--gallery", tmp_path / "g.db"))
+
+
+def test_unknown_person_cannot_be_removed(tmp_path):
+    assert "does not exist" in one_line_error(cli("remove", "ghost", "--gallery", tmp_path / "g.db"))
+
+
+# -- a video made of celebrity5 val photos -----------------------------------------------------
+def make_photo_video(path, size=480, hold=6):
+    """Each val photo letterboxed into a size x size frame and held ``hold`` frames; returns the
+    person of each frame."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (size, size))
+    assert writer.isOpened()
+    truth = []
+    for person in PEOPLE:
+        for photo in sorted((DATA / "celebrity5/val" / person).glob("*.jpg")):
+            image = cv2.imread(str(photo))
+            f = size / max(image.shape[:2])
+            image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+            frame = np.zeros((size, size, 3), np.uint8)
+            y, x = (size - image.shape[0]) // 2, (size - image.shape[1]) // 2
+            frame[y:y + image.shape[0], x:x + image.shape[1]] = image
+            for _ in range(hold):
+                writer.write(frame)
+                truth.append(person)
+    writer.release()
+    return truth
+
+
+@needs_data
+@needs_model
+def test_headless_run_names_enrolled_people_and_not_the_stranger(tmp_path):
+    gallery = tmp_path / "g.db"
+    for person in PEOPLE:
+        if person != STRANGER:
+            proc = cli("enroll", person, DATA / "celebrity5/train" / person, "--model", MODEL, "--gallery", gallery)
+            assert proc.returncode == 0, proc.stderr
+            assert proc.stdout.startswith(f"enrolled {person}:")
+    listed = cli("list", "--gallery", gallery).stdout.split()
+    assert sorted(l.split(",")[0] for l in listed) == sorted(set(PEOPLE) - {STRANGER})
+    video = tmp_path / "val.mp4"
+    truth = make_photo_video(video)
+    events = tmp_path / "events.jsonl"
+    proc = cli("--source", video, "--headless", "--events", events, "--model", MODEL, "--gallery", gallery)
+    assert proc.returncode == 0, proc.stderr
+    rows, summary = events_of(events)
+    assert len(rows) == len(truth) == summary["frames"]
+    right = known = stranger_null = stranger = 0
+    for row, person in zip(rows, truth):
+        if not row["faces"]:
+            continue
+        face = max(row["faces"], key=lambda f: f["box"][2] * f["box"][3])
+        if person == STRANGER:
+            stranger += 1
+            stranger_null += face["name"] is None
+        else:
+            known += 1
+            right += face["name"] == person
+    face_frames = known + stranger
+    assert face_frames >= 0.7 * len(truth), "Haar should find a face on most frames"
+    print(f"\nright name on {right}/{known} enrolled face frames, null on {stranger_null}/{stranger} "
+          f"stranger frames, {summary['fps']} fps")
+    assert right / known > 0.5
+    assert stranger_null / stranger > 0.5
+
+
+# -- key enrollment on a real clip, restart, record ----------------------------------------------
+@needs_data
+@needs_model
+def test_key_enrollment_recognises_from_then_on_and_survives_restart(tmp_path):
+    gallery, events = tmp_path / "g.db", tmp_path / "ev.jsonl"
+    clip = DATA / "videos" / CLIP
+    keys = "e@5,K,a,t,i,e,SPACE,\u00e9,ENTER"     # Enter at frame 13; name "Katie é"
+    proc = cli("--source", clip, "--headless", "--events", events, "--max-frames", 90, "--keys", keys,
+               "--model", MODEL, "--gallery", gallery)
+    assert proc.returncode == 0, proc.stderr
+    rows, summary = events_of(events)
+    assert summary["enrolled"] == [{"name": "Katie \u00e9", "samples": 5}]
+    before = [r for r in rows if r["frame"] < 13 and r["faces"]]
+    assert before and all(f["name"] is None for r in before for f in r["faces"])
+    later = [r for r in rows if r["frame"] >= 45 and r["faces"]]
+    named = sum(any(f["name"] == "Katie \u00e9" for f in r["faces"]) for r in later)
+    assert named >= 0.8 * len(later)
+    assert cli("list", "--gallery", gallery).stdout.strip() == "Katie \u00e9,5"
+    # After a restart the person is known from the first frame.
+    proc = cli("--source", clip, "--headless", "--events", events, "--max-frames", 20, "--model", MODEL,
+               "--gallery", gallery)
+    rows, _ = events_of(events)
+    assert sum(any(f["name"] == "Katie \u00e9" for f in r["faces"]) for r in rows) >= 0.8 * len(rows)
+    # Enrolling the same name again adds samples.
+    proc = cli("--source", clip, "--headless", "--max-frames", 60, "--keys", "e@2,K,a,t,i,e,SPACE,\u00e9,ENTER",
+               "--model", MODEL, "--gallery", gallery)
+    assert cli("list", "--gallery", gallery).stdout.strip() == "Katie \u00e9,10"
+
+
+@needs_data
+@needs_model
+def test_record_writes_a_playable_file_with_every_frame(tmp_path):
+    clip = DATA / "videos" / CLIP
+    out = tmp_path / "out.mp4"
+    proc = cli("--source", clip, "--headless", "--record", out, "--max-frames", 30, "--model", MODEL,
+               "--gallery", tmp_path / "g.db")
+    assert proc.returncode == 0, proc.stderr
+    cap = cv2.VideoCapture(str(out))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame.shape)
+    assert len(frames) == 30 and set(frames) == {(512, 512, 3)}
+    assert "folder" in one_line_error(cli("--source", clip, "--headless", "--record", tmp_path / "no" / "x.mp4",
+                                          "--model", MODEL, "--gallery", tmp_path / "g.db"))
+
+
+@needs_data
+@needs_model
+def test_ctrl_c_finishes_the_recording_and_exits_0(tmp_path):
+    clip = DATA / "videos" / CLIP
+    out = tmp_path / "out.mp4"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("DISPLAY", None)
+    proc = subprocess.Popen([sys.executable, "-m", "realtime", "--source", str(clip), "--headless", "--record",
+                             str(out), "--events", str(tmp_path / "ev.jsonl"), "--model", str(MODEL),
+                             "--gallery", str(tmp_path / "g.db")], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (tmp_path / "ev.jsonl").exists() or \
+            (tmp_path / "ev.jsonl").stat().st_size == 0 and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(2)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    _, summary = events_of(tmp_path / "ev.jsonl")
+    cap = cv2.VideoCapture(str(out))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == summary["frames"] > 0
+
+
+# -- the real window under Xvfb ------------------------------------------------------------------
+@needs_data
+@needs_model
+@pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")), reason="Xvfb or xdotool not installed")
+def test_real_window_under_xvfb_quits_on_q(tmp_path):
+    display = f":{90 + os.getpid() % 100}"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        if xvfb.poll() is not None:
+            pytest.skip("Xvfb could not start")
+        env = dict(os.environ, PYTHONPATH=str(ROOT), DISPLAY=display)
+        shot = tmp_path / "window.png"
+        app = subprocess.Popen([sys.executable, "-m", "realtime", "--source", str(DATA / "videos" / CLIP),
+                                "--model", str(MODEL), "--gallery", str(tmp_path / "g.db"), "--snapshot", str(shot)],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        window = ""
+        deadline = time.time() + 40
+        while not window and time.time() < deadline and app.poll() is None:
+            time.sleep(0.5)
+            window = subprocess.run(["xdotool", "search", "--name", "realtime faces"], env=env,
+                                    capture_output=True, text=True).stdout.split()
+            window = window[0] if window else ""
+        assert window, "the window never appeared: " + (app.stderr.read() if app.poll() is not None else "")
+        time.sleep(1.0)  # a few frames
+        subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, timeout=10)
+        subprocess.run(["xdotool", "key", "--window", window, "q"], env=env, timeout=10)
+        subprocess.run(["xdotool", "key", "q"], env=env, timeout=10)
+        _, err = app.communicate(timeout=30)
+        assert app.returncode == 0, err
+        frames = [int(l.split()[2]) for l in err.splitlines() if l.startswith("INFO realtime.app:") and "frames" in l]
+        assert frames and 0 < frames[-1] < 200, err      # q ended it, not the end of the clip
+        image = cv2.imread(str(shot))
+        assert image is not None and image.shape == (512, 512, 3)
+        keep = os.environ.get("REALTIME_SCREENSHOT")
+        if keep:
+            shutil.copy(shot, keep)
+    finally:
+        xvfb.terminate()
+        xvfb.wait(timeout=10)

@@ -1,0 +1,185 @@
+"""The live program's pure parts, without a camera, a window or a model."""
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from realtime.errors import UserError
+from realtime.gallery import Gallery
+from realtime.keys import KeyState, handle_key, parse_key_script
+from realtime.matching import Index, match
+from realtime.overlay import FaceLabel, draw, drawable
+from realtime.tracking import Tracker, iou, vote
+
+
+def unit(*v):
+    v = np.asarray(v, np.float32)
+    return v / np.linalg.norm(v)
+
+
+# -- matching ----------------------------------------------------------------------------------
+def test_empty_gallery_gives_unknown_for_every_face():
+    out = match(Index.empty(3), np.eye(3, dtype=np.float32)[:2], threshold=1.0)
+    assert [(m.nearest, m.name) for m in out] == [(None, None), (None, None)]
+    assert all(np.isinf(m.distance) for m in out)
+    assert match(Index.empty(3), np.zeros((0, 3), np.float32), 1.0) == []
+
+
+def test_nearest_sample_threshold_and_every_face_matched():
+    emb = np.stack([unit(1, 0, 0), unit(1, 0.1, 0), unit(0, 1, 0)])
+    index = Index.build(emb, [0, 0, 1], ["ann", "bob"])
+    queries = np.stack([unit(1, 0.05, 0), unit(0, 1, 0.01), unit(0, 0, 1)])
+    out = match(index, queries, threshold=0.5)
+    assert [m.nearest for m in out] == ["ann", "bob", "ann"]  # a tie goes to the first sample
+    assert out[0].name == "ann" and out[1].name == "bob"
+    assert out[2].name is None and out[2].distance == pytest.approx(np.sqrt(2), abs=1e-4)
+    expected = np.linalg.norm(emb - queries[0], axis=1).min()
+    assert out[0].distance == pytest.approx(expected, abs=1e-5)
+
+
+def test_threshold_is_inclusive_and_ties_are_deterministic():
+    emb = np.stack([unit(1, 0), unit(-1, 0)])
+    index = Index.build(emb, [0, 1], ["left", "right"])
+    q = unit(0, 1)[None]  # equidistant from both
+    first = match(index, q, threshold=float(np.sqrt(2)) + 1e-6)[0]
+    assert first.nearest == "left" and first.name == "left"
+    assert match(index, q, threshold=1.0)[0].name is None
+
+
+def test_mean_mode_uses_each_persons_mean():
+    emb = np.array([[0, 0], [4, 0], [2.5, 0]], np.float32)
+    index = Index.build(emb, [0, 0, 1], ["a", "b"])  # a's mean is (2, 0)
+    q = np.array([[1.9, 0]], np.float32)
+    assert match(index, q, 10, "mean")[0].nearest == "a"
+    assert match(index, q, 10, "nearest")[0].nearest == "b"
+
+
+def test_matching_100k_samples_is_vectorised():
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(100_000, 128)).astype(np.float32)
+    index = Index.build(emb, rng.integers(0, 100, 100_000), [f"p{i}" for i in range(100)])
+    out = match(index, emb[[5, 77]], threshold=0.1)
+    assert [m.distance for m in out] == pytest.approx([0, 0], abs=1e-2)
+
+
+# -- tracking ----------------------------------------------------------------------------------
+def test_iou():
+    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1
+    assert iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0
+    assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
+
+
+def test_tracker_keeps_ids_across_moves_and_drops_lost_tracks():
+    t = Tracker(min_iou=0.3, max_missed=1, vote_frames=3)
+    a, b = t.update([(0, 0, 50, 50), (200, 0, 50, 50)])
+    assert a != b
+    assert t.update([(205, 2, 50, 50), (3, 1, 50, 50)]) == [b, a]
+    assert t.update([]) == []
+    assert t.update([]) == []          # missed twice > max_missed: gone
+    (c,) = t.update([(0, 0, 50, 50)])
+    assert c not in (a, b)
+
+
+def test_vote_steadies_the_label():
+    t = Tracker(vote_frames=5)
+    (tid,) = t.update([(0, 0, 10, 10)])
+    shown = [t.vote(tid, label) for label in ["ann", "ann", None, "ann", "bob", "ann"]]
+    assert shown == ["ann", "ann", "ann", "ann", "ann", "ann"]
+    assert vote(["a", "b"]) == "b" and vote([]) is None
+    t.reset()
+    assert t.vote(tid, "bob") == "bob"
+
+
+# -- keys ----------------------------------------------------------------------------------------
+def press(state, keys):
+    actions = []
+    for k in keys:
+        state, a = handle_key(state, ord(k) if isinstance(k, str) else k)
+        actions.append(a.kind if a else None)
+    return state, actions
+
+
+def test_typing_a_name_and_saving():
+    state, actions = press(KeyState(), ["e", "Z", "o", "q", 8, "\u00eb", " ", "x", 8, 8, 13])
+    assert actions[0] == "start_naming"
+    _, a = handle_key(KeyState(naming=True, text="Zo\u00eb"), 13)
+    assert a.kind == "enroll" and a.name == "Zo\u00eb"
+    assert state == KeyState()
+
+
+def test_escape_cancels_then_quits_and_other_keys():
+    state, actions = press(KeyState(), ["e", "a", 27, 27])
+    assert actions[-2:] == ["cancel", "quit"]
+    assert press(KeyState(), ["q"])[1] == ["quit"]
+    assert press(KeyState(), [" ", "+", "-", "z", -1])[1] == ["pause", "threshold_up", "threshold_down", None, None]
+    _, a = handle_key(KeyState(naming=True, text="  "), 13)
+    assert a.kind == "cancel"            # an empty name saves nothing
+
+
+def test_key_script():
+    assert parse_key_script("e@3,a,ENTER,q@10") == {3: [101], 4: [97], 5: [13], 10: [113]}
+    assert parse_key_script("SPACE,COMMA") == {0: [32], 1: [44]}
+    with pytest.raises(ValueError):
+        parse_key_script("NOPE")
+
+
+# -- gallery -----------------------------------------------------------------------------------
+def test_gallery_round_trip_mode_and_unicode_names(tmp_path):
+    path = tmp_path / "sub" / "g.db"
+    rng = np.random.default_rng(1)
+    with Gallery(path, "model-a") as g:
+        assert len(g.index()) == 0
+        assert g.add_samples("../etc/passwd", rng.normal(size=(2, 8))) == 2
+        assert g.add_samples("Zo\u00eb \u674e", rng.normal(size=(3, 8))) == 3
+        assert g.add_samples("Zo\u00eb \u674e", rng.normal(size=(1, 8))) == 4
+        index = g.index()
+        assert len(index) == 6 and set(index.names) == {"../etc/passwd", "Zo\u00eb \u674e"}
+        assert g.index() is index            # cached until the gallery changes
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert sorted(os.listdir(tmp_path / "sub")) == ["g.db"]   # the name made no file
+    with Gallery(path, "model-a") as g:
+        assert g.people() == [("../etc/passwd", 2), ("Zo\u00eb \u674e", 4)]
+        assert g.remove("../etc/passwd") == 2
+        with pytest.raises(UserError):
+            g.remove("nobody")
+        assert g.people() == [("Zo\u00eb \u674e", 4)]
+
+
+def test_gallery_of_another_encoder_is_refused(tmp_path):
+    path = tmp_path / "g.db"
+    with Gallery(path, "model-a") as g:
+        g.add_samples("ann", np.ones((1, 4)))
+    with pytest.raises(UserError, match="re-enroll"):
+        Gallery(path, "model-b")
+    with Gallery(path, None) as g:      # list/remove still work
+        assert g.people() == [("ann", 1)]
+
+
+def test_failed_enrollment_leaves_earlier_state(tmp_path):
+    with Gallery(tmp_path / "g.db", "m") as g:
+        g.add_samples("ann", np.ones((2, 4)))
+        bad = np.ones((2, 4), np.float32)
+        with pytest.raises(ValueError):
+            g.add_samples("bob", bad[:0])
+        with pytest.raises(UserError):
+            g.add_samples("", bad)
+        assert g.people() == [("ann", 2)]
+
+
+def test_gallery_index_sees_other_connections(tmp_path):
+    path = tmp_path / "g.db"
+    with Gallery(path, "m") as a, Gallery(path, "m") as b:
+        assert len(a.index()) == 0
+        b.add_samples("bob", np.ones((1, 4)))
+        assert a.index().names == ("bob",)
+
+
+# -- overlay -----------------------------------------------------------------------------------
+def test_overlay_draws_known_green_unknown_red_and_unicode():
+    assert drawable("Zo\u00eb \u674e") == "Zoe ?"
+    frame = np.zeros((240, 320, 3), np.uint8)
+    draw(frame, [FaceLabel((20, 40, 60, 60), "Zo\u00eb", 0.3), FaceLabel((150, 40, 60, 60), None, 1.2)],
+         fps=30.0, threshold=0.8, prompt="Name: a_")
+    assert tuple(frame[70, 20]) == (0, 200, 0)     # left edge of the known box
+    assert tuple(frame[70, 150]) == (0, 0, 230)    # left edge of the unknown box
