@@ -12,10 +12,12 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -56,13 +58,26 @@ def concat_face_sets(sets: list[FaceSet]) -> FaceSet:
 def scan_people(root: str | Path) -> tuple[dict[str, list[Path]], Counter]:
     """``{person: [photo paths]}`` for ``root/<person>/*``, and counts of what was passed over."""
     root = Path(root)
-    if not root.is_dir():
+    if not root.exists():
         raise UserError(f"dataset folder {root} not found: expected {root}/<person>/<photo>.jpg")
+    if not root.is_dir():
+        raise UserError(f"dataset folder {root} is a file, not a folder: expected {root}/<person>/<photo>.jpg")
+    try:
+        person_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as err:
+        raise UserError(f"dataset folder {root} cannot be read ({err.strerror or err})") from None
     skipped = Counter()
     people: dict[str, list[Path]] = {}
-    for person_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+    for person_dir in person_dirs:
         photos = []
-        for path in sorted(person_dir.iterdir()):
+        try:
+            # Hidden entries (.DS_Store, .ipynb_checkpoints) are system clutter, not photos.
+            entries = sorted(p for p in person_dir.iterdir() if not p.name.startswith("."))
+        except OSError as err:
+            log.warning("%s: cannot be read (%s), person skipped", person_dir, err.strerror or err)
+            skipped["unreadable_person_folder"] += 1
+            continue
+        for path in entries:
             if not path.is_file():
                 continue
             if path.suffix.lower() in IMAGE_SUFFIXES:
@@ -92,38 +107,73 @@ def cache_file(cache_dir: str | Path, root: str | Path, settings: DetectionConfi
     return Path(cache_dir).expanduser() / f"crops-{root_id}-{_settings_key(settings, size)}.npz"
 
 
-def _read_cache(path: Path) -> dict[str, tuple[str, np.ndarray | None]]:
+def _parse_cache(data, size: int) -> dict[str, tuple[str, np.ndarray | None]]:
+    """Cache arrays to entries; raises ValueError on anything inconsistent."""
+    keys, statuses, crops = data["keys"], data["statuses"], data["crops"]
+    if keys.ndim != 1 or keys.shape != statuses.shape or keys.dtype.kind != "U" or statuses.dtype.kind != "U":
+        raise ValueError("keys and statuses do not match")
+    if crops.dtype != np.uint8 or crops.shape[1:] != (size, size, 3):
+        raise ValueError(f"crops have shape {crops.shape} and type {crops.dtype}")
+    with_crop = np.isin(statuses, ("face", "fallback"))
+    if int(with_crop.sum()) != len(crops):
+        raise ValueError(f"{int(with_crop.sum())} face entries but {len(crops)} crops")
+    crop_iter = iter(crops)
+    return {key: (status, next(crop_iter) if has else None)
+            for key, status, has in zip(keys.tolist(), statuses.tolist(), with_crop.tolist())}
+
+
+def _read_cache(path: Path, size: int | None = None) -> dict[str, tuple[str, np.ndarray | None]]:
+    """The cached entries, or nothing: a corrupt or foreign cache is only lost time, so rebuild it."""
     if not path.is_file():
         return {}
     try:
         with np.load(path, allow_pickle=False) as data:
-            keys, statuses, crops = data["keys"], data["statuses"], data["crops"]
-    except Exception as err:  # a corrupt cache is only lost time: rebuild it
-        log.warning("crop cache %s unreadable (%s): rebuilding", path, err)
+            if size is None:
+                size = int(data["crops"].shape[1])
+            return _parse_cache(data, size)
+    except Exception as err:  # noqa: BLE001 - any failure here means "rebuild"
+        log.warning("crop cache %s unreadable (%s): rebuilding it", path, err)
         return {}
-    entries = {}
-    crop_index = 0
-    for key, status in zip(keys.tolist(), statuses.tolist()):
-        if status in ("face", "fallback"):
-            entries[key] = (status, crops[crop_index])
-            crop_index += 1
-        else:
-            entries[key] = (status, None)
-    return entries
+
+
+def _private_dir(folder: Path) -> None:
+    """Create ``folder`` as 0700, and tighten it if it is ours and open to others: crops are biometric."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = folder.stat()
+    if info.st_mode & 0o077 and info.st_uid == os.getuid():
+        os.chmod(folder, 0o700)
+    elif info.st_mode & 0o077:
+        log.warning("crop cache folder %s is readable by others and not yours: set cache_dir to a private folder",
+                    folder)
 
 
 def _write_cache(path: Path, entries: dict[str, tuple[str, np.ndarray | None]], size: int) -> None:
-    """Write atomically with mode 0600: crops of faces are biometric data."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Write atomically with mode 0600 in a 0700 folder: crops of faces are biometric data.
+
+    A cache that cannot be written only costs time next run, so failures are a warning.
+    """
     keys = list(entries)
     statuses = [entries[k][0] for k in keys]
     crops = [entries[k][1] for k in keys if entries[k][1] is not None]
     stacked = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        np.savez(handle, keys=np.array(keys, dtype=str), statuses=np.array(statuses, dtype=str), crops=stacked)
-    os.replace(tmp, path)
+    tmp = None
+    try:
+        _private_dir(path.parent)
+        # mkstemp creates the file 0600 with a unique name, so two runs never share a temp file.
+        fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, keys=np.array(keys, dtype=str), statuses=np.array(statuses, dtype=str),
+                     crops=stacked)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as err:
+        log.warning("crop cache %s cannot be written (%s): continuing without it", path, err.strerror or err)
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def load_face_set(root: str | Path, settings: DetectionConfig, size: int, cache_dir: str | Path | None,
@@ -138,7 +188,7 @@ def load_face_set(root: str | Path, settings: DetectionConfig, size: int, cache_
         raise UserError(f"{root}: found {len(people)} person folder(s) with photos; "
                         f"training needs at least {min_people} people, as {root}/<person>/<photo>.jpg")
     cache_path = cache_file(cache_dir, root, settings, size) if cache_dir else None
-    cached = _read_cache(cache_path) if cache_path else {}
+    cached = _read_cache(cache_path, size) if cache_path else {}
     entries: dict[str, tuple[str, np.ndarray | None]] = {}
     crops, labels, paths = [], [], []
     todo = [(person, path) for person, photos in people.items() for path in photos]
@@ -165,6 +215,10 @@ def load_face_set(root: str | Path, settings: DetectionConfig, size: int, cache_
             except UnreadableImage as err:
                 log.warning("%s", err)
                 status, crop = "unreadable", None
+            except (cv2.error, MemoryError) as err:  # one odd photo must not end a long run
+                log.warning("%s: skipped, image could not be processed (%s)", path,
+                            str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__)
+                status, crop = "unreadable", None
         entries[key] = (status, crop)
         summary[status] += 1
         if crop is not None:
@@ -174,6 +228,10 @@ def load_face_set(root: str | Path, settings: DetectionConfig, size: int, cache_
     if cache_path and fresh:
         _write_cache(cache_path, entries, size)
     summary["faces"] = len(crops)
+    with_faces = len(set(labels))
+    if with_faces < min_people:
+        raise UserError(f"{root}: faces were found for only {with_faces} person(s) ({describe(summary)}); "
+                        f"training needs at least {min_people}: add photos where the face is clearly visible")
     stacked = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
     return FaceSet(stacked, np.array(labels, dtype=str), np.array(paths, dtype=str), summary)
 
@@ -182,7 +240,7 @@ def describe(summary: Counter) -> str:
     """One line: images read, faces used, skipped and why."""
     parts = [f"{summary.get('images', 0)} images read", f"{summary.get('faces', 0)} faces used"]
     for reason in ("fallback", "no_face", "unreadable", "non_image", "empty_person_folder",
-                   "several_faces_kept_largest", "cache_hits"):
+                   "unreadable_person_folder", "several_faces_kept_largest", "cache_hits"):
         if summary.get(reason):
             parts.append(f"{summary[reason]} {reason.replace('_', ' ')}")
     return ", ".join(parts)

@@ -1,0 +1,327 @@
+"""Bad training and enrollment photos: each is a one-line message or a counted skip, never a traceback.
+
+Built from real celebrity5 photos (read from $FACES_DATA, written only under tmp_path).
+"""
+import json
+import logging
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.config import DetectionConfig
+from realtime.errors import UserError, run_command
+from realtime.faces import UnreadableImage, face_from_photo, find_faces, read_image
+from training.data import cache_file, describe, load_face_set
+
+FACES_DATA = os.environ.get("FACES_DATA")
+pytestmark = pytest.mark.skipif(not FACES_DATA, reason="FACES_DATA not set: these tests build bad inputs "
+                                                       "from the real celebrity5 photos")
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS = DetectionConfig()
+SIZE = 60
+
+
+def iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0, min(ay + ah, by + bh) - max(ay, by))
+    return w * h / float(aw * ah + bw * bh - w * h)
+
+
+@pytest.fixture(scope="module")
+def face_photos():
+    """Real JPEG photos (by their bytes) in which Haar finds exactly one face, with that face's box."""
+    found = []
+    for path in sorted((Path(FACES_DATA) / "celebrity5" / "train").glob("*/*.jpg")):
+        data = path.read_bytes()
+        if not data.startswith(b"\xff\xd8"):
+            continue  # some .jpg files are PNGs: the truncation test wants a real JPEG
+        boxes = find_faces(read_image(path), SETTINGS)
+        if len(boxes) == 1 and boxes[0][2] >= 60:
+            found.append((path, boxes[0]))
+        if len(found) == 4:
+            return found
+    pytest.skip("celebrity5 has too few single-face JPEGs")
+
+
+@pytest.fixture(scope="module")
+def bad_set(face_photos, tmp_path_factory):
+    """One dataset with every kind of bad input, loaded once: tests below check each case."""
+    root = tmp_path_factory.mktemp("bad_set")
+    (good, box), *others = face_photos
+    alice, bob = root / "alice", root / "bob"
+    alice.mkdir()
+    bob.mkdir()
+    (root / "carol_empty").mkdir()
+    (root / ".ipynb_checkpoints").mkdir()
+    (root / ".ipynb_checkpoints" / "x.jpg").write_bytes(good.read_bytes())
+    data = good.read_bytes()
+    (alice / "good.jpg").write_bytes(data)
+    (alice / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    (alice / "corrupt.jpg").write_bytes(data[:2] + os.urandom(len(data) - 2))
+    (alice / "text.jpg").write_text("this is not a photo\n")
+    (alice / "notes.txt").write_text("alice, 2024\n")
+    (alice / ".DS_Store").write_bytes(b"\0" * 64)
+    cv2.imwrite(str(alice / "gray_wall.png"), np.full((240, 320, 3), 128, np.uint8))
+    for i, (path, _) in enumerate(others):
+        (bob / f"{i}.jpg").write_bytes(path.read_bytes())
+    cache = tmp_path_factory.mktemp("cache") / "crops"
+    faces = load_face_set(root, SETTINGS, SIZE, cache, min_people=2, progress=False)
+    return root, cache, faces
+
+
+def test_missing_dataset_folder_is_a_user_error_naming_it(tmp_path):
+    missing = tmp_path / "no_such_data"
+    with pytest.raises(UserError, match="no_such_data.*not found"):
+        load_face_set(missing, SETTINGS, SIZE, None, progress=False)
+
+
+def test_dataset_path_that_is_a_file(tmp_path):
+    path = tmp_path / "data.jpg"
+    path.write_bytes(b"x")
+    with pytest.raises(UserError, match="not a folder"):
+        load_face_set(path, SETTINGS, SIZE, None, progress=False)
+
+
+def test_missing_folder_through_run_command_is_one_line(tmp_path, capsys):
+    code = run_command(lambda argv: load_face_set(tmp_path / "gone", SETTINGS, SIZE, None, progress=False))
+    err = capsys.readouterr().err
+    assert code != 0 and err.startswith("error: ") and err.count("\n") == 1 and "gone" in err
+
+
+def test_one_person_when_two_are_needed(face_photos, tmp_path):
+    (tmp_path / "solo").mkdir()
+    (tmp_path / "solo" / "a.jpg").write_bytes(face_photos[0][0].read_bytes())
+    with pytest.raises(UserError, match="at least 2") as info:
+        load_face_set(tmp_path, SETTINGS, SIZE, None, min_people=2, progress=False)
+    assert str(tmp_path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_two_folders_but_only_one_with_a_face(face_photos, tmp_path):
+    """Counting folders is not enough: a person whose photos hold no face is no person to train on."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "a" / "1.jpg").write_bytes(face_photos[0][0].read_bytes())
+    cv2.imwrite(str(tmp_path / "b" / "wall.png"), np.full((200, 200, 3), 90, np.uint8))
+    with pytest.raises(UserError, match="only 1 person.*1 no face"):
+        load_face_set(tmp_path, SETTINGS, SIZE, None, min_people=2, progress=False)
+
+
+def test_good_photos_are_used(bad_set):
+    _, _, faces = bad_set
+    assert faces.summary["faces"] == 4 == len(faces)
+    assert faces.people == ["alice", "bob"]
+    assert faces.crops.shape == (4, SIZE, SIZE, 3) and faces.crops.dtype == np.uint8
+
+
+def test_photo_without_a_face_is_skipped_and_counted(bad_set):
+    _, _, faces = bad_set
+    assert faces.summary["no_face"] == 1
+    assert "1 no face" in describe(faces.summary)
+    assert not any("gray_wall" in p for p in faces.paths.tolist())
+
+
+def test_corrupt_truncated_and_text_jpegs_are_counted_unreadable(bad_set):
+    _, _, faces = bad_set
+    assert faces.summary["unreadable"] == 3
+    assert "3 unreadable" in describe(faces.summary)
+
+
+def test_non_image_file_and_empty_person_folder_are_counted(bad_set):
+    _, _, faces = bad_set
+    line = describe(faces.summary)
+    assert faces.summary["non_image"] == 1 and "1 non image" in line
+    assert faces.summary["empty_person_folder"] == 1 and "1 empty person folder" in line
+    assert "\n" not in line
+
+
+def test_hidden_folders_and_files_are_ignored(bad_set):
+    _, _, faces = bad_set
+    assert ".ipynb_checkpoints" not in faces.people
+    assert faces.summary["images"] == 8  # 5 photo-named files of alice's, 3 of bob's
+
+
+@pytest.mark.parametrize("name, data", [
+    ("truncated", lambda d: d[: len(d) // 2]),
+    ("truncated_tail", lambda d: d[: len(d) - 200]),
+    ("header_only", lambda d: d[:20]),
+    ("corrupt", lambda d: d[:2] + bytes(len(d) - 2)),
+    ("text", lambda d: b"hello, I am text\n" * 10),
+    ("empty", lambda d: b""),
+])
+def test_read_image_bad_files_raise_one_line_unreadable(face_photos, tmp_path, name, data):
+    path = tmp_path / f"{name}.jpg"
+    path.write_bytes(data(face_photos[0][0].read_bytes()))
+    with pytest.raises(UnreadableImage) as info:
+        read_image(path)
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message
+    assert isinstance(info.value, UserError)
+
+
+def test_read_image_of_a_folder_or_missing_file(tmp_path):
+    for path in (tmp_path, tmp_path / "missing.jpg"):
+        with pytest.raises(UnreadableImage, match="cannot be read"):
+            read_image(path)
+
+
+def test_png_header_claiming_ten_gigapixels_is_refused_not_a_cv2_traceback(tmp_path):
+    """OpenCV raises cv2.error (not None) past CV_IO_MAX_IMAGE_PIXELS; that must stay a user error."""
+    ok, buf = cv2.imencode(".png", np.zeros((2, 2, 3), np.uint8))
+    data = bytearray(buf.tobytes())
+    data[16:24] = struct.pack(">II", 100_000, 100_000)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path = tmp_path / "bomb.png"
+    path.write_bytes(bytes(data))
+    with pytest.raises(UnreadableImage, match="too large"):
+        read_image(path)
+
+
+def _variants(image):
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    rgba = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
+    rgba[:10, :10, 3] = 0  # a few transparent pixels, as real RGBA files have
+    return {
+        "gray8": gray,
+        "rgba8": rgba,
+        "rgb16": image.astype(np.uint16) * 257,
+        "gray16": gray.astype(np.uint16) * 257,
+        "rgba16": rgba.astype(np.uint16) * 257,
+    }
+
+
+@pytest.mark.parametrize("variant", ["gray8", "rgba8", "rgb16", "gray16", "rgba16"])
+def test_png_variants_decode_to_bgr8_and_the_face_is_found(face_photos, tmp_path, variant):
+    path, box = face_photos[0]
+    written = _variants(read_image(path))[variant]
+    png = tmp_path / f"{variant}.png"
+    assert cv2.imwrite(str(png), written)
+    assert cv2.imread(str(png), cv2.IMREAD_UNCHANGED).dtype == written.dtype  # really 16-bit / 4-channel
+    image = read_image(png)
+    assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+    assert image.shape[:2] == written.shape[:2]
+    crop, status, _ = face_from_photo(image, SETTINGS, SIZE)
+    assert status == "face" and crop.shape == (SIZE, SIZE, 3) and crop.dtype == np.uint8
+    boxes = find_faces(image, SETTINGS)
+    assert boxes and iou(boxes[0], box) > 0.5
+
+
+HUGE_SCRIPT = r"""
+import json, resource, sys, time
+from realtime.config import DetectionConfig
+from realtime.faces import find_faces, read_image
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+image = read_image(sys.argv[1])
+decoded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+boxes = find_faces(image, DetectionConfig())
+seconds = time.perf_counter() - start
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"shape": image.shape, "boxes": boxes, "detect_s": seconds,
+                  "kb": [before, decoded, after]}))
+"""
+
+
+def test_ten_thousand_pixel_photo_is_detected_on_a_downscaled_copy(face_photos, tmp_path):
+    path, box = face_photos[0]
+    photo = read_image(path)
+    scale, off_x, off_y = 20, 1500, 2500
+    big = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    canvas = np.full((10_000, 10_000, 3), 200, np.uint8)
+    h, w = min(big.shape[0], 10_000 - off_y), min(big.shape[1], 10_000 - off_x)
+    canvas[off_y:off_y + h, off_x:off_x + w] = big[:h, :w]
+    huge = tmp_path / "huge.jpg"
+    assert cv2.imwrite(str(huge), canvas, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    del canvas, big
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    run = subprocess.run([sys.executable, "-c", HUGE_SCRIPT, str(huge)], capture_output=True, text=True,
+                         env=env, timeout=120, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["shape"] == [10_000, 10_000, 3]
+    expected = (off_x + box[0] * scale, off_y + box[1] * scale, box[2] * scale, box[3] * scale)
+    assert result["boxes"], "no face found in the 10,000 x 10,000 photo"
+    assert iou(result["boxes"][0], expected) > 0.5, (result["boxes"][0], expected)  # full-size coordinates
+    before, decoded, after = (kb / 1024 for kb in result["kb"])  # ru_maxrss is KiB on Linux
+    logging.getLogger(__name__).info("10k photo: peak %.0f MiB decoded, %.0f MiB after detection, %.2f s",
+                                     decoded, after, result["detect_s"])
+    # The decoded BGR image is 286 MiB; detecting at full size would add pyramids of several
+    # hundred MiB. On the downscaled copy only the gray copy (95 MiB) and small buffers are added.
+    assert after - decoded < 200, f"detection added {after - decoded:.0f} MiB"
+    assert after < 1500, f"peak {after:.0f} MiB"
+    assert result["detect_s"] < 10
+
+
+def test_second_load_comes_from_the_cache(bad_set):
+    root, cache, first = bad_set
+    again = load_face_set(root, SETTINGS, SIZE, cache, min_people=2, progress=False)
+    assert again.summary["cache_hits"] == again.summary["images"] == 8
+    assert np.array_equal(again.crops, first.crops) and again.labels.tolist() == first.labels.tolist()
+    assert again.summary["unreadable"] == 3 and again.summary["no_face"] == 1
+    assert "8 cache hits" in describe(again.summary)
+
+
+def test_cache_file_is_0600_and_its_folder_0700(bad_set):
+    root, cache, _ = bad_set
+    path = cache_file(cache, root, SETTINGS, SIZE)
+    assert path.is_file()
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert cache.stat().st_mode & 0o777 == 0o700
+    assert not list(cache.glob("*.tmp"))
+
+
+def test_existing_open_cache_folder_is_tightened(face_photos, tmp_path):
+    root = tmp_path / "data"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "1.jpg").write_bytes(face_photos[0][0].read_bytes())
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    os.chmod(cache, 0o755)
+    load_face_set(root, SETTINGS, SIZE, cache, progress=False)
+    assert cache.stat().st_mode & 0o777 == 0o700
+    assert cache_file(cache, root, SETTINGS, SIZE).stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "inconsistent"])
+def test_corrupt_cache_is_rebuilt(face_photos, tmp_path, caplog, damage):
+    root = tmp_path / "data"
+    for i, (path, _) in enumerate(face_photos[:2]):
+        (root / f"p{i}").mkdir(parents=True)
+        (root / f"p{i}" / "1.jpg").write_bytes(path.read_bytes())
+    cache = tmp_path / "cache"
+    first = load_face_set(root, SETTINGS, SIZE, cache, progress=False)
+    path = cache_file(cache, root, SETTINGS, SIZE)
+    if damage == "garbage":
+        path.write_bytes(b"not a zip file at all")
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:300])
+    else:  # a valid .npz whose statuses claim more faces than it has crops
+        with np.load(path, allow_pickle=False) as data:
+            keys, statuses = data["keys"], data["statuses"]
+        np.savez(path.open("wb"), keys=keys, statuses=statuses, crops=np.zeros((0, SIZE, SIZE, 3), np.uint8))
+    with caplog.at_level(logging.WARNING, logger="training.data"):
+        rebuilt = load_face_set(root, SETTINGS, SIZE, cache, progress=False)
+    assert "rebuilding" in caplog.text
+    assert rebuilt.summary["cache_hits"] == 0 and np.array_equal(rebuilt.crops, first.crops)
+    third = load_face_set(root, SETTINGS, SIZE, cache, progress=False)
+    assert third.summary["cache_hits"] == 2  # the rebuilt cache is good again
+
+
+def test_unwritable_cache_is_a_warning_not_a_crash(face_photos, tmp_path, caplog):
+    root = tmp_path / "data"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "1.jpg").write_bytes(face_photos[0][0].read_bytes())
+    not_a_folder = tmp_path / "cache_is_a_file"
+    not_a_folder.write_text("x")
+    with caplog.at_level(logging.WARNING, logger="training.data"):
+        faces = load_face_set(root, SETTINGS, SIZE, not_a_folder / "sub", progress=False)
+    assert len(faces) == 1 and "cannot be written" in caplog.text
