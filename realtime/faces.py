@@ -30,14 +30,27 @@ class UnreadableImage(UserError):
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Decode any common image file to 8-bit BGR (grayscale, RGBA and 16-bit included)."""
+    """Decode any common image file to 8-bit BGR (grayscale, RGBA and 16-bit included).
+
+    Every way a file can fail to be a usable image (missing, a folder, text named .jpg,
+    corrupt, truncated, a header claiming billions of pixels) is one :class:`UnreadableImage`
+    naming the file, never a ``cv2.error`` traceback.
+    """
     path = Path(path)
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as err:
         raise UnreadableImage(f"{path}: cannot be read ({err.strerror or err})") from None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error as err:
+        # OpenCV asserts (rather than returning None) on headers past CV_IO_MAX_IMAGE_PIXELS.
+        too_big = "MAX_IMAGE_PIXELS" in str(err)
+        raise UnreadableImage(f"{path}: " + ("image is too large to decode (over ~1 gigapixel): shrink it"
+                                             if too_big else "not an image, or a corrupt one")) from None
+    except MemoryError:
+        raise UnreadableImage(f"{path}: not enough memory to decode this image: shrink it") from None
+    if image is None or image.size == 0:
         raise UnreadableImage(f"{path}: not an image, or a corrupt or truncated one")
     return to_bgr8(image)
 
@@ -47,14 +60,17 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
-        image = np.clip(image.astype(np.float32) * (255.0 if image.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-    if image.ndim == 3 and image.shape[2] == 1:
+        # Float images are [0, 1] or [0, 255]; NaN must not become an arbitrary byte.
+        values = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
+        peak = float(values.max()) if values.size else 0.0
+        image = np.clip(values * (255.0 if peak <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    if image.ndim == 3 and image.shape[2] in (1, 2):  # gray, or gray + alpha
         image = image[:, :, 0]
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    return np.ascontiguousarray(image)
+    return np.ascontiguousarray(image[:, :, :3])
 
 
 @functools.lru_cache(maxsize=8)
@@ -84,6 +100,8 @@ def find_faces(image: np.ndarray, settings: DetectionConfig, scale: float = 1.0)
     than ``settings.max_side`` are always downscaled, so huge images cost no extra memory.
     """
     gray = to_gray(image)
+    if gray.size == 0:
+        return []
     factor = detection_factor(gray.shape, settings, scale)
     small = gray if factor >= 1.0 else cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
     min_side = max(1, int(round(settings.min_size * factor)))
