@@ -266,10 +266,15 @@ def identify_main(argv: Sequence[str] | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    command, rest = live_main, argv
     if argv and argv[0] in COMMANDS:
         command = {"enroll": enroll_main, "list": list_main, "remove": remove_main, "identify": identify_main}[argv[0]]
-        return run_command(command, argv[1:])
-    return run_command(live_main, argv)
+        rest = argv[1:]
+    try:
+        return run_command(command, rest)
+    except BrokenPipeError:  # `... | head`: the reader left, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

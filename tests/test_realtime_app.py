@@ -1,0 +1,77 @@
+"""The loop driven in-process, as the benchmark does: construct, feed frames, read results."""
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.app import App
+from realtime.capture import VideoSource
+from realtime.config import apply_overrides, load_config
+from realtime.gallery import Gallery
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
+DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
+CLIP = "video-retalking_face_1.mp4"
+
+pytestmark = [
+    pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)"),
+    pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(),
+                       reason=f"no trained encoder in {MODEL} (run `python -m training` first)"),
+]
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    from realtime.encoder import Encoder
+    return Encoder(MODEL)
+
+
+def frames(n):
+    source = VideoSource(DATA / "videos" / CLIP)
+    out = [source.read() for _ in range(n)]
+    source.close()
+    return [f for f in out if f is not None]
+
+
+def test_encoder_batch_equals_one_by_one_and_is_deterministic(encoder):
+    crops = np.random.default_rng(0).integers(0, 256, (5, encoder.input_size, encoder.input_size, 3), dtype=np.uint8)
+    batch = encoder.encode(crops)
+    assert batch.shape == (5, encoder.embedding_size) and batch.dtype == np.float32
+    np.testing.assert_allclose(encoder.encode_each(crops), batch, atol=1e-4)
+    np.testing.assert_allclose(encoder.encode(crops[:2]), batch[:2], atol=1e-4)
+    assert encoder.encode(crops[:0]).shape == (0, encoder.embedding_size)
+    assert len(encoder.model_id) == 64
+
+
+@pytest.mark.parametrize("switches", [
+    {},
+    {"recognition.detect_scale": 1.0, "recognition.detect_every": 1, "recognition.batch_encode": False},
+])
+def test_app_enrolls_by_key_and_recognises_from_the_next_frame(tmp_path, encoder, switches):
+    config = apply_overrides(load_config(), {"recognition.enroll_samples": 3, "recognition.enroll_seconds": 0.0,
+                                             **switches})
+    with Gallery(tmp_path / "g.db", encoder.model_id) as gallery:
+        app = App(config, encoder, gallery)
+        clip = frames(40)
+        results = []
+        for i, frame in enumerate(clip):
+            if i == 5:
+                for key in "eAnnA\r":
+                    app.key(ord(key), t=i / 25)
+            results.append(app.process(frame, t=i / 25))
+            app.render(frame, results[-1])
+        assert set(app.timings) == {"detect", "encode", "match", "track", "draw"}
+        assert gallery.people() == [("AnnA", 3)]
+        done = next(i for i, r in enumerate(results) if i > 5 and app.enrolled)
+        after = [r for r in results[done + 5:] if r.faces]
+        assert after and all(r.faces[0].name == "AnnA" for r in after)
+        assert any(r.full_detection for r in results)
+        if switches.get("recognition.detect_every") == 1:
+            assert all(r.full_detection for r in results)
+        else:
+            assert not all(r.full_detection for r in results)
+        tracks = {f.track for r in results for f in r.faces}
+        assert len(tracks) <= 3     # one talking head: one track (a stray false hit at most)
