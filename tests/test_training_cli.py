@@ -1,0 +1,100 @@
+"""``python -m training`` end to end on celebrity5, and its one-line errors on bad input."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.config import DetectionConfig, load_config
+from realtime.errors import UserError
+from realtime.faces import largest_face
+from training.data import load_face_set
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = os.environ.get("FACES_DATA")
+needs_data = pytest.mark.skipif(not DATA, reason="FACES_DATA not set: point it at the shared data folder")
+
+
+def run_training(*args, cwd=ROOT, timeout=300):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "training", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(result):
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    errors = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+    assert len(errors) == 1, result.stderr[-2000:]
+    return errors[0]
+
+
+def test_missing_data_folder(tmp_path):
+    error = assert_one_line_error(run_training("--data", tmp_path / "nope", "--out", tmp_path / "out",
+                                               "--cache-dir", tmp_path / "cache"))
+    assert "not found" in error
+
+
+def test_one_person_dataset(tmp_path):
+    for split in ("train", "val"):
+        (tmp_path / "data" / split / "alice").mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "data" / split / "alice" / "1.jpg"), np.zeros((40, 40, 3), np.uint8))
+    error = assert_one_line_error(run_training("--data", tmp_path / "data", "--out", tmp_path / "out",
+                                               "--cache-dir", tmp_path / "cache"))
+    assert "at least 2 people" in error
+
+
+def test_bad_flag_value_names_the_key(tmp_path):
+    error = assert_one_line_error(run_training("--epochs", "0", "--data", tmp_path))
+    assert "training.epochs" in error
+
+
+def test_config_validation_names_the_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("training:\n  margin: big\n")
+    with pytest.raises(UserError, match="training.margin"):
+        load_config(bad)
+    bad.write_text("training:\n  warm_start_epochs: -1\n")
+    with pytest.raises(UserError, match="training.warm_start_epochs"):
+        load_config(bad)
+    bad.write_text("model:\n  backbone: huge\n")
+    with pytest.raises(UserError, match="model.backbone"):
+        load_config(bad)
+
+
+def test_largest_face():
+    assert largest_face([(0, 0, 10, 10), (5, 5, 40, 30), (1, 1, 20, 20)]) == (5, 5, 40, 30)
+    assert largest_face([]) is None
+
+
+@needs_data
+def test_crop_cache_hit(tmp_path):
+    root = Path(DATA) / "celebrity5" / "val"
+    first = load_face_set(root, DetectionConfig(), 60, tmp_path, progress=False)
+    second = load_face_set(root, DetectionConfig(), 60, tmp_path, progress=False)
+    assert first.summary.get("cache_hits", 0) == 0
+    assert second.summary["cache_hits"] == second.summary["images"] > 0
+    np.testing.assert_array_equal(first.crops, second.crops)
+
+
+@needs_data
+def test_end_to_end_celebrity5(tmp_path):
+    out = tmp_path / "model"
+    result = run_training("--data", Path(DATA) / "celebrity5", "--out", out, "--cache-dir", tmp_path / "cache",
+                          "--method", "triplet", "--epochs", "4", "--steps-per-epoch", "10", "--seed", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    for key in ("method", "top1", "top1_detected", "probe_images", "probe_faces", "no_face_images", "roc_auc",
+                "eer", "threshold", "far_at_threshold", "frr_at_threshold", "unknown_rejection",
+                "train_seconds", "epochs"):
+        assert key in report, key
+    assert report["probe_images"] == 25
+    assert report["top1"] >= 0.4, report          # chance is 0.2 with five people
+    meta = json.loads((out / "encoder.json").read_text())
+    assert meta["threshold"] == pytest.approx(report["threshold"])
+    for name in ("encoder.keras", "encoder.tflite", "pca.png", "roc.png", "history.png"):
+        assert (out / name).is_file(), name

@@ -1,0 +1,51 @@
+"""The TFLite file the live loop runs gives the Keras model's embeddings, for a batch of any size."""
+import json
+
+import numpy as np
+import pytest
+
+from realtime.config import Config
+from training.export import export, metadata
+from training.model import build_encoder
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    out = tmp_path_factory.mktemp("model")
+    encoder = build_encoder(60, 128, "seed")
+    # Move batch-norm statistics away from their defaults so inference really uses them.
+    x = np.random.default_rng(0).uniform(size=(16, 60, 60, 3)).astype(np.float32)
+    encoder(x, training=True)
+    meta = metadata(Config(), "triplet", True, 0.9, {"faces": 16}, {"top1": 0.5, "roc_auc": 0.6})
+    export(encoder, out, meta)
+    return encoder, out
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_tflite_matches_keras(exported, batch):
+    from ai_edge_litert.interpreter import Interpreter
+    encoder, out = exported
+    x = np.random.default_rng(batch).uniform(size=(batch, 60, 60, 3)).astype(np.float32)
+    interpreter = Interpreter(model_path=str(out / "encoder.tflite"))
+    inp = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(inp["index"], [batch, 60, 60, 3])
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(inp["index"], x)
+    interpreter.invoke()
+    lite = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    keras_out = np.asarray(encoder.predict(x, verbose=0))
+    assert lite.shape == (batch, 128)
+    np.testing.assert_allclose(lite, keras_out, atol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(lite, axis=1), 1.0, atol=1e-4)
+
+
+def test_encoder_json_schema(exported):
+    _, out = exported
+    meta = json.loads((out / "encoder.json").read_text())
+    assert meta["format"] == 1 and meta["input_size"] == 60 and meta["embedding_size"] == 128
+    assert meta["normalized"] is True and meta["distance"] == "euclidean"
+    assert meta["threshold"] == 0.9 and meta["target_far"] == 0.01
+    assert meta["preprocessing"] == {"detector": "haar", "cascade": "haarcascade_frontalface_default.xml",
+                                     "color": "RGB", "scale": "1/255", "crop": "largest face"}
+    assert meta["metrics"] == {"top1": 0.5, "roc_auc": 0.6}
+    assert (out / "encoder.keras").is_file()

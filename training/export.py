@@ -1,0 +1,70 @@
+"""Write the encoder for the live program: ``encoder.keras``, ``encoder.tflite``, ``encoder.json``.
+
+``encoder.json`` is the contract with ``realtime`` (which never imports TensorFlow): input
+size, embedding size, the preprocessing it must repeat, and the Euclidean distance threshold
+measured at evaluation. The TFLite model keeps a free batch dimension so the runtime can
+resize its input to the n faces of a frame and encode them in one call.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from realtime.config import Config
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+REPORT_KEYS_IN_JSON = ("top1", "top1_detected", "top1_nearest", "roc_auc", "eer", "threshold",
+                       "far_at_threshold", "frr_at_threshold", "unknown_rejection", "classifier_top1",
+                       "probe_images", "probe_faces", "lfw_accuracy", "lfw_std", "lfw_devtest_accuracy")
+
+
+def tflite_bytes(encoder) -> bytes:
+    """Float32 TFLite flatbuffer of a Keras encoder (batch dimension left free)."""
+    import contextlib
+    import io
+    import tensorflow as tf
+    chatter = io.StringIO()
+    with contextlib.redirect_stdout(chatter):   # the converter prints its saved-model signature
+        data = tf.lite.TFLiteConverter.from_keras_model(encoder).convert()
+    log.debug("%s", chatter.getvalue())
+    return data
+
+
+def metadata(config: Config, method: str, normalized: bool, threshold: float | None,
+             training: dict, report: dict) -> dict:
+    """The ``encoder.json`` document (schema ``format: 1``)."""
+    return {
+        "format": FORMAT,
+        "input_size": config.model.input_size,
+        "embedding_size": config.model.embedding_size,
+        "normalized": normalized,
+        "distance": "euclidean",
+        "threshold": None if threshold is None else float(threshold),
+        "target_far": config.training.target_far,
+        "preprocessing": {"detector": "haar", "cascade": config.detection.cascade, "color": "RGB",
+                          "scale": "1/255", "crop": "largest face"},
+        "method": method,
+        "training": training,
+        "metrics": {k: report[k] for k in REPORT_KEYS_IN_JSON if k in report},
+    }
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def export(encoder, out_dir: Path, meta: dict) -> None:
+    """Write the three files (each atomically, so a reader never sees half a model)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / "encoder.tmp.keras"
+    encoder.save(tmp)
+    os.replace(tmp, out_dir / "encoder.keras")
+    _write(out_dir / "encoder.tflite", tflite_bytes(encoder))
+    _write(out_dir / "encoder.json", (json.dumps(meta, indent=2) + "\n").encode())
+    log.info("exported encoder to %s (threshold %s)", out_dir, meta.get("threshold"))

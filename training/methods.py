@@ -1,0 +1,148 @@
+"""The three training methods, each from labelled crops to a trained encoder.
+
+- ``triplet``: P x K batches, online semi-hard or batch-hard mining on unit embeddings.
+- ``classifier``: the seed's "normal method", softmax over people; its penultimate layer,
+  L2-normalised, is the encoder.
+- ``seed-triplet``: the seed's fixed random triplets and summed hinge, unnormalised (baseline).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from realtime.config import Config, resolve_path
+from realtime.errors import UserError
+from training.data import FaceSet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Result:
+    encoder: object               # keras.Model: crops in [0, 1] -> embeddings
+    normalized: bool
+    history: dict
+    classifier: object | None = None
+
+
+def label_ids(labels: np.ndarray) -> tuple[list[str], np.ndarray]:
+    people = sorted(set(labels.tolist()))
+    return people, np.searchsorted(np.array(people), labels).astype(np.int32)
+
+
+def schedule(config: Config, epochs: int | None = None):
+    """Cosine decay from ``learning_rate`` to ``final_learning_rate`` over ``epochs`` (default: the run)."""
+    import keras
+    t = config.training
+    return keras.optimizers.schedules.CosineDecay(
+        t.learning_rate, decay_steps=(epochs or t.epochs) * t.steps_per_epoch,
+        alpha=min(1.0, t.final_learning_rate / t.learning_rate))
+
+
+def new_encoder(config: Config, normalize: bool = True, batch_norm: bool = True):
+    """A fresh encoder, or the one in ``training.init`` to fine-tune."""
+    from training.model import build_encoder
+    if config.training.init:
+        import keras
+        path = resolve_path(config.training.init) / "encoder.keras"
+        if not path.is_file():
+            raise UserError(f"training.init: {path} not found: point --init at an exported model folder")
+        encoder = keras.models.load_model(path, compile=False)
+        if encoder.input_shape[1] != config.model.input_size:
+            raise UserError(f"training.init: {path} takes {encoder.input_shape[1]}px faces, "
+                            f"config says model.input_size {config.model.input_size}")
+        log.info("fine-tuning %s", path)
+        return encoder
+    return build_encoder(config.model.input_size, config.model.embedding_size, config.model.backbone,
+                         batch_norm=batch_norm, normalize=normalize)
+
+
+def _singletons(labels: np.ndarray, photos: int) -> int:
+    return photos if (np.unique(labels, return_counts=True)[1] == 1).any() else 0
+
+
+def fit_pk(model, config: Config, train: FaceSet, ids: np.ndarray, epochs: int, seed_offset: int = 0) -> dict:
+    from training.sampling import pk_dataset
+    t = config.training
+    ds = pk_dataset(train.crops, ids, t.people_per_batch, t.photos_per_person,
+                    _singletons(ids, t.photos_per_person), seed=t.seed + seed_offset, augmented=t.augment)
+    history = model.fit(ds, epochs=epochs, steps_per_epoch=t.steps_per_epoch, verbose=2 if _quiet() else 1)
+    return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+def _quiet() -> bool:
+    import sys
+    return not sys.stderr.isatty()
+
+
+def train_triplet(config: Config, train: FaceSet) -> Result:
+    import keras
+    from training.losses import keras_loss_and_metrics
+    t = config.training
+    _, ids = label_ids(train.labels)
+    encoder = new_encoder(config)
+    history = {}
+    warm = t.warm_start_epochs if not t.init else 0
+    if warm:
+        # With few faces, a softmax warm start gives the mining a sensible embedding to start from.
+        from training.model import build_classifier
+        classifier = build_classifier(encoder, int(ids.max()) + 1)
+        classifier.compile(optimizer=keras.optimizers.Adam(schedule(config, warm)),
+                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        log.info("warm start: %d classifier epochs before the triplet epochs", warm)
+        history = {f"warm_{k}": v for k, v in fit_pk(classifier, config, train, ids, warm, seed_offset=1).items()}
+    loss, metrics = keras_loss_and_metrics(t.margin, t.mining)
+    encoder.compile(optimizer=keras.optimizers.Adam(schedule(config)), loss=loss, metrics=metrics)
+    history.update(fit_pk(encoder, config, train, ids, t.epochs))
+    return Result(encoder, True, history)
+
+
+def train_classifier(config: Config, train: FaceSet) -> Result:
+    import keras
+    from training.model import build_classifier
+    t = config.training
+    people, ids = label_ids(train.labels)
+    encoder = new_encoder(config)
+    classifier = build_classifier(encoder, len(people))
+    classifier.compile(optimizer=keras.optimizers.Adam(schedule(config)),
+                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = fit_pk(classifier, config, train, ids, t.epochs)
+    return Result(encoder, True, history, classifier=(classifier, people))
+
+
+def train_seed_triplet(config: Config, train: FaceSet) -> Result:
+    """Fixed random triplets, drawn once (steps x batch of them), fitted for ``epochs``."""
+    import keras
+    from realtime.faces import scale_crops
+    from training.losses import seed_triplet_loss
+    from training.model import build_triplet_model
+    from training.seed_triplet import random_triplets
+    t = config.training
+    batch = t.people_per_batch * t.photos_per_person
+    triplets = random_triplets(train.labels, t.steps_per_epoch * batch, seed=t.seed)
+    encoder = new_encoder(config, normalize=False, batch_norm=False)
+    model = build_triplet_model(encoder, config.model.input_size)
+    loss, metrics = seed_triplet_loss(t.margin)
+    model.compile(optimizer=keras.optimizers.Adam(schedule(config)), loss=loss, metrics=metrics)
+    x = scale_crops(train.crops)
+    inputs = [x[triplets[:, 0]], x[triplets[:, 1]], x[triplets[:, 2]]]
+    dummy = np.zeros((len(triplets), 1), np.float32)
+    h = model.fit(inputs, dummy, batch_size=batch, epochs=t.epochs, shuffle=True, verbose=2 if _quiet() else 1)
+    normalized = any(l.__class__.__name__ == "UnitNormalization" for l in encoder.layers)
+    return Result(encoder, normalized, {k: [float(v) for v in vals] for k, vals in h.history.items()})
+
+
+def classifier_accuracy(classifier, train: FaceSet, val: FaceSet) -> float:
+    """Softmax top-1 on val faces (people unknown to the head count as misses)."""
+    from realtime.faces import scale_crops
+    model, people = classifier
+    pred = np.array(people)[model.predict(scale_crops(val.crops), verbose=0).argmax(1)]
+    return float((pred == val.labels).mean())
+
+
+def train(config: Config, train_set: FaceSet) -> Result:
+    return {"triplet": train_triplet, "classifier": train_classifier,
+            "seed-triplet": train_seed_triplet}[config.training.method](config, train_set)

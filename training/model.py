@@ -1,0 +1,52 @@
+"""The face encoder: a small convolutional backbone ending in an L2-normalised embedding.
+
+The backbone is the seed's (stride-2 convolutions 64/128/64/64, then dense layers) with batch
+normalisation added, so that training is stable at the learning rates a 2-core machine can
+afford. Everything is stock Keras (no Lambda layers), so ``encoder.keras`` loads anywhere and
+converts to TFLite without custom objects. Input: ``(size, size, 3)`` float32 RGB in [0, 1].
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+FILTERS = {"seed": (64, 128, 64, 64), "wide": (64, 128, 128, 128)}
+DENSE = {"seed": 256, "wide": 512}
+FEATURES_LAYER = "features"      # the pre-normalisation embedding (the classifier's penultimate layer)
+EMBEDDING_LAYER = "embedding"
+
+
+def build_encoder(input_size: int, embedding_size: int, backbone: str = "seed", batch_norm: bool = True,
+                  normalize: bool = True, name: str = "encoder") -> keras.Model:
+    """Image batch -> embedding batch; unit length when ``normalize`` (distances then lie in [0, 2])."""
+    inputs = keras.Input((input_size, input_size, 3), dtype="float32", name="face")
+    x = inputs
+    for i, filters in enumerate(FILTERS[backbone]):
+        x = layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=not batch_norm, name=f"conv{i}")(x)
+        if batch_norm:
+            x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.ReLU(name=f"relu{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(DENSE[backbone], use_bias=not batch_norm, name="dense")(x)
+    if batch_norm:
+        x = layers.BatchNormalization(name="bn_dense")(x)
+    x = layers.ReLU(name="relu_dense")(x)
+    x = layers.Dense(embedding_size, name=FEATURES_LAYER)(x)
+    if normalize:
+        x = layers.UnitNormalization(name=EMBEDDING_LAYER)(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def build_classifier(encoder: keras.Model, num_people: int) -> keras.Model:
+    """A softmax head on the encoder's penultimate (pre-normalisation) layer; shares its weights."""
+    features = encoder.get_layer(FEATURES_LAYER).output
+    logits = layers.Dense(num_people, activation="softmax", name="person")(features)
+    return keras.Model(encoder.input, logits, name="classifier")
+
+
+def build_triplet_model(encoder: keras.Model, input_size: int) -> keras.Model:
+    """The seed's three-input model: anchor, positive, negative through one encoder, outputs concatenated."""
+    shape = (input_size, input_size, 3)
+    inputs = [keras.Input(shape, name=n) for n in ("anchor", "positive", "negative")]
+    outputs = layers.Concatenate(axis=1, name="triplet")([encoder(x) for x in inputs])
+    return keras.Model(inputs, outputs, name="seed_triplet")

@@ -1,0 +1,105 @@
+"""P people x K photos batches, and the augmentations applied to them.
+
+Online mining needs every batch to hold several photos of each of several people. A person
+with a single photo has no positive, so it can only be a negative: batches draw their P
+anchor people from those with two or more photos, and may add a few singletons as extra
+negatives. Index drawing is plain seeded numpy (testable, reproducible); ``tf.data`` turns
+the indices into augmented image batches.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import tensorflow as tf
+
+
+def group_by_label(labels: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """(indices of every person with >= 2 photos, indices of the singletons)."""
+    labels = np.asarray(labels)
+    order = np.argsort(labels, kind="stable")
+    uniq, starts, counts = np.unique(labels[order], return_index=True, return_counts=True)
+    groups = [order[s:s + c] for s, c in zip(starts, counts) if c >= 2]
+    singletons = np.concatenate([order[s:s + c] for s, c in zip(starts, counts) if c == 1] or [np.zeros(0, int)])
+    return groups, singletons.astype(np.int64)
+
+
+def pk_batches(labels: np.ndarray, people: int, photos: int, singletons: int = 0,
+               seed: int = 0) -> Iterator[np.ndarray]:
+    """Endless index batches: ``people`` anchor people x ``photos`` photos each, then ``singletons``.
+
+    A person with fewer than ``photos`` photos gets all of them, topped up by repeats (the
+    augmentation makes the repeats differ). Raises ValueError when no person has two photos.
+    """
+    groups, lonely = group_by_label(labels)
+    if not groups:
+        raise ValueError("no person has two or more photos: triplets need anchors with a positive")
+    rng = np.random.default_rng(seed)
+    people = min(people, len(groups))
+    singletons = min(singletons, len(lonely))
+    while True:
+        batch = []
+        for g in rng.choice(len(groups), size=people, replace=False):
+            idx = groups[g]
+            if len(idx) >= photos:
+                batch.append(rng.choice(idx, size=photos, replace=False))
+            else:
+                extra = rng.choice(idx, size=photos - len(idx), replace=True)
+                batch.append(np.concatenate([rng.permutation(idx), extra]))
+        if singletons:
+            batch.append(rng.choice(lonely, size=singletons, replace=False))
+        yield np.concatenate(batch).astype(np.int64)
+
+
+# --- augmentation: small pure functions on a float32 [0, 1] batch (keras-io style) ---
+
+def random_flip(images: tf.Tensor) -> tf.Tensor:
+    """Mirror half the faces: a face and its mirror image are the same person."""
+    flip = tf.random.uniform([tf.shape(images)[0], 1, 1, 1]) < 0.5
+    return tf.where(flip, tf.image.flip_left_right(images), images)
+
+
+def random_brightness_contrast(images: tf.Tensor, brightness: float = 0.15, contrast: float = 0.25) -> tf.Tensor:
+    """Lighting changes between photos of one person should not move the embedding."""
+    n = tf.shape(images)[0]
+    delta = tf.random.uniform([n, 1, 1, 1], -brightness, brightness)
+    factor = tf.random.uniform([n, 1, 1, 1], 1.0 - contrast, 1.0 + contrast)
+    mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
+    return tf.clip_by_value((images - mean) * factor + mean + delta, 0.0, 1.0)
+
+
+def random_shift_scale(images: tf.Tensor, max_shift: float = 0.08, max_zoom: float = 0.12) -> tf.Tensor:
+    """Haar boxes wander by a few pixels and vary in size: crop a slightly moved, scaled box."""
+    n = tf.shape(images)[0]
+    size = tf.shape(images)[1:3]
+    side = 1.0 + tf.random.uniform([n], -max_zoom, max_zoom)
+    cy = 0.5 + tf.random.uniform([n], -max_shift, max_shift)
+    cx = 0.5 + tf.random.uniform([n], -max_shift, max_shift)
+    boxes = tf.stack([cy - side / 2, cx - side / 2, cy + side / 2, cx + side / 2], axis=1)
+    return tf.image.crop_and_resize(images, boxes, tf.range(n), size, extrapolation_value=0.0)
+
+
+def augment(images: tf.Tensor) -> tf.Tensor:
+    return random_shift_scale(random_brightness_contrast(random_flip(images)))
+
+
+def pk_dataset(crops: np.ndarray, labels: np.ndarray, people: int, photos: int, singletons: int = 0,
+               seed: int = 0, augmented: bool = True) -> tf.data.Dataset:
+    """``(images float32 [0, 1], int labels)`` P x K batches, forever; ``crops`` are uint8 RGB."""
+    crops = np.asarray(crops)
+    labels = np.asarray(labels, dtype=np.int32)
+    batches = pk_batches(labels, people, photos, singletons, seed)
+
+    def gen():
+        for idx in batches:
+            yield crops[idx], labels[idx]
+
+    size = crops.shape[1]
+    ds = tf.data.Dataset.from_generator(gen, output_signature=(
+        tf.TensorSpec((None, size, size, 3), tf.uint8), tf.TensorSpec((None,), tf.int32)))
+
+    def prepare(images, y):
+        images = tf.cast(images, tf.float32) / 255.0
+        return (augment(images) if augmented else images), y
+
+    return ds.map(prepare, num_parallel_calls=1).prefetch(2)

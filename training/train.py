@@ -1,0 +1,165 @@
+"""``python -m training``: face folders in, an exported and evaluated encoder out.
+
+Steps: settings (config.yaml + flags) -> face crops (cached) -> one of three methods ->
+evaluation on val (report.json, plots) -> export (encoder.keras/.tflite/.json, with the
+threshold the evaluation measured). Bad input stops with a one-line ``error:``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from realtime.config import Config, load_config, resolve_path
+from realtime.errors import UserError, run_command, setup_logging
+from training.data import FaceSet, concat_face_sets, describe, load_face_set
+
+log = logging.getLogger(__name__)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m training", description=__doc__.splitlines()[0],
+                                epilog="Every flag defaults to the config file's training section.")
+    p.add_argument("--config", help="config file (default: the project's config.yaml)")
+    p.add_argument("--data", help="dataset root with train/<person>/* and val/<person>/*")
+    p.add_argument("--extra-data", nargs="+", action="extend", metavar="DIR",
+                   help="more training folders of <person>/* (e.g. LFW); repeatable")
+    p.add_argument("--method", choices=("triplet", "classifier", "seed-triplet"))
+    p.add_argument("--mining", choices=("semi-hard", "batch-hard"))
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--steps-per-epoch", type=int)
+    p.add_argument("--out", help="where encoder.* and report.json go")
+    p.add_argument("--init", help="model folder whose encoder.keras is fine-tuned")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--cache-dir", help="face crop cache folder")
+    p.add_argument("--exclude-people", nargs="+", action="extend", metavar="FILE",
+                   help="LFW pairs file(s) or text files of names (one a line): these people are not trained on")
+    p.add_argument("--lfw-pairs", help="also run the LFW protocol: folder with pairs.txt, pairsDevTrain/Test.txt")
+    p.add_argument("--lfw-dir", help="LFW photos for --lfw-pairs")
+    return p.parse_args(argv)
+
+
+def _flag_path(value: str | None) -> str | None:
+    """Flag paths are relative to where the user stands (config paths to the project)."""
+    return None if value is None else str(Path(value).expanduser().resolve())
+
+
+def settings(args: argparse.Namespace) -> Config:
+    overrides = {
+        "training.data": _flag_path(args.data),
+        "training.extra_data": [_flag_path(d) for d in args.extra_data] if args.extra_data else None,
+        "training.method": args.method, "training.mining": args.mining,
+        "training.epochs": args.epochs, "training.steps_per_epoch": args.steps_per_epoch,
+        "training.out": _flag_path(args.out), "training.init": _flag_path(args.init),
+        "training.seed": args.seed, "training.cache_dir": _flag_path(args.cache_dir),
+    }
+    return load_config(_flag_path(args.config), overrides)
+
+
+def read_excluded_people(path: Path) -> set[str]:
+    """Names from an LFW pairs file (detected by its header) or a plain list, one name a line."""
+    from training.lfw import people_in_pairs
+    if not path.is_file():
+        raise UserError(f"--exclude-people: {path} not found")
+    lines = [l.strip() for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+    if lines and lines[0].replace("\t", " ").split()[0].isdigit():
+        return people_in_pairs(path)
+    return set(lines)
+
+
+def drop_people(faces: FaceSet, excluded: set[str]) -> FaceSet:
+    keep = ~np.isin(faces.labels, sorted(excluded))
+    return FaceSet(faces.crops[keep], faces.labels[keep], faces.paths[keep], faces.summary)
+
+
+def load_training_data(config: Config, excluded: set[str]) -> tuple[FaceSet, FaceSet]:
+    """Train = ``<data>/train`` + every extra folder, minus excluded people; val = ``<data>/val``."""
+    t = config.training
+    data = resolve_path(t.data)
+    cache = resolve_path(t.cache_dir)
+    size = config.model.input_size
+    parts = []
+    for root in [data / "train"] + [resolve_path(d) for d in t.extra_data]:
+        part = load_face_set(root, config.detection, size, cache, min_people=1 if parts else 2)
+        log.info("train %s: %s", root, describe(part.summary))
+        parts.append(part)
+    train = concat_face_sets(parts)
+    if excluded:
+        before = len(set(train.labels.tolist()))
+        train = drop_people(train, excluded)
+        log.info("excluded %d people (%d listed) from training", before - len(set(train.labels.tolist())), len(excluded))
+    val = load_face_set(data / "val", config.detection, size, cache, min_people=1)
+    log.info("val %s: %s", data / "val", describe(val.summary))
+    people, counts = np.unique(train.labels, return_counts=True)
+    if len(people) < 2:
+        raise UserError(f"training needs faces of at least two people; found {len(people)} in {data / 'train'}")
+    if not (counts >= 2).any():
+        raise UserError("training needs at least one person with two or more face photos")
+    if len(val) == 0:
+        raise UserError(f"no faces found in {data / 'val'}: cannot evaluate")
+    return train, val
+
+
+def make_strategy(name: str):
+    import tensorflow as tf
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi-worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_logging()
+    config = settings(args)
+    t = config.training
+    excluded = set()
+    for f in args.exclude_people or []:
+        excluded |= read_excluded_people(Path(f).expanduser().resolve())
+    train, val = load_training_data(config, excluded)
+    log.info("training on %d faces of %d people (%d with 2+ photos), method %s",
+             len(train), len(set(train.labels.tolist())),
+             int((np.unique(train.labels, return_counts=True)[1] >= 2).sum()), t.method)
+
+    import keras
+    from training import evaluate, export, methods
+    keras.utils.set_random_seed(t.seed)
+    started = time.monotonic()
+    with make_strategy(t.strategy).scope():
+        result = methods.train(config, train)
+    seconds = time.monotonic() - started
+    log.info("trained in %.1f s", seconds)
+
+    out = resolve_path(t.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report, roc, embeddings = evaluate.evaluate_encoder(
+        result.encoder, train, val, config, result.normalized,
+        _flag_path(args.lfw_pairs) and Path(_flag_path(args.lfw_pairs)),
+        _flag_path(args.lfw_dir) and Path(_flag_path(args.lfw_dir)))
+    if result.classifier is not None:
+        report["classifier_top1"] = methods.classifier_accuracy(result.classifier, train, val)
+    report.update({"method": t.method, "mining": t.mining if t.method == "triplet" else None,
+                   "epochs": t.epochs, "steps_per_epoch": t.steps_per_epoch, "train_seconds": round(seconds, 1),
+                   "train_faces": len(train), "train_people": len(set(train.labels.tolist())), "seed": t.seed})
+    training_info = {"data": describe(train.summary), "people": len(set(train.labels.tolist())),
+                     "faces": len(train), "epochs": t.epochs, "seconds": round(seconds, 1), "seed": t.seed,
+                     "excluded_people": len(excluded)}
+    (out / "history.json").write_text(json.dumps(result.history) + "\n", encoding="utf-8")
+    evaluate.write_report(report, out / "report.json")
+    evaluate.write_plots(out, roc, report, embeddings, result.history)
+    export.export(result.encoder, out, export.metadata(config, t.method, result.normalized, report["threshold"],
+                                                       training_info, report))
+    log.info("top-1 %.3f (detected %.3f), ROC AUC %.3f, EER %.3f, threshold %.3f; report in %s",
+             report["top1"], report["top1_detected"], report["roc_auc"], report["eer"], report["threshold"],
+             out / "report.json")
+    return 0
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    return run_command(main, argv)
