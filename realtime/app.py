@@ -242,7 +242,7 @@ class App:
             previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
         key_script = key_script or {}
         frames = faces = 0
-        start = time.perf_counter()
+        start = pace_start = time.perf_counter()
         ticks: deque = deque(maxlen=30)  # FPS over the last 30 frames
         shown: np.ndarray | None = None
         try:
@@ -252,11 +252,13 @@ class App:
                 if max_frames is not None and frames >= max_frames:
                     break
                 if self.paused and window:
+                    paused_at = time.perf_counter()
                     if shown is not None:
                         cv2.imshow(WINDOW, shown)
                     code = cv2.waitKey(30)
                     if code >= 0:
                         self.key(code, self._time(source, start))
+                    pace_start += time.perf_counter() - paused_at  # a paused file resumes at its own rate
                     continue
                 frame = source.read()
                 if frame is None:
@@ -288,7 +290,7 @@ class App:
                     cv2.imshow(WINDOW, frame)
                     wait = 1
                     if not source.is_camera:  # play files at their own rate
-                        due = start + frames / source.fps
+                        due = pace_start + frames / source.fps
                         wait = max(1, int((due - time.perf_counter()) * 1000))
                     code = cv2.waitKey(wait)
                     if code >= 0:

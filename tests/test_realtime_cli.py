@@ -250,10 +250,14 @@ def test_real_window_under_xvfb_quits_on_q(tmp_path):
         assert window, "the window never appeared: " + (app.stderr.read() if app.poll() is not None else "")
         time.sleep(1.0)  # a few frames
         subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, timeout=10)
-        subprocess.run(["xdotool", "key", "--window", window, "q"], env=env, timeout=10)
+        # Typed into the window itself: e, a name, Enter; then q once the samples are taken.
+        subprocess.run(["xdotool", "key", "--delay", "80", "e", "b", "o", "Return"], env=env, timeout=10)
+        time.sleep(4.0)
         subprocess.run(["xdotool", "key", "q"], env=env, timeout=10)
         _, err = app.communicate(timeout=30)
         assert app.returncode == 0, err
+        assert "enrolled bo: 5 samples" in err
+        assert cli("list", "--gallery", tmp_path / "g.db").stdout.strip() == "bo,5"
         frames = [int(l.split()[2]) for l in err.splitlines() if l.startswith("INFO realtime.app:") and "frames" in l]
         assert frames and 0 < frames[-1] < 200, err      # q ended it, not the end of the clip
         image = cv2.imread(str(shot))
