@@ -98,6 +98,10 @@ def live_main(argv: Sequence[str] | None) -> int:
         key_script = parse_key_script(args.keys) if args.keys else None
     except ValueError as err:
         raise UserError(f"--keys: {err}") from None
+    if (not args.headless and sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
+            and not os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("QT_QPA_PLATFORM")):
+        # Qt would abort the whole process without a display; say it in one line instead.
+        raise UserError("no display to open a window on (DISPLAY is not set): run with --headless")
     rec = config.recognition
     source_value = rec.source
     if isinstance(source_value, str) and not source_value.strip().isdigit():

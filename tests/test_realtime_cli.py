@@ -65,6 +65,10 @@ def test_missing_video_file_is_one_line_error(tmp_path):
     assert "not a video" in one_line_error(cli("--source", tmp_path / "fake.mp4", "--headless"))
 
 
+def test_window_without_a_display_is_one_line_error(tmp_path):
+    assert "--headless" in one_line_error(cli("--source", "0", "--gallery", tmp_path / "g.db"))
+
+
 def test_missing_camera_is_one_line_error(tmp_path):
     assert "camera 57" in one_line_error(cli("--source", "57", "--headless", "--gallery", tmp_path / "g.db"))
 
