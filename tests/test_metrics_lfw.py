@@ -71,3 +71,13 @@ def test_real_pairs_files_match_the_protocol():
     dev_test = lfw.people_in_pairs(Path(FACES_DATA) / "lfw_pairs" / "pairsDevTest.txt")
     dev_train = lfw.people_in_pairs(Path(FACES_DATA) / "lfw_pairs" / "pairsDevTrain.txt")
     assert dev_test and not (dev_test & dev_train)  # View 1 has disjoint people
+
+
+def test_best_threshold_matches_brute_force_on_random_ties():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n = int(rng.integers(1, 30))
+        distances, same = np.round(rng.random(n), 1), rng.random(n) < 0.5
+        threshold = best_threshold(distances, same)
+        brute = max(accuracy_at(distances, same, c) for c in np.r_[-1.0, distances, 2.0])
+        assert accuracy_at(distances, same, threshold) == pytest.approx(brute)
