@@ -66,7 +66,7 @@ class TrainingConfig:
     margin: float = _num(0.2, 0.0, 4.0)
     people_per_batch: int = _num(5, 2, 1024)
     photos_per_person: int = _num(4, 2, 64)
-    epochs: int = _num(40, 1, 10000)
+    epochs: int = _num(30, 1, 10000)
     # triplet only: softmax-classifier epochs before the triplet epochs (0: triplet from scratch)
     warm_start_epochs: int = _num(0, 0, 10000)
     steps_per_epoch: int = _num(20, 1, 100000)

@@ -127,8 +127,9 @@ def lfw_embedder(model, config: Config) -> Callable[[list[Path]], tuple[np.ndarr
     size = config.model.input_size
 
     def embed_paths(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+        from tqdm import tqdm
         crops, found = [], np.zeros(len(paths), bool)
-        for i, path in enumerate(paths):
+        for i, path in enumerate(tqdm(paths, desc="LFW faces", unit="photo", leave=False)):
             try:
                 crop, status, _ = face_from_photo(read_image(path), config.detection, size)
             except UnreadableImage:

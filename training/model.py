@@ -14,6 +14,9 @@ FILTERS = {"seed": (64, 128, 64, 64), "wide": (64, 128, 128, 128)}
 DENSE = {"seed": 256, "wide": 512}
 FEATURES_LAYER = "features"      # the pre-normalisation embedding (the classifier's penultimate layer)
 EMBEDDING_LAYER = "embedding"
+# Keras' default 0.99 leaves the inference statistics mostly at their initial values after a
+# short run (1 - 0.99**40 = 33% after 40 steps), so a quick run would be evaluated on wrong ones.
+BN_MOMENTUM = 0.9
 
 
 def build_encoder(input_size: int, embedding_size: int, backbone: str = "seed", batch_norm: bool = True,
@@ -24,12 +27,12 @@ def build_encoder(input_size: int, embedding_size: int, backbone: str = "seed", 
     for i, filters in enumerate(FILTERS[backbone]):
         x = layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=not batch_norm, name=f"conv{i}")(x)
         if batch_norm:
-            x = layers.BatchNormalization(name=f"bn{i}")(x)
+            x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"bn{i}")(x)
         x = layers.ReLU(name=f"relu{i}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(DENSE[backbone], use_bias=not batch_norm, name="dense")(x)
     if batch_norm:
-        x = layers.BatchNormalization(name="bn_dense")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="bn_dense")(x)
     x = layers.ReLU(name="relu_dense")(x)
     x = layers.Dense(embedding_size, name=FEATURES_LAYER)(x)
     if normalize:
