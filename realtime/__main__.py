@@ -111,6 +111,7 @@ def live_main(argv: Sequence[str] | None) -> int:
     events = None
     recorder = None
     gallery = None
+    closers: list = []
     try:
         encoder = _encoder(config)
         gallery = _gallery(config, encoder.model_id)
@@ -123,6 +124,7 @@ def live_main(argv: Sequence[str] | None) -> int:
             except OSError as err:
                 raise UserError(f"--events {args.events} cannot be written: {err.strerror or err}") from None
         app = App(config, encoder, gallery, _threshold(config, encoder))
+        closers.append(app.close)
         last: dict = {}
         on_frame = (lambda frame, result: last.__setitem__(0, frame.copy())) if args.snapshot else None
         app.run(source, window=not args.headless, events=events, recorder=recorder,
@@ -130,6 +132,8 @@ def live_main(argv: Sequence[str] | None) -> int:
         if args.snapshot and last:
             cv2.imwrite(_abs(args.snapshot), last[0])
     finally:
+        for close in closers:
+            close()
         if recorder is not None:
             recorder.release()
         if events is not None and events is not sys.stdout:

@@ -11,6 +11,7 @@ import json
 from collections import deque
 import logging
 import signal
+from concurrent.futures import Future, ThreadPoolExecutor
 import threading
 import time
 from dataclasses import dataclass, field
@@ -63,21 +64,56 @@ class FrameResult:
 
 class FaceFinder:
     """Detection with the speed switches: downscaled frames, and a full pass only every
-    ``detect_every`` frames; in between, faces are searched for only near their last box."""
+    ``detect_every`` frames; in between, faces are searched for only near their last box.
+
+    With ``detect_async`` the full pass runs on a worker thread: every frame is followed at once,
+    and a finished full pass adds the faces it found that are not followed yet (new faces)."""
 
     def __init__(self, config: Config):
         self.detection = config.detection
         rec = config.recognition
         self.scale, self.every, self.margin = rec.detect_scale, rec.detect_every, rec.track_margin
-        self._since_full = None
+        self._since_full: int | None = None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="detect") if rec.detect_async else None
+        self._future: Future | None = None
+        # The follower's own cascade: a CascadeClassifier must not run in two threads at once.
+        self._cascade = load_cascade.__wrapped__(self.detection.cascade)
 
     def find(self, frame: np.ndarray, last: list[Box]) -> tuple[list[Box], bool]:
-        """Boxes in full-frame pixels (largest first) and whether this was a full detection."""
+        """Boxes in full-frame pixels (largest first) and whether a full detection is in them."""
+        if self._pool is not None:
+            return self._find_async(frame, last)
         if self._since_full is None or self._since_full + 1 >= self.every:
             self._since_full = 0
             return find_faces(frame, self.detection, self.scale), True
         self._since_full += 1
         return (self._follow(frame, last) if last else []), False
+
+    def _find_async(self, frame: np.ndarray, last: list[Box]) -> tuple[list[Box], bool]:
+        first = self._since_full is None
+        fresh = None
+        due = first or self._since_full + 1 >= self.every
+        # A pass that is done joins now; one that is due again waits, so boxes are never more
+        # than ``detect_every`` frames old (files run headless faster than detection can).
+        if self._future is not None and (due or self._future.done()):
+            fresh, self._future = self._future.result(), None
+        if self._future is None and due:
+            # A copy: the caller draws on ``frame`` while the worker still reads it.
+            self._future = self._pool.submit(find_faces, frame.copy(), self.detection, self.scale)
+            self._since_full = 0
+            if first:  # the very first frame waits, so faces show from frame 0
+                fresh, self._future = self._future.result(), None
+        else:
+            self._since_full += 1
+        followed = self._follow(frame, last) if last and not first else []
+        if fresh is None:
+            return followed, False
+        boxes = followed + [b for b in fresh if all(iou(b, f) < 0.3 for f in followed)]
+        return sort_largest_first(boxes), True
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def _follow(self, frame: np.ndarray, last: list[Box]) -> list[Box]:
         """Look for each face only near its last box and only at about its last size.
@@ -86,7 +122,7 @@ class FaceFinder:
         within a factor ~1.6 of it: a handful of tiny pyramid levels instead of a full pass."""
         gray = to_gray(frame)
         height, width = gray.shape[:2]
-        cascade = load_cascade(self.detection.cascade)
+        cascade = self._cascade
         found: list[Box] = []
         for x, y, w, h in last:
             mx, my = int(w * self.margin), int(h * self.margin)
@@ -146,6 +182,10 @@ class App:
         self.timings: dict[str, float] = {}
         self._last_boxes: list[Box] = []
         self.enrolled: list[tuple[str, int]] = []
+
+    def close(self) -> None:
+        """Stop the detection worker (the gallery and encoder belong to the caller)."""
+        self.finder.close()
 
     # -- one frame -----------------------------------------------------------------------------
     def process(self, frame: np.ndarray, t: float | None = None) -> FrameResult:

@@ -94,6 +94,9 @@ class RecognitionConfig:
     detect_scale: float = _num(0.5, 0.05, 1.0)
     # Full detection every N frames; in between, faces are followed near their last box.
     detect_every: int = _num(3, 1, 1000)
+    # Run the full detection on a worker thread (the second core) while the loop follows faces,
+    # so the frames with a full detection don't stall; its boxes join a few frames later.
+    detect_async: bool = True
     # Between full detections, search this much around each last box (fraction of its size).
     track_margin: float = _num(0.5, 0.0, 4.0)
     # Read cameras on a background thread so a slow frame never blocks the next grab.
