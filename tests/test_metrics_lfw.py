@@ -81,3 +81,13 @@ def test_best_threshold_matches_brute_force_on_random_ties():
         threshold = best_threshold(distances, same)
         brute = max(accuracy_at(distances, same, c) for c in np.r_[-1.0, distances, 2.0])
         assert accuracy_at(distances, same, threshold) == pytest.approx(brute)
+
+
+def test_balanced_threshold_does_not_reject_everything_on_imbalanced_pairs():
+    # 10 same pairs among 1,000 different ones: plain accuracy is best rejecting everything.
+    rng = np.random.default_rng(2)
+    same = np.r_[np.ones(10, bool), np.zeros(1000, bool)]
+    distances = np.r_[rng.normal(0.5, 0.1, 10), rng.normal(0.9, 0.15, 1000)]
+    plain, balanced = best_threshold(distances, same), best_threshold(distances, same, balanced=True)
+    assert np.mean(distances[same] <= plain) < 0.5
+    assert np.mean(distances[same] <= balanced) >= 0.8 and np.mean(distances[~same] <= balanced) <= 0.2

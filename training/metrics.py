@@ -72,14 +72,19 @@ def accuracy_at(distances, same, threshold: float) -> float:
     return float(np.mean((distances <= threshold) == same)) if distances.size else 0.0
 
 
-def best_threshold(distances, same) -> float:
-    """The threshold of highest accuracy, midway between neighbouring distances (O(n log n))."""
+def best_threshold(distances, same, balanced: bool = False) -> float:
+    """The threshold of highest accuracy, midway between neighbouring distances (O(n log n)).
+
+    ``balanced`` maximises the mean of the true-accept and true-reject rates instead: use it
+    when the pairs are mostly different people (all pairs of a set) but the threshold will
+    serve balanced pairs (LFW's), or accuracy is won by rejecting everything.
+    """
     distances, same = _as_arrays(distances, same)
     far, tar, thresholds = roc_points(distances, same)
     if thresholds.size == 1:
         return 0.0
     positives, negatives = int(same.sum()), int((~same).sum())
-    correct = tar * positives + (1.0 - far) * negatives
+    correct = tar + (1.0 - far) if balanced else tar * positives + (1.0 - far) * negatives
     i = int(np.argmax(correct))
     if i == 0:
         return float(thresholds[1] - 1e-6)
