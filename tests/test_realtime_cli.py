@@ -211,10 +211,10 @@ def test_ctrl_c_finishes_the_recording_and_exits_0(tmp_path):
                              str(out), "--events", str(tmp_path / "ev.jsonl"), "--model", str(MODEL),
                              "--gallery", str(tmp_path / "g.db")], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    events = tmp_path / "ev.jsonl"
     deadline = time.time() + 60
-    while time.time() < deadline and not (tmp_path / "ev.jsonl").exists() or \
-            (tmp_path / "ev.jsonl").stat().st_size == 0 and time.time() < deadline:
-        time.sleep(0.2)
+    while time.time() < deadline and not (events.exists() and events.stat().st_size > 0):
+        time.sleep(0.2)   # wait until the loop is running
     time.sleep(0.5)
     proc.send_signal(2)
     _, err = proc.communicate(timeout=30)
