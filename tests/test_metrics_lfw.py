@@ -87,7 +87,7 @@ def test_balanced_threshold_does_not_reject_everything_on_imbalanced_pairs():
     # 10 same pairs among 1,000 different ones: plain accuracy is best rejecting everything.
     rng = np.random.default_rng(2)
     same = np.r_[np.ones(10, bool), np.zeros(1000, bool)]
-    distances = np.r_[rng.normal(0.5, 0.1, 10), rng.normal(0.9, 0.15, 1000)]
+    distances = np.r_[rng.normal(0.6, 0.1, 10), rng.normal(0.9, 0.15, 1000)]
     plain, balanced = best_threshold(distances, same), best_threshold(distances, same, balanced=True)
     assert np.mean(distances[same] <= plain) < 0.5
     assert np.mean(distances[same] <= balanced) >= 0.8 and np.mean(distances[~same] <= balanced) <= 0.2
