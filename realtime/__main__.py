@@ -123,7 +123,7 @@ def live_main(argv: Sequence[str] | None) -> int:
                 events = open(args.events, "w", encoding="utf-8")
             except OSError as err:
                 raise UserError(f"--events {args.events} cannot be written: {err.strerror or err}") from None
-        app = App(config, encoder, gallery, _threshold(config, encoder))
+        app = App(config, encoder, gallery, _threshold(config, encoder), live=source.is_camera)
         closers.append(app.close)
         last: dict = {}
         on_frame = (lambda frame, result: last.__setitem__(0, frame.copy())) if args.snapshot else None

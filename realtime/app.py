@@ -35,8 +35,6 @@ from realtime.tracking import Tracker, iou
 log = logging.getLogger(__name__)
 
 WINDOW = "realtime faces"
-# Between full detections a followed face is searched for at about this many pixels wide.
-FOLLOW_SIDE = 48
 
 
 @dataclass(frozen=True)
@@ -69,12 +67,14 @@ class FaceFinder:
     With ``detect_async`` the full pass runs on a worker thread: every frame is followed at once,
     and a finished full pass adds the faces it found that are not followed yet (new faces)."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, live: bool = False):
         self.detection = config.detection
         rec = config.recognition
         self.scale, self.every, self.margin = rec.detect_scale, rec.detect_every, rec.track_margin
+        self.follow_size = rec.follow_size
         self._since_full: int | None = None
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="detect") if rec.detect_async else None
+        self.is_async = rec.detect_async == "always" or (rec.detect_async == "auto" and live)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="detect") if self.is_async else None
         self._future: Future | None = None
         # The follower's own cascade: a CascadeClassifier must not run in two threads at once.
         self._cascade = load_cascade.__wrapped__(self.detection.cascade)
@@ -118,7 +118,7 @@ class FaceFinder:
     def _follow(self, frame: np.ndarray, last: list[Box]) -> list[Box]:
         """Look for each face only near its last box and only at about its last size.
 
-        The region is shrunk so the face is ~``FOLLOW_SIDE`` px and the cascade only tries sizes
+        The region is shrunk so the face is ~``follow_size`` px and the cascade only tries sizes
         within a factor ~1.6 of it: a handful of tiny pyramid levels instead of a full pass."""
         gray = to_gray(frame)
         height, width = gray.shape[:2]
@@ -130,7 +130,7 @@ class FaceFinder:
             x1, y1 = min(width, x + w + mx), min(height, y + h + my)
             if x1 - x0 < 8 or y1 - y0 < 8:
                 continue
-            factor = min(1.0, FOLLOW_SIDE / max(w, 1))
+            factor = min(1.0, self.follow_size / max(w, 1))
             roi = gray[y0:y1, x0:x1]
             if factor < 1.0:
                 roi = cv2.resize(roi, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
@@ -162,14 +162,16 @@ class Enrollment:
 class App:
     """The loop's state. Construct with a config, an :class:`Encoder` and a :class:`Gallery`."""
 
-    def __init__(self, config: Config, encoder: Encoder, gallery: Gallery, threshold: float | None = None):
+    def __init__(self, config: Config, encoder: Encoder, gallery: Gallery, threshold: float | None = None,
+                 live: bool = False):
         self.config = config
         self.rec = config.recognition
         self.encoder = encoder
         self.gallery = gallery
         self.threshold = float(threshold if threshold is not None else
                                (self.rec.threshold if self.rec.threshold is not None else encoder.threshold))
-        self.finder = FaceFinder(config)
+        self.live = live  # a camera: detect_async "auto" runs the full detection on a worker
+        self.finder = FaceFinder(config, live)
         self.tracker = Tracker(self.rec.track_iou, self.rec.track_max_missed, self.rec.vote_frames)
         self.keys = KeyState()
         self.enrollment: Enrollment | None = None
@@ -276,6 +278,9 @@ class App:
         """Run until the source ends, ``q``, Ctrl-C or ``max_frames``; returns the summary.
 
         The recording (if any) is always finished so it plays, whatever ends the loop."""
+        if source.is_camera != self.live and self.frame_index == 0:
+            self.finder.close()
+            self.live, self.finder = source.is_camera, FaceFinder(self.config, source.is_camera)
         stop = threading.Event()
         previous = None
         if threading.current_thread() is threading.main_thread():

@@ -96,9 +96,13 @@ class RecognitionConfig:
     detect_every: int = _num(3, 1, 1000)
     # Run the full detection on a worker thread (the second core) while the loop follows faces,
     # so the frames with a full detection don't stall; its boxes join a few frames later.
-    detect_async: bool = True
+    # auto: for cameras only (files run headless are repeatable with the detection in line).
+    detect_async: str = _num("auto", choices=("auto", "always", "never"))
     # Between full detections, search this much around each last box (fraction of its size).
     track_margin: float = _num(0.5, 0.0, 4.0)
+    # Between full detections a followed face is searched for at about this many pixels wide:
+    # larger gives steadier boxes (better crops, better matches), smaller is faster.
+    follow_size: int = _num(64, 24, 512)
     # Read cameras on a background thread so a slow frame never blocks the next grab.
     threaded_capture: bool = True
     # nearest: distance to the closest sample; mean: distance to each person's mean embedding.

@@ -47,9 +47,9 @@ def test_encoder_batch_equals_one_by_one_and_is_deterministic(encoder):
 
 
 @pytest.mark.parametrize("switches", [
-    {},
-    {"recognition.detect_async": False},
-    {"recognition.detect_async": False, "recognition.detect_scale": 1.0, "recognition.detect_every": 1,
+    {"recognition.detect_async": "always"},
+    {"recognition.detect_async": "never"},
+    {"recognition.detect_async": "never", "recognition.detect_scale": 1.0, "recognition.detect_every": 1,
      "recognition.batch_encode": False},
 ])
 def test_app_enrolls_by_key_and_recognises_from_the_next_frame(tmp_path, encoder, switches):
