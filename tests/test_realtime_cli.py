@@ -59,6 +59,19 @@ def test_realtime_never_imports_tensorflow(argv, tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip().endswith("clean"), proc.stderr
 
 
+@needs_data
+@needs_model
+def test_a_live_headless_run_never_imports_tensorflow(tmp_path):
+    argv = ["--source", str(DATA / "videos" / CLIP), "--headless", "--max-frames", "3", "--model", str(MODEL),
+            "--gallery", str(tmp_path / "g.db")]
+    code = ("import sys, runpy\nsys.argv = ['realtime'] + %r\n"
+            "try:\n    runpy.run_module('realtime', run_name='__main__')\nexcept SystemExit as e:\n    assert not e.code\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\nprint('clean')" % argv)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("clean"), proc.stderr
+
+
 def test_missing_video_file_is_one_line_error(tmp_path):
     assert "not found" in one_line_error(cli("--source", tmp_path / "nope.mp4", "--headless"))
     (tmp_path / "fake.mp4").write_bytes(b"not a video at all")
