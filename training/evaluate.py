@@ -17,7 +17,7 @@ import numpy as np
 
 from realtime.config import Config, load_config, resolve_path
 from realtime.errors import UserError, run_command, setup_logging
-from realtime.faces import face_from_photo, read_image, scale_crops, UnreadableImage
+from realtime.faces import scale_crops
 from training import metrics
 from training.data import FaceSet, describe, load_face_set
 
@@ -122,31 +122,30 @@ def embed_crops(model, crops: np.ndarray, batch_size: int = 256) -> np.ndarray:
     return np.asarray(model.predict(scale_crops(crops), batch_size=batch_size, verbose=0), np.float32)
 
 
-def lfw_embedder(model, config: Config) -> Callable[[list[Path]], tuple[np.ndarray, np.ndarray]]:
-    """``embed_paths`` for ``training.lfw.lfw_protocol``: photos -> (embeddings, found mask)."""
-    size = config.model.input_size
+def lfw_embedder(model, config: Config, lfw_dir: Path,
+                 cache_dir: Path | None) -> Callable[[list[Path]], tuple[np.ndarray, np.ndarray]]:
+    """``embed_paths`` for ``training.lfw.lfw_protocol``: photos -> (embeddings, found mask).
+
+    The whole LFW folder goes through ``load_face_set`` once, so its crops land in the same
+    cache that training with ``--extra-data <lfw>`` uses: Haar runs once per photo, ever.
+    """
+    faces = load_face_set(lfw_dir, config.detection, config.model.input_size, cache_dir)
+    log.info("LFW %s: %s", lfw_dir, describe(faces.summary))
+    row = {str(Path(p).resolve()): i for i, p in enumerate(faces.paths.tolist())}
 
     def embed_paths(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-        from tqdm import tqdm
-        crops, found = [], np.zeros(len(paths), bool)
-        for i, path in enumerate(tqdm(paths, desc="LFW faces", unit="photo", leave=False)):
-            try:
-                crop, status, _ = face_from_photo(read_image(path), config.detection, size)
-            except UnreadableImage:
-                crop = None
-            if crop is None:
-                crop = np.zeros((size, size, 3), np.uint8)
-            else:
-                found[i] = True
-            crops.append(crop)
-        stacked = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
-        return embed_crops(model, stacked), found
+        rows = np.array([row.get(str(Path(p).resolve()), -1) for p in paths], dtype=np.int64)
+        found = rows >= 0
+        embeddings = np.zeros((len(paths), model.output_shape[-1]), np.float32)
+        embeddings[found] = embed_crops(model, faces.crops[rows[found]])
+        return embeddings, found
 
     return embed_paths
 
 
 def evaluate_encoder(model, train: FaceSet, val: FaceSet, config: Config, normalized: bool,
-                     lfw_pairs: Path | None = None, lfw_dir: Path | None = None) -> tuple[dict, dict, dict]:
+                     lfw_pairs: Path | None = None, lfw_dir: Path | None = None,
+                     cache_dir: Path | None = None) -> tuple[dict, dict, dict]:
     """Report, ROC curve and embeddings (for the PCA plot) of ``model`` on a train/val split."""
     train_emb, val_emb = embed_crops(model, train.crops), embed_crops(model, val.crops)
     probe_images = int(val.summary.get("images", len(val)) - val.summary.get("non_image", 0))
@@ -156,7 +155,7 @@ def evaluate_encoder(model, train: FaceSet, val: FaceSet, config: Config, normal
         from training.lfw import lfw_protocol
         if lfw_dir is None or not Path(lfw_dir).is_dir():
             raise UserError(f"LFW photo folder {lfw_dir} not found: pass --lfw-dir with lfw/<Name>/<Name>_NNNN.jpg")
-        report.update(lfw_protocol(lfw_embedder(model, config), lfw_pairs, lfw_dir, config.training.target_far))
+        report.update(lfw_protocol(lfw_embedder(model, config, Path(lfw_dir), cache_dir), lfw_pairs, lfw_dir, config.training.target_far))
     return report, roc, {"train": (train_emb, train.labels), "val": (val_emb, val.labels)}
 
 
@@ -284,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report, roc, embeddings = evaluate_encoder(
         model, train, val, config, bool(meta.get("normalized", True)),
         Path(args.lfw_pairs).resolve() if args.lfw_pairs else None,
-        Path(args.lfw_dir).resolve() if args.lfw_dir else None)
+        Path(args.lfw_dir).resolve() if args.lfw_dir else None, cache)
     report["method"] = meta.get("method", "unknown")
     report["epochs"] = meta.get("training", {}).get("epochs")
     report["train_seconds"] = meta.get("training", {}).get("seconds")

@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report, roc, embeddings = evaluate.evaluate_encoder(
         result.encoder, train, val, config, result.normalized,
         _flag_path(args.lfw_pairs) and Path(_flag_path(args.lfw_pairs)),
-        _flag_path(args.lfw_dir) and Path(_flag_path(args.lfw_dir)))
+        _flag_path(args.lfw_dir) and Path(_flag_path(args.lfw_dir)), resolve_path(t.cache_dir))
     if result.classifier is not None:
         report["classifier_top1"] = methods.classifier_accuracy(result.classifier, train, val)
     report.update({"method": t.method, "mining": t.mining if t.method == "triplet" else None,
