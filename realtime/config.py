@@ -79,6 +79,13 @@ class TrainingConfig:
     init: Optional[str] = None
     strategy: str = _num("default", choices=("default", "mirrored", "multi-worker"))
     target_far: float = _num(0.01, 1e-6, 0.5)
+    # Pairs files or name lists: people never trained on (LFW's DevTest, for an honest check).
+    exclude_people: list[str] = field(default_factory=list)
+    # People (two or more photos, from the training pool) set aside as strangers: the threshold
+    # written to encoder.json is measured on them, since one picked on trained people is too tight.
+    holdout_people: int = _num(0, 0, 100000)
+    lfw_pairs: Optional[str] = None
+    lfw_dir: Optional[str] = None
 
 
 @dataclass(frozen=True)

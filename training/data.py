@@ -55,6 +55,26 @@ def concat_face_sets(sets: list[FaceSet]) -> FaceSet:
                    np.concatenate([s.paths for s in sets]), summary)
 
 
+def subset(faces: FaceSet, mask: np.ndarray) -> FaceSet:
+    return FaceSet(faces.crops[mask], faces.labels[mask], faces.paths[mask], faces.summary)
+
+
+def hold_out_people(faces: FaceSet, count: int, seed: int, keep: set[str] = frozenset()) -> tuple[FaceSet, FaceSet]:
+    """Set ``count`` people (two or more photos, not in ``keep``) aside as strangers: ``(rest, held out)``.
+
+    A threshold measured on people the encoder was trained on is too tight for strangers; the
+    held-out people stand in for the strangers a user will enroll.
+    """
+    names, counts = np.unique(faces.labels, return_counts=True)
+    eligible = sorted(n for n, c in zip(names.tolist(), counts.tolist()) if c >= 2 and n not in keep)
+    if count > len(eligible) // 2:
+        raise UserError(f"holdout_people: {count} asked, but only {len(eligible)} people with two or more photos "
+                        "can be set aside (at most half of them)")
+    held = np.random.default_rng(seed).choice(eligible, size=count, replace=False) if count else []
+    mask = np.isin(faces.labels, list(held))
+    return subset(faces, ~mask), subset(faces, mask)
+
+
 def scan_people(root: str | Path) -> tuple[dict[str, list[Path]], Counter]:
     """``{person: [photo paths]}`` for ``root/<person>/*``, and counts of what was passed over."""
     root = Path(root)

@@ -84,9 +84,30 @@ def open_set(gallery: np.ndarray, gallery_labels: np.ndarray, probes: np.ndarray
             "known_accepted_correct": accepted_right / n}
 
 
+def holdout_verification(embeddings: np.ndarray, labels: np.ndarray, target_far: float) -> dict:
+    """Every pair of the held-out strangers: the threshold at ``target_far``, and the balanced one.
+
+    ``holdout_threshold`` is the one a user gets (a stated share of strangers accepted);
+    ``holdout_balanced_threshold`` maximises (TAR + TNR) / 2 and is the one transferred to
+    LFW's balanced DevTest pairs.
+    """
+    i, j = np.triu_indices(len(embeddings), k=1)
+    d = np.linalg.norm(embeddings[i] - embeddings[j], axis=1)
+    same = labels[i] == labels[j]
+    threshold, far, frr = metrics.threshold_at_far(d, same, target_far)
+    return {"holdout_people": len(set(labels.tolist())), "holdout_pairs": int(len(d)),
+            "holdout_same_pairs": int(same.sum()), "holdout_auc": metrics.roc_auc(d, same),
+            "holdout_threshold": threshold, "holdout_far": far, "holdout_frr": frr,
+            "holdout_balanced_threshold": metrics.best_threshold(d, same, balanced=True)}
+
+
 def report_metrics(train_emb, train_labels, val_emb, val_labels, probe_images: int, target_far: float,
-                   normalized: bool) -> tuple[dict, dict]:
-    """The report's numbers from embeddings, and the ROC curve for the plot."""
+                   normalized: bool, threshold: float | None = None) -> tuple[dict, dict]:
+    """The report's numbers from embeddings, and the ROC curve for the plot.
+
+    ``threshold`` (measured elsewhere, e.g. on held-out strangers) replaces the one at
+    ``target_far`` on these pairs; the false accepts and rejects are then measured at it.
+    """
     if len(val_emb) == 0 or len(train_emb) == 0:
         raise UserError("evaluation needs faces in both train/ and val/: none were found in one of them")
     cs = closed_set(train_emb, train_labels, val_emb, val_labels, normalized)
@@ -94,7 +115,10 @@ def report_metrics(train_emb, train_labels, val_emb, val_labels, probe_images: i
     if same.all() or not same.any():
         raise UserError("verification needs both same-person and different-person pairs: need two people in val/")
     eer, eer_threshold = metrics.equal_error_rate(d, same)
-    threshold, far, frr = metrics.threshold_at_far(d, same, target_far)
+    if threshold is None:
+        threshold, far, frr = metrics.threshold_at_far(d, same, target_far)
+    else:
+        far, frr = float(np.mean(d[~same] <= threshold)), float(np.mean(d[same] > threshold))
     n_faces = len(val_emb)
     report = {
         "top1": cs["correct_mean"] / max(probe_images, 1),
@@ -145,17 +169,28 @@ def lfw_embedder(model, config: Config, lfw_dir: Path,
 
 def evaluate_encoder(model, train: FaceSet, val: FaceSet, config: Config, normalized: bool,
                      lfw_pairs: Path | None = None, lfw_dir: Path | None = None,
-                     cache_dir: Path | None = None) -> tuple[dict, dict, dict]:
-    """Report, ROC curve and embeddings (for the PCA plot) of ``model`` on a train/val split."""
+                     cache_dir: Path | None = None, held: FaceSet | None = None,
+                     known: dict | None = None) -> tuple[dict, dict, dict]:
+    """Report, ROC curve and embeddings (for the PCA plot) of ``model`` on a train/val split.
+
+    With ``held`` (people never trained on) the threshold comes from their pairs; ``known``
+    carries such held-out results from training into a later evaluation.
+    """
     train_emb, val_emb = embed_crops(model, train.crops), embed_crops(model, val.crops)
     probe_images = int(val.summary.get("images", len(val)) - val.summary.get("non_image", 0))
+    holdout = dict(known or {})
+    if held is not None:
+        holdout = holdout_verification(embed_crops(model, held.crops), held.labels, config.training.target_far)
     report, roc = report_metrics(train_emb, train.labels, val_emb, val.labels, probe_images,
-                                 config.training.target_far, normalized)
+                                 config.training.target_far, normalized, holdout.get("holdout_threshold"))
+    report.update(holdout)
+    report["threshold_source"] = "held-out people" if holdout else "val pairs"
     if lfw_pairs is not None:
         from training.lfw import lfw_protocol
         if lfw_dir is None or not Path(lfw_dir).is_dir():
             raise UserError(f"LFW photo folder {lfw_dir} not found: pass --lfw-dir with lfw/<Name>/<Name>_NNNN.jpg")
-        report.update(lfw_protocol(lfw_embedder(model, config, Path(lfw_dir), cache_dir), lfw_pairs, lfw_dir, config.training.target_far))
+        report.update(lfw_protocol(lfw_embedder(model, config, Path(lfw_dir), cache_dir), lfw_pairs, lfw_dir,
+                                   config.training.target_far, holdout.get("holdout_balanced_threshold")))
     return report, roc, {"train": (train_emb, train.labels), "val": (val_emb, val.labels)}
 
 
@@ -280,10 +315,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out).resolve() if args.out else model_dir / "report.json"
     model, meta = load_encoder(model_dir)
     train, val = load_split(data, config, cache)
+    held_out = {k: v for k, v in meta.get("metrics", {}).items() if k.startswith("holdout_")}
     report, roc, embeddings = evaluate_encoder(
         model, train, val, config, bool(meta.get("normalized", True)),
         Path(args.lfw_pairs).resolve() if args.lfw_pairs else None,
-        Path(args.lfw_dir).resolve() if args.lfw_dir else None, cache)
+        Path(args.lfw_dir).resolve() if args.lfw_dir else None, cache, known=held_out)
     report["method"] = meta.get("method", "unknown")
     report["epochs"] = meta.get("training", {}).get("epochs")
     report["train_seconds"] = meta.get("training", {}).get("seconds")

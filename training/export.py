@@ -19,7 +19,10 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 REPORT_KEYS_IN_JSON = ("top1", "top1_detected", "top1_nearest", "roc_auc", "eer", "threshold",
                        "far_at_threshold", "frr_at_threshold", "unknown_rejection", "classifier_top1",
-                       "probe_images", "probe_faces", "lfw_accuracy", "lfw_std", "lfw_devtest_accuracy")
+                       "probe_images", "probe_faces", "lfw_accuracy", "lfw_std", "lfw_devtest_accuracy",
+                       "lfw_devtest_transfer_accuracy", "lfw_devtest_oracle_accuracy", "threshold_source",
+                       "holdout_people", "holdout_pairs", "holdout_auc", "holdout_threshold", "holdout_far",
+                       "holdout_frr", "holdout_balanced_threshold")
 
 
 def tflite_bytes(encoder) -> bytes:

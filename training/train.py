@@ -17,7 +17,7 @@ import numpy as np
 
 from realtime.config import Config, load_config, resolve_path
 from realtime.errors import UserError, run_command, setup_logging
-from training.data import FaceSet, concat_face_sets, describe, load_face_set
+from training.data import FaceSet, concat_face_sets, describe, hold_out_people, load_face_set, subset
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--cache-dir", help="face crop cache folder")
     p.add_argument("--exclude-people", nargs="+", action="extend", metavar="FILE",
                    help="LFW pairs file(s) or text files of names (one a line): these people are not trained on")
+    p.add_argument("--holdout-people", type=int, metavar="N",
+                   help="set N people of the training pool aside as strangers to measure the threshold on")
     p.add_argument("--lfw-pairs", help="also run the LFW protocol: folder with pairs.txt, pairsDevTrain/Test.txt")
     p.add_argument("--lfw-dir", help="LFW photos for --lfw-pairs")
     return p.parse_args(argv)
@@ -57,6 +59,9 @@ def settings(args: argparse.Namespace) -> Config:
         "training.epochs": args.epochs, "training.steps_per_epoch": args.steps_per_epoch,
         "training.out": _flag_path(args.out), "training.init": _flag_path(args.init),
         "training.seed": args.seed, "training.cache_dir": _flag_path(args.cache_dir),
+        "training.exclude_people": [_flag_path(f) for f in args.exclude_people] if args.exclude_people else None,
+        "training.holdout_people": args.holdout_people,
+        "training.lfw_pairs": _flag_path(args.lfw_pairs), "training.lfw_dir": _flag_path(args.lfw_dir),
     }
     return load_config(_flag_path(args.config), overrides)
 
@@ -73,8 +78,7 @@ def read_excluded_people(path: Path) -> set[str]:
 
 
 def drop_people(faces: FaceSet, excluded: set[str]) -> FaceSet:
-    keep = ~np.isin(faces.labels, sorted(excluded))
-    return FaceSet(faces.crops[keep], faces.labels[keep], faces.paths[keep], faces.summary)
+    return subset(faces, ~np.isin(faces.labels, sorted(excluded)))
 
 
 def load_training_data(config: Config, excluded: set[str]) -> tuple[FaceSet, FaceSet]:
@@ -120,9 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = settings(args)
     t = config.training
     excluded = set()
-    for f in args.exclude_people or []:
-        excluded |= read_excluded_people(Path(f).expanduser().resolve())
+    for f in t.exclude_people:
+        excluded |= read_excluded_people(resolve_path(f))
     train, val = load_training_data(config, excluded)
+    train, held = hold_out_people(train, t.holdout_people, t.seed, keep=set(val.labels.tolist()))
+    if len(held):
+        log.info("held out %d people (%d faces) as strangers to measure the threshold on",
+                 t.holdout_people, len(held))
     log.info("training on %d faces of %d people (%d with 2+ photos), method %s",
              len(train), len(set(train.labels.tolist())),
              int((np.unique(train.labels, return_counts=True)[1] >= 2).sum()), t.method)
@@ -140,8 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     report, roc, embeddings = evaluate.evaluate_encoder(
         result.encoder, train, val, config, result.normalized,
-        _flag_path(args.lfw_pairs) and Path(_flag_path(args.lfw_pairs)),
-        _flag_path(args.lfw_dir) and Path(_flag_path(args.lfw_dir)), resolve_path(t.cache_dir))
+        t.lfw_pairs and resolve_path(t.lfw_pairs), t.lfw_dir and resolve_path(t.lfw_dir),
+        resolve_path(t.cache_dir), held=held if len(held) else None)
     if result.classifier is not None:
         report["classifier_top1"] = methods.classifier_accuracy(result.classifier, train, val)
     report.update({"method": t.method, "mining": t.mining if t.method == "triplet" else None,
@@ -149,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "train_faces": len(train), "train_people": len(set(train.labels.tolist())), "seed": t.seed})
     training_info = {"data": describe(train.summary), "people": len(set(train.labels.tolist())),
                      "faces": len(train), "epochs": t.epochs, "seconds": round(seconds, 1), "seed": t.seed,
-                     "excluded_people": len(excluded)}
+                     "excluded_people": len(excluded), "holdout_people": t.holdout_people}
     (out / "history.json").write_text(json.dumps(result.history) + "\n", encoding="utf-8")
     evaluate.write_report(report, out / "report.json")
     evaluate.write_plots(out, roc, report, embeddings, result.history)
