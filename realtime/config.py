@@ -280,5 +280,9 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
 
 def resolve_path(value: str | Path, base: Path = PROJECT_ROOT) -> Path:
     """Expand ``~`` and ``$VARS``; relative config paths are relative to the project, not the cwd."""
-    path = Path(os.path.expandvars(str(value))).expanduser()
+    expanded = os.path.expandvars(str(value))
+    if "$" in expanded:
+        raise UserError(f"{value}: an environment variable in this path is not set "
+                        "(e.g. export FACES_DATA=/path/to/data)")
+    path = Path(expanded).expanduser()
     return path if path.is_absolute() else (base / path)

@@ -67,11 +67,12 @@ def settings(args: argparse.Namespace) -> Config:
 
 
 def read_excluded_people(path: Path) -> set[str]:
-    """Names from an LFW pairs file (detected by its header) or a plain list, one name a line."""
+    """Names from an LFW pairs file (detected by its header) or a plain list, one name a line (# comments)."""
     from training.lfw import people_in_pairs
     if not path.is_file():
         raise UserError(f"--exclude-people: {path} not found")
-    lines = [l.strip() for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+    lines = [l.strip() for l in path.read_text(encoding="utf-8").splitlines()
+             if l.strip() and not l.lstrip().startswith("#")]
     if lines and lines[0].replace("\t", " ").split()[0].isdigit():
         return people_in_pairs(path)
     return set(lines)
