@@ -131,6 +131,11 @@ def live_main(argv: Sequence[str] | None) -> int:
                 max_frames=args.max_frames, key_script=key_script, on_frame=on_frame)
         if args.snapshot and last:
             cv2.imwrite(_abs(args.snapshot), last[0])
+        if source.lost:
+            kept = f"; the recording {args.record} holds them" if args.record else ""
+            raise UserError(f"camera {source.source} stopped delivering frames and did not come back after "
+                            f"{source.retries} retries ({app.frame_index} frames processed{kept}): check its "
+                            f"cable, then start again")
     finally:
         for close in closers:
             close()
@@ -183,6 +188,8 @@ def enroll_main(argv: Sequence[str] | None) -> int:
     _common(p)
     args = p.parse_args(argv)
     setup_logging(args.verbose)
+    from realtime.gallery import check_name
+    check_name(args.name)  # before the slow part: a bad name is refused at once
     config = _load(args)
     photos = _photos(args.paths)
     encoder = _encoder(config)

@@ -26,7 +26,7 @@ from realtime.config import Config
 from realtime.encoder import Encoder
 from realtime.errors import UserError
 from realtime.faces import Box, clip_box, crop_faces, find_faces, load_cascade, sort_largest_first, to_gray
-from realtime.gallery import Gallery
+from realtime.gallery import Gallery, check_name
 from realtime.keys import KeyState, handle_key, parse_key_script
 from realtime.matching import match
 from realtime.overlay import FaceLabel, draw
@@ -221,7 +221,13 @@ class App:
             job.samples.append(emb[largest])
             job.next_time = t + job.interval
         if len(job.samples) >= job.wanted:
-            count = self.gallery.add_samples(job.name, np.stack(job.samples))
+            try:
+                count = self.gallery.add_samples(job.name, np.stack(job.samples))
+            except UserError as err:  # a full disk, a read-only gallery: say so and keep recognising
+                log.error("enrollment of %s failed: %s", job.name, err)
+                self._say(f"Not saved: {job.name} (see the log)", t)
+                self.enrollment = None
+                return
             self.enrolled.append((job.name, len(job.samples)))
             log.info("enrolled %s: %d samples (%d in total)", job.name, len(job.samples), count)
             self._say(f"Enrolled {job.name} ({count} samples)", t)
@@ -257,6 +263,12 @@ class App:
             self.enrollment = Enrollment(action.name, t, interval, self.rec.enroll_samples, next_time=t)
             self._say(f"Enrolling {action.name}: look at the camera and move a little", t)
 
+            try:
+                check_name(action.name)
+            except UserError as err:
+                log.warning("%s", err)
+                self._say(f"Name refused: {err}", t)
+                return
     def prompt(self) -> str | None:
         return f"Name: {self.keys.text}_  (Enter saves, Esc cancels)" if self.keys.naming else None
 
@@ -371,12 +383,14 @@ def open_recorder(path: str | Path, fps: float, size: tuple[int, int]) -> cv2.Vi
     if path.is_dir():
         raise UserError(f"--record {path} is a folder: give a file name like out.mp4")
     if not path.parent.is_dir():
-        raise UserError(f"--record {path}: folder {path.parent} does not exist")
+        what = "is not a folder" if path.parent.exists() else "does not exist"
+        raise UserError(f"--record {path}: folder {path.parent} {what}: give a file in a folder you can write")
     try:
         with open(path, "ab"):
             pass
     except OSError as err:
-        raise UserError(f"--record {path} cannot be written: {err.strerror or err}") from None
+        raise UserError(f"--record {path} cannot be written ({err.strerror or err}): "
+                        f"give a file in a folder you can write") from None
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), tuple(int(v) for v in size))
     if not writer.isOpened():
         raise UserError(f"--record {path}: OpenCV cannot write this video (use a .mp4 or .avi name)")

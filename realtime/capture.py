@@ -50,6 +50,7 @@ class VideoSource:
         self.retries, self.backoff, self.read_timeout = retries, backoff, read_timeout
         self._opener = opener
         self.frames_read = 0
+        self.lost = False  # a camera that stopped and did not come back (a file that ends is not lost)
         if not self.is_camera:
             path = Path(self.source)
             if not path.is_file():
@@ -59,12 +60,15 @@ class VideoSource:
             self._cap.release()
             if self.is_camera:
                 raise UserError(f"camera {self.source} cannot be opened: is it connected? try another --source index")
-            raise UserError(f"{self.source} is not a video OpenCV can read")
+            raise UserError(f"{self.source} is not a video OpenCV can read (not a video, or a damaged or truncated "
+                            f"one): pass another --source")
         ok, first = self._cap.read()
         if not ok or first is None:
             self._cap.release()
             what = f"camera {self.source}" if self.is_camera else f"{self.source}"
-            raise UserError(f"{what} delivers no frames" + ("" if self.is_camera else ": not a video, or an empty one"))
+            raise UserError(f"{what} delivers no frames" + (": is it in use by another program? try another --source index"
+                                                             if self.is_camera else ": not a video, or an empty or "
+                                                             "damaged one: pass another --source"))
         self._pending: np.ndarray | None = first
         self.size = (first.shape[1], first.shape[0])  # width, height
         fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -152,7 +156,8 @@ class VideoSource:
                     self._thread = threading.Thread(target=self._reader, name="camera-reader", daemon=True)
                     self._thread.start()
                 return frame
-        log.error("camera %s gave no frames after %d retries; stopping", self.source, self.retries)
+        log.warning("camera %s gave no frames after %d retries; stopping", self.source, self.retries)
+        self.lost = True
         return None
 
     def _stop_thread(self) -> None:

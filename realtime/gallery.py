@@ -38,12 +38,26 @@ CREATE INDEX IF NOT EXISTS samples_person ON samples(person_id);
 """
 
 
-def _check_name(name: str) -> str:
+# The longest name a person may have (characters); the name prompt of the live window stops here too.
+MAX_NAME_LENGTH = 64
+
+# The tables a gallery file must hold, with the columns the code reads and writes.
+_COLUMNS = {"people": {"id", "name", "created"}, "samples": {"id", "person_id", "embedding", "model_id", "created"}}
+
+
+def check_name(name: str) -> str:
+    """The name as stored (stripped), or a UserError saying what is wrong with it."""
     if not isinstance(name, str) or not name.strip():
-        raise UserError("a person's name must not be empty")
+        raise UserError("a person's name must not be empty: give a name, e.g. \"Ann Lee\"")
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise UserError(f"name {name!r} contains control characters")
-    return name.strip()
+        raise UserError(f"name {name!r} contains control characters: use printable characters only")
+    name = name.strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise UserError(f"name {name[:20]!r}... is {len(name)} characters long: use at most {MAX_NAME_LENGTH}")
+    return name
+
+
+_check_name = check_name
 
 
 class Gallery:
@@ -63,23 +77,38 @@ class Gallery:
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
             except OSError as err:
-                raise UserError(f"cannot create gallery {self.path}: {err.strerror or err}") from None
+                raise UserError(f"cannot create gallery {self.path} ({err.strerror or err}): pass --gallery "
+                                f"with a file in a folder you can write") from None
         elif self.path.is_dir():
             raise UserError(f"gallery {self.path} is a folder: pass --gallery FILE")
         try:
+            self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._check_schema()
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as err:
+            if hasattr(self, "_db"):
+                self._db.close()
+            raise UserError(f"gallery {self.path} is not a gallery database ({err}): pass another --gallery") from None
+        try:  # only once it is known to be a gallery: never change another file's mode
             os.chmod(self.path, 0o600)
         except OSError:
             pass
-        try:
-            self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA foreign_keys = ON")
-            self._db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as err:
-            raise UserError(f"gallery {self.path} is not a gallery database ({err}): pass another --gallery") from None
         self._index: Index | None = None
         self._data_version = None
         if model_id is not None:
             self.check_model()
+
+    def _check_schema(self) -> None:
+        """Refuse a SQLite file that holds other tables: never add ours to someone else's database."""
+        tables = {name for (name,) in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+        if not tables:
+            return  # a new (empty) file: the schema is created next
+        for table, wanted in _COLUMNS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if not wanted <= have:
+                raise sqlite3.DatabaseError(f"it holds tables {', '.join(sorted(tables))}, not a gallery's")
 
     def close(self) -> None:
         self._db.close()
@@ -109,16 +138,21 @@ class Gallery:
             raise ValueError("embeddings must be a non-empty (n, d) array")
         now = time.time()
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
         try:
+            db.execute("BEGIN IMMEDIATE")
             db.execute("INSERT OR IGNORE INTO people(name, created) VALUES (?, ?)", (name, now))
             (person_id,) = db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
             db.executemany("INSERT INTO samples(person_id, embedding, model_id, created) VALUES (?, ?, ?, ?)",
                            [(person_id, row.tobytes(), self.model_id, now) for row in emb])
             (count,) = db.execute("SELECT COUNT(*) FROM samples WHERE person_id = ?", (person_id,)).fetchone()
             db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
+        except BaseException as err:
+            if db.in_transaction:  # SQLite may have rolled back already (a full disk does)
+                db.execute("ROLLBACK")
+            if isinstance(err, sqlite3.Error):
+                raise UserError(f"gallery {self.path} cannot be written ({err}): nothing of {name!r} was saved, "
+                                f"the gallery is as before; free disk space or pass --gallery in a "
+                                f"writable folder") from None
             raise
         self._index = None
         return int(count)
@@ -126,8 +160,8 @@ class Gallery:
     def remove(self, name: str) -> int:
         """Remove a person and their samples; returns how many samples went, raises if unknown."""
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
         try:
+            db.execute("BEGIN IMMEDIATE")
             row = db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
             if row is None:
                 db.execute("ROLLBACK")
@@ -138,8 +172,12 @@ class Gallery:
             db.execute("COMMIT")
         except UserError:
             raise
-        except BaseException:
-            db.execute("ROLLBACK")
+        except BaseException as err:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if isinstance(err, sqlite3.Error):
+                raise UserError(f"gallery {self.path} cannot be written ({err}): {name!r} was not removed; "
+                                f"check the disk and the file's permissions") from None
             raise
         self._index = None
         return int(count)

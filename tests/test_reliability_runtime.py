@@ -1,0 +1,653 @@
+"""The live program under failure: lost cameras, broken videos and models, bad galleries, full disks,
+SIGKILL mid-enrollment, a 10,000-frame soak and Ctrl-C with a window.
+
+Each case must give one ``error: ...`` line saying what is wrong and what to do, a non-zero exit where
+the program cannot go on, no traceback, and no lost data. Cases already covered elsewhere are not
+repeated here: a missing or non-video source file and a missing camera (test_realtime_cli.py), a
+missing model folder, malformed encoder.json (same file), a camera that reconnects at the source level
+(test_realtime_capture.py), Ctrl-C headless (test_realtime_cli.py), an empty name at the gallery level
+and another encoder's gallery at the gallery level (test_realtime_pure.py).
+
+Tests that need the encoder use ``REALTIME_TEST_MODEL`` (default ``models/``) and skip without it;
+tests on real frames and photos read ``$FACES_DATA`` and skip without it. Mount tests (a tiny tmpfs
+for a real full disk, a read-only remount) run only as root where mounting works, since root ignores
+file modes; they skip with the reason otherwise.
+"""
+import json
+import logging
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.__main__ import main
+from realtime.errors import UserError
+from realtime.gallery import MAX_NAME_LENGTH, Gallery, check_name
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
+DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
+CLIP = "sadtalker_WDA_KatieHill_000.mp4"   # 200 frames, 512x512, 25 fps, moov atom at the end
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+log = logging.getLogger("reliability")
+
+needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
+needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(),
+                                 reason=f"no trained encoder in {MODEL} (run `python -m training` first "
+                                        f"or set REALTIME_TEST_MODEL)")
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+def run_main(capsys, *argv):
+    """``python -m realtime ARGV`` in-process: (exit code, stdout, stderr). An unexpected exception (a
+    traceback for the user) propagates and fails the test."""
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error(code, err):
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert ":" in lines[0][len("error:"):], lines[0]        # says what to do after what is wrong
+    return lines[0]
+
+
+def env_for_child():
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("DISPLAY", None)
+    return env
+
+
+def video_frames(path):
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return frames
+
+
+def small_clip(path, n=200, size=(320, 240), fourcc="mp4v"):
+    """The real clip's frames, letterboxed into ``size``: faces stay ~100 px, frames stay cheap."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 25.0, size)
+    assert writer.isOpened()
+    cap = cv2.VideoCapture(str(DATA / "videos" / CLIP))
+    w, h = size
+    for _ in range(n):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        side = min(w, h)
+        face = cv2.resize(frame, (side, side), interpolation=cv2.INTER_AREA)
+        canvas = np.zeros((h, w, 3), np.uint8)
+        canvas[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side] = face
+        writer.write(canvas)
+    cap.release()
+    writer.release()
+    return path
+
+
+def gallery_state(path):
+    """(people with their sample counts, integrity) read straight from SQLite, as a fresh process would."""
+    with Gallery(path, None, create=False) as g:
+        people = g.people()
+        (check,) = g._db.execute("PRAGMA integrity_check").fetchone()
+        orphans = g._db.execute("SELECT COUNT(*) FROM samples WHERE person_id NOT IN (SELECT id FROM people)"
+                                ).fetchone()[0]
+    return people, check, orphans
+
+
+def rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    from realtime.encoder import Encoder
+    return Encoder(MODEL)
+
+
+@pytest.fixture(scope="module")
+def photos():
+    """A handful of real celebrity5 photos of one person."""
+    found = sorted((DATA / "celebrity5" / "train" / "madonna").glob("*.jpg"))[:4]
+    assert found
+    return found
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A tiny tmpfs (root only): a real disk that fills up, and can be remounted read-only."""
+    if not IS_ROOT:
+        pytest.skip("mounting a tmpfs needs root (as a normal user chmod covers read-only instead)")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs", str(mnt)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+# == cameras and videos =======================================================================================
+FAKE_CAMERA = r"""
+import sys, time, cv2, numpy as np
+real = cv2.VideoCapture(sys.argv[1])
+FRAMES = [real.read()[1] for _ in range(int(sys.argv[2]))]
+real.release()
+class Unplugged:
+    opened = 0
+    def __init__(self, index, *a):
+        Unplugged.opened += 1
+        self.first = Unplugged.opened == 1   # only the first opening works: the camera is then unplugged
+        self.n = 0
+    def isOpened(self): return self.first
+    def read(self):
+        if not self.first or self.n >= len(FRAMES):
+            return False, None
+        time.sleep(0.03)
+        self.n += 1
+        return True, FRAMES[self.n - 1].copy()
+    def get(self, prop): return 25.0 if prop == cv2.CAP_PROP_FPS else 0.0
+    def release(self): pass
+cv2.VideoCapture = Unplugged            # before realtime.capture binds it as VideoSource's opener
+from realtime.__main__ import main
+code = main(sys.argv[3:])
+print("openings", Unplugged.opened, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@needs_data
+@needs_model
+def test_camera_lost_mid_run_retries_then_exits_with_the_frames_so_far_recorded(tmp_path):
+    """A camera (fake, delivering 40 real frames, then unplugged) is reopened 3 times with a doubling
+    back-off, then the run ends: one error line, exit 2, and the recording plays with exactly the
+    frames that were processed (as many as the events file has)."""
+    out, events = tmp_path / "out.mp4", tmp_path / "ev.jsonl"
+    config = tmp_path / "fast.yaml"
+    config.write_text((ROOT / "config.yaml").read_text(encoding="utf-8").replace(
+        "camera_backoff: 0.5", "camera_backoff: 0.1"), encoding="utf-8")
+    assert "camera_backoff: 0.1" in config.read_text(encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", FAKE_CAMERA, str(DATA / "videos" / CLIP), "40",
+                           "--source", "0", "--headless", "--config", config, "--record", out, "--events", events,
+                           "--model", MODEL, "--gallery", tmp_path / "g.db"],
+                          cwd=ROOT, env=env_for_child(), capture_output=True, text=True, timeout=120)
+    line = one_error(proc.returncode, proc.stderr)
+    assert "camera 0 stopped delivering frames" in line and "check its cable" in line, line
+    assert proc.stderr.count("reopening") == 3 and "openings 4" in proc.stderr, proc.stderr
+    rows = [json.loads(l) for l in events.read_text(encoding="utf-8").splitlines()]
+    processed = rows[-1]["summary"]["frames"]
+    assert len(rows) - 1 == processed and 1 <= processed <= 40
+    assert f"({processed} frames processed" in line
+    recorded = video_frames(out)
+    assert len(recorded) == processed and recorded[0].shape == (512, 512, 3)
+
+
+@needs_data
+def test_truncated_mp4_is_one_line_error(tmp_path, capsys):
+    data = (DATA / "videos" / CLIP).read_bytes()
+    half = tmp_path / "half.mp4"
+    half.write_bytes(data[: len(data) // 2])
+    line = one_error(*run_main(capsys, "--source", half, "--headless", "--gallery", tmp_path / "g.db")[::2])
+    assert "not a video OpenCV can read" in line and "truncated" in line and "--source" in line
+    assert not (tmp_path / "g.db").exists()     # refused before anything else was touched
+
+
+@needs_data
+@needs_model
+def test_truncated_avi_plays_what_it_has_and_a_video_that_ends_exits_0(tmp_path, capsys):
+    """A video cut mid-stream (an AVI keeps playing without its index) runs the frames it has and
+    ends cleanly; so does a whole video: exit 0, every readable frame processed and recorded."""
+    whole = small_clip(tmp_path / "whole.avi", n=40, fourcc="MJPG")
+    assert len(video_frames(whole)) == 40
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])
+    readable = len(video_frames(cut))
+    assert 5 <= readable < 40
+    for video, expected in ((whole, 40), (cut, readable)):
+        events, out = tmp_path / "ev.jsonl", tmp_path / "out.mp4"
+        code, _, err = run_main(capsys, "--source", video, "--headless", "--events", events, "--record", out,
+                                "--model", MODEL, "--gallery", tmp_path / "g.db")
+        assert code == 0 and "Traceback" not in err and "error" not in err.lower(), err
+        rows = [json.loads(l) for l in events.read_text(encoding="utf-8").splitlines()]
+        assert rows[-1]["summary"]["frames"] == expected == len(rows) - 1
+        assert len(video_frames(out)) == expected
+
+
+# == the model =================================================================================================
+GOOD_JSON = {"format": 1, "input_size": 60, "embedding_size": 128, "threshold": 0.75, "distance": "euclidean"}
+
+
+@needs_data
+def test_model_folder_without_encoder_json_or_tflite(tmp_path, capsys, photos):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "encoder.tflite").write_bytes(b"\0" * 16)
+    line = one_error(*run_main(capsys, "identify", photos[0], "--model", folder, "--gallery", tmp_path / "g.db")[::2])
+    assert "has no encoder.json" in line and "python -m training" in line
+    (folder / "encoder.tflite").unlink()
+    (folder / "encoder.json").write_text(json.dumps(GOOD_JSON))
+    line = one_error(*run_main(capsys, "identify", photos[0], "--model", folder, "--gallery", tmp_path / "g.db")[::2])
+    assert "has no encoder.tflite" in line
+
+
+@needs_data
+def test_garbage_tflite_is_one_line_error(tmp_path, capsys, photos):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "encoder.json").write_text(json.dumps(GOOD_JSON))
+    (folder / "encoder.tflite").write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, np.uint8).tobytes())
+    line = one_error(*run_main(capsys, "identify", photos[0], "--model", folder, "--gallery", tmp_path / "g.db")[::2])
+    assert "not a valid TFLite model" in line and "re-export" in line
+
+
+@needs_data
+@needs_model
+def test_input_size_that_disagrees_with_encoder_json(tmp_path, capsys, photos):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    shutil.copy(MODEL / "encoder.tflite", folder)
+    info = json.loads((MODEL / "encoder.json").read_text())
+    info["input_size"] += 4
+    (folder / "encoder.json").write_text(json.dumps(info))
+    line = one_error(*run_main(capsys, "identify", photos[0], "--model", folder, "--gallery", tmp_path / "g.db")[::2])
+    assert f"says {info['input_size']}x{info['input_size']}x3" in line and "re-export" in line
+
+
+# == the gallery ===============================================================================================
+@needs_data
+@needs_model
+def test_gallery_that_is_not_sqlite_is_refused_untouched(tmp_path, capsys, photos):
+    path = tmp_path / "notes.db"
+    path.write_text("my notes\n")
+    os.chmod(path, 0o644)
+    line = one_error(*run_main(capsys, "enroll", "ann", photos[0], "--model", MODEL, "--gallery", path)[::2])
+    assert "not a gallery database" in line and "--gallery" in line
+    assert path.read_text() == "my notes\n" and (os.stat(path).st_mode & 0o777) == 0o644
+
+
+@needs_data
+@needs_model
+@pytest.mark.parametrize("schema", [
+    ["CREATE TABLE moz_cookies(id INTEGER PRIMARY KEY, host TEXT)"],                  # someone else's database
+    ["CREATE TABLE people(id INTEGER PRIMARY KEY, email TEXT)",                        # same table names,
+     "CREATE TABLE samples(id INTEGER PRIMARY KEY, x TEXT)"],                          # other columns
+])
+def test_sqlite_file_of_another_schema_is_refused_and_not_modified(tmp_path, capsys, photos, schema):
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as db:
+        for statement in schema:
+            db.execute(statement)
+    before = path.read_bytes()
+    for argv in (["enroll", "ann", photos[0]], ["identify", photos[0]], ["list"]):
+        line = one_error(*run_main(capsys, *argv, "--model", MODEL, "--gallery", path)[::2])
+        assert "not a gallery database" in line
+    assert path.read_bytes() == before    # no table of ours was added to it
+
+
+@needs_data
+@needs_model
+def test_gallery_of_another_encoder_through_the_cli(tmp_path, capsys, photos):
+    path = tmp_path / "g.db"
+    with Gallery(path, "0" * 64) as g:
+        g.add_samples("ann", np.ones((2, 128), np.float32))
+    for argv in (["enroll", "bob", photos[0]], ["identify", photos[0]]):
+        line = one_error(*run_main(capsys, *argv, "--model", MODEL, "--gallery", path)[::2])
+        assert "another encoder" in line and "re-enroll" in line
+    assert gallery_state(path) == ([("ann", 2)], "ok", 0)
+
+
+@needs_data
+@needs_model
+def test_gallery_in_a_location_that_cannot_be_written(tmp_path, capsys, photos):
+    """As root chmod blocks nothing, so the unwritable locations are ones no mode bit can open:
+    a path whose parent is a regular file, and a path under /proc. As a normal user a 0500 folder
+    is tried as well."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    places = [blocker / "g.db", Path("/proc/realtime-gallery/g.db")]
+    if not IS_ROOT:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        places.append(locked / "g.db")
+    for place in places:
+        line = one_error(*run_main(capsys, "enroll", "ann", photos[0], "--model", MODEL, "--gallery", place)[::2])
+        assert f"cannot create gallery {place}" in line and "folder you can write" in line
+
+
+@needs_data
+@needs_model
+def test_existing_gallery_on_a_read_only_mount(tmpfs, capsys, photos):
+    path = tmpfs / "g.db"
+    code, out, err = run_main(capsys, "enroll", "ann", photos[0], "--model", MODEL, "--gallery", path)
+    assert code == 0, err
+    proc = subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot remount read-only: {proc.stderr.strip()}")
+    code, out, err = run_main(capsys, "identify", photos[1], "--model", MODEL, "--gallery", path)
+    assert code == 0 and out.count(",") >= 2, err            # recognition still works read-only
+    line = one_error(*run_main(capsys, "enroll", "bob", photos[1], "--model", MODEL, "--gallery", path)[::2])
+    assert "cannot be written" in line and "readonly" in line and "as before" in line
+    line = one_error(*run_main(capsys, "remove", "ann", "--gallery", path)[::2])
+    assert "cannot be written" in line and "not removed" in line
+    assert gallery_state(path) == ([("ann", 1)], "ok", 0)
+
+
+@needs_data
+@needs_model
+def test_disk_full_during_cli_enrollment_keeps_the_earlier_gallery(tmpfs, capsys, photos, encoder):
+    """A real full disk: a 512 KiB tmpfs holding the gallery, filled up before a big enrollment."""
+    path = tmpfs / "g.db"
+    code, _, err = run_main(capsys, "enroll", "ann", *photos[:2], "--model", MODEL, "--gallery", path)
+    assert code == 0, err
+    before = gallery_state(path)
+    assert before == ([("ann", 2)], "ok", 0)
+    filler = tmpfs / "filler"
+    fd = os.open(filler, os.O_CREAT | os.O_WRONLY)      # fill the disk to the last byte
+    try:
+        with pytest.raises(OSError):
+            while True:
+                os.write(fd, b"\0" * 4096)
+    finally:
+        os.close(fd)
+    assert shutil.disk_usage(tmpfs).free < 8192
+    many = tmpfs.parent / "many"
+    many.mkdir()
+    for i in range(5):
+        for photo in photos:
+            shutil.copy(photo, many / f"{i}_{photo.name}")
+    line = one_error(*run_main(capsys, "enroll", "bob", many, "--model", MODEL, "--gallery", path)[::2])
+    assert "cannot be written" in line and ("full" in line or "disk" in line) and "as before" in line, line
+    filler.unlink()
+    assert gallery_state(path) == before
+
+
+@needs_model
+def test_disk_full_during_key_enrollment_keeps_the_gallery_and_the_loop(tmp_path, encoder, caplog):
+    """The same in the live loop (simulated with PRAGMA max_page_count, which any user can do): the
+    failed enrollment is reported, the gallery is as before, and recognition goes on."""
+    from realtime.app import App, Enrollment
+    from realtime.config import apply_overrides, load_config
+    config = apply_overrides(load_config(), {"recognition.enroll_samples": 2, "recognition.enroll_seconds": 0.0,
+                                             "recognition.detect_async": "never"})
+    with Gallery(tmp_path / "g.db", encoder.model_id) as gallery:
+        gallery.add_samples("ann", np.ones((1, encoder.embedding_size), np.float32))
+        (pages,) = gallery._db.execute("PRAGMA page_count").fetchone()
+        gallery._db.execute(f"PRAGMA max_page_count = {pages}")
+        app = App(config, encoder, gallery)
+        frame = cv2.imread(str(sorted((DATA / "celebrity5/train/madonna").glob("*.jpg"))[0])) if DATA else None
+        if frame is None:
+            frame = np.zeros((240, 320, 3), np.uint8)
+        # bypass the detector: two fake samples make the enrollment complete on the next frame
+        app.enrollment = Enrollment("bob", 0.0, 0.0, 2)
+        app.enrollment.samples = [np.zeros(encoder.embedding_size, np.float32)] * 200   # > the free pages
+        with caplog.at_level(logging.ERROR):
+            app.process(frame, t=1.0)
+        assert app.enrollment is None and app.enrolled == []
+        assert "Not saved: bob" in app.message
+        assert any("full" in r.getMessage() for r in caplog.records), caplog.text
+        app.process(frame, t=1.1)                       # the loop goes on
+        gallery._db.execute("PRAGMA max_page_count = 1073741823")
+        assert gallery.people() == [("ann", 1)]
+        app.close()
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("", "must not be empty"), ("   ", "must not be empty"), ("x" * 300, "at most"),
+    ("y" * (MAX_NAME_LENGTH + 1), "at most"), ("a\nb", "control characters"),
+])
+def test_bad_names_are_refused_with_a_clear_message(tmp_path, name, problem):
+    with pytest.raises(UserError, match=problem):
+        check_name(name)
+    with Gallery(tmp_path / "g.db", "m") as g:
+        with pytest.raises(UserError, match=problem):
+            g.add_samples(name, np.ones((1, 4)))
+        assert g.add_samples("z" * MAX_NAME_LENGTH, np.ones((1, 4))) == 1      # the limit itself is fine
+        assert g.people() == [("z" * MAX_NAME_LENGTH, 1)]
+
+
+@needs_data
+def test_bad_name_on_the_cli_is_refused_before_any_work(tmp_path, capsys, photos):
+    for name in ("", "n" * 300):
+        line = one_error(*run_main(capsys, "enroll", name, photos[0], "--model", tmp_path / "no-model",
+                                   "--gallery", tmp_path / "g.db")[::2])
+        assert "name" in line and "model" not in line       # refused before even the model is looked at
+    assert not (tmp_path / "g.db").exists()
+
+
+# == --record ==================================================================================================
+@needs_data
+@needs_model
+def test_record_to_an_unwritable_path_is_said_before_the_loop(tmp_path, capsys):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    for target, words in ((blocker / "out.mp4", "is not a folder"), (Path("/proc/out.mp4"), "cannot be written")):
+        events = tmp_path / "ev.jsonl"
+        code, _, err = run_main(capsys, "--source", DATA / "videos" / CLIP, "--headless", "--record", target,
+                                "--events", events, "--model", MODEL, "--gallery", tmp_path / "g.db")
+        line = one_error(code, err)
+        assert f"--record {target}" in line and words in line and "folder you can write" in line
+        assert not events.exists()          # refused before the events file, let alone the first frame
+
+
+# == crash safety ==============================================================================================
+KILL_IN_TRANSACTION = r"""
+import sys, numpy as np
+from realtime.gallery import Gallery
+g = Gallery(sys.argv[1], "m")
+db = g._db
+real_executemany = db.executemany
+class Slow:                                   # announce the open transaction, then write a lot
+    def __getattr__(self, name): return getattr(db, name)
+    def executemany(self, *a):
+        print("in transaction", flush=True)
+        return real_executemany(*a)
+g._db = Slow()
+g.add_samples("big", np.random.default_rng(0).standard_normal((150_000, 128), dtype=np.float32))
+print("committed", flush=True)
+"""
+
+
+def test_sigkill_inside_the_enrollment_transaction_leaves_no_half_person(tmp_path):
+    """The gallery-level guarantee: a process killed while its enrollment transaction is writing
+    (a hot journal is left behind) leaves the gallery as it was."""
+    path = tmp_path / "g.db"
+    with Gallery(path, "m") as g:
+        g.add_samples("ann", np.ones((3, 128)))
+    child = subprocess.Popen([sys.executable, "-c", KILL_IN_TRANSACTION, str(path)], cwd=ROOT, env=env_for_child(),
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "in transaction"
+    time.sleep(0.2)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=10)
+    assert child.returncode == -signal.SIGKILL, "the enrollment finished before the kill: make it bigger"
+    assert Path(f"{path}-journal").exists()                     # killed mid-write
+    assert gallery_state(path) == ([("ann", 3)], "ok", 0)      # rolled back on open
+    assert not Path(f"{path}-journal").exists() or Path(f"{path}-journal").stat().st_size == 0
+
+
+@needs_data
+@needs_model
+def test_sigkill_during_key_enrollments_on_a_video(tmp_path):
+    """Scripted key enrollments of p0, p1, ... every 30 frames; SIGKILL right after the second one is
+    logged (so mid-way through the third). Every person logged as enrolled is there with all 5
+    samples; no one is there half."""
+    path = tmp_path / "g.db"
+    keys = ",".join(f"e@{5 + 30 * i},p,{i},ENTER" for i in range(6))
+    child = subprocess.Popen([sys.executable, "-m", "realtime", "--source", DATA / "videos" / CLIP, "--headless",
+                              "--keys", keys, "--model", MODEL, "--gallery", path],
+                             cwd=ROOT, env=env_for_child(), stderr=subprocess.PIPE, text=True)
+    enrolled = []
+    for line in child.stderr:
+        if "enrolled p" in line:
+            enrolled.append(line.split("enrolled ")[1].split(":")[0])
+            if len(enrolled) == 2:
+                time.sleep(0.4)           # into the third person's samples
+                child.send_signal(signal.SIGKILL)
+                break
+    child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL and enrolled == ["p0", "p1"]
+    people, check, orphans = gallery_state(path)
+    assert check == "ok" and orphans == 0
+    assert [n for n, _ in people][:2] == ["p0", "p1"] and len(people) <= 3
+    assert all(count == 5 for _, count in people), people      # nobody half-enrolled, nobody without samples
+
+
+@needs_data
+@needs_model
+def test_sigkill_during_cli_enrollment_of_many_photos(tmp_path):
+    path = tmp_path / "g.db"
+    train = DATA / "celebrity5" / "train"
+    proc = subprocess.run([sys.executable, "-m", "realtime", "enroll", "ann", train / "madonna", "--model", MODEL,
+                           "--gallery", path], cwd=ROOT, env=env_for_child(), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    before = gallery_state(path)
+    assert before[0][0][0] == "ann" and before[0][0][1] > 0
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(20):
+        for photo in sorted((train / "elton_john").glob("*.jpg")):
+            shutil.copy(photo, many / f"{i}_{photo.name}")
+    child = subprocess.Popen([sys.executable, "-m", "realtime", "enroll", "bob", many, "--model", MODEL,
+                              "--gallery", path], cwd=ROOT, env=env_for_child(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3.0)
+    assert child.poll() is None, "the enrollment finished before the kill: add more photos"
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=10)
+    assert child.returncode == -signal.SIGKILL
+    assert gallery_state(path) == before        # ann intact, bob not there at all
+    proc = subprocess.run([sys.executable, "-m", "realtime", "list", "--gallery", path], cwd=ROOT,
+                          env=env_for_child(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"ann,{before[0][0][1]}", proc.stderr
+
+
+# == a long run ================================================================================================
+class LoopingCapture:
+    """A video file that starts over at its end ``loops`` times (reopened each time, like a user would)."""
+
+    def __init__(self, path, loops):
+        self.path, self.loops = str(path), loops
+        self.cap = cv2.VideoCapture(self.path)
+
+    def isOpened(self):
+        return self.cap.isOpened()
+
+    def read(self):
+        ok, frame = self.cap.read()
+        if not ok and self.loops > 0:
+            self.loops -= 1
+            self.cap.release()
+            self.cap = cv2.VideoCapture(self.path)
+            ok, frame = self.cap.read()
+        return ok, frame
+
+    def get(self, prop):
+        return self.cap.get(prop)
+
+    def release(self):
+        self.cap.release()
+
+
+@needs_data
+@needs_model
+def test_soak_10000_frames_memory_stays_flat(tmp_path, encoder):
+    from realtime.app import App
+    from realtime.capture import VideoSource
+    from realtime.config import apply_overrides, load_config
+    from realtime.keys import parse_key_script
+    frames_wanted = int(os.environ.get("SOAK_FRAMES", 10_000))
+    clip = small_clip(tmp_path / "clip.mp4", n=200)
+    config = apply_overrides(load_config(), {"recognition.detect_every": 5})
+    rss = {}
+
+    def on_frame(frame, result):
+        n = result.index + 1
+        if n == 500:
+            rss[500] = rss_bytes()
+        elif n % 2000 == 0:
+            rss[n] = rss_bytes()
+
+    with Gallery(tmp_path / "g.db", encoder.model_id) as gallery, open(os.devnull, "w") as sink:
+        app = App(config, encoder, gallery)
+        source = VideoSource(clip, opener=lambda p: LoopingCapture(p, frames_wanted // 200 + 1))
+        # people enrolled on the way, so matching runs against a real, changing gallery
+        starts = [at for at in (50, 3000, 7000) if at + 60 < frames_wanted]
+        keys = parse_key_script(",".join(f"e@{at},k,{i},ENTER" for i, at in enumerate(starts)))
+        summary = app.run(source, events=sink, max_frames=frames_wanted, key_script=keys, on_frame=on_frame)
+        source.close()
+        app.close()
+        rss["end"] = rss_bytes()
+        people = gallery.people()
+    growth = rss["end"] / rss[500] - 1
+    report = (f"soak: {summary['frames']} frames at {summary['fps']} fps ({summary['seconds']} s), "
+              f"{summary['faces']} faces; RSS after 500 frames {rss[500] / 2**20:.1f} MiB, at the end "
+              f"{rss['end'] / 2**20:.1f} MiB ({growth:+.1%}); "
+              + ", ".join(f"{k}: {v / 2**20:.1f}" for k, v in rss.items() if isinstance(k, int)))
+    log.warning(report)
+    print(report)
+    assert summary["frames"] == frames_wanted
+    assert summary["faces"] > frames_wanted // 2                 # the faces were really processed
+    assert people == [(f"k{i}", 5) for i in range(len(starts))]
+    assert growth <= 0.10, report
+
+
+# == Ctrl-C with a window ======================================================================================
+@needs_data
+@needs_model
+@pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")), reason="Xvfb or xdotool not installed")
+def test_ctrl_c_with_a_window_closes_it_finishes_the_recording_and_exits_0(tmp_path):
+    display = f":{150 + os.getpid() % 100}"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        if xvfb.poll() is not None:
+            pytest.skip("Xvfb could not start")
+        env = dict(env_for_child(), DISPLAY=display)
+        out, events = tmp_path / "out.mp4", tmp_path / "ev.jsonl"
+        app = subprocess.Popen([sys.executable, "-m", "realtime", "--source", str(DATA / "videos" / CLIP),
+                                "--record", str(out), "--events", str(events), "--model", str(MODEL),
+                                "--gallery", str(tmp_path / "g.db")],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def windows():
+            return subprocess.run(["xdotool", "search", "--name", "realtime faces"], env=env,
+                                  capture_output=True, text=True).stdout.split()
+
+        deadline = time.time() + 40
+        while not windows() and time.time() < deadline and app.poll() is None:
+            time.sleep(0.3)
+        assert windows(), "the window never appeared"
+        time.sleep(1.0)
+        app.send_signal(signal.SIGINT)
+        _, err = app.communicate(timeout=30)
+        assert app.returncode == 0 and "Traceback" not in err, err
+        assert not windows()
+        summary = json.loads(events.read_text(encoding="utf-8").splitlines()[-1])["summary"]
+        assert summary["interrupted"] and 0 < summary["frames"] < 200      # Ctrl-C ended it, not the clip
+        assert len(video_frames(out)) == summary["frames"]
+    finally:
+        xvfb.terminate()
+        xvfb.wait(timeout=10)
