@@ -259,16 +259,16 @@ class App:
         elif action.kind == "cancel":
             self._say("Enrollment cancelled", t)
         elif action.kind == "enroll":
-            interval = self.rec.enroll_seconds / self.rec.enroll_samples
-            self.enrollment = Enrollment(action.name, t, interval, self.rec.enroll_samples, next_time=t)
-            self._say(f"Enrolling {action.name}: look at the camera and move a little", t)
-
             try:
                 check_name(action.name)
             except UserError as err:
                 log.warning("%s", err)
                 self._say(f"Name refused: {err}", t)
                 return
+            interval = self.rec.enroll_seconds / self.rec.enroll_samples
+            self.enrollment = Enrollment(action.name, t, interval, self.rec.enroll_samples, next_time=t)
+            self._say(f"Enrolling {action.name}: look at the camera and move a little", t)
+
     def prompt(self) -> str | None:
         return f"Name: {self.keys.text}_  (Enter saves, Esc cancels)" if self.keys.naming else None
 
