@@ -71,6 +71,7 @@ class FaceFinder:
         self.detection = config.detection
         rec = config.recognition
         self.scale, self.every, self.margin = rec.detect_scale, rec.detect_every, rec.track_margin
+        self.max_width = rec.detect_max_width
         self.follow_size = rec.follow_size
         self._since_full: int | None = None
         self.is_async = rec.detect_async == "always" or (rec.detect_async == "auto" and live)
@@ -85,9 +86,19 @@ class FaceFinder:
             return self._find_async(frame, last)
         if self._since_full is None or self._since_full + 1 >= self.every:
             self._since_full = 0
-            return find_faces(frame, self.detection, self.scale), True
+            return find_faces(frame, self.detection, self._scale(frame)), True
+        followed = self._follow(frame, last) if last else []
+        if last and not followed:  # every followed face is gone (it left, or the scene cut): look everywhere now
+            self._since_full = 0
+            return find_faces(frame, self.detection, self._scale(frame)), True
         self._since_full += 1
-        return (self._follow(frame, last) if last else []), False
+        return followed, False
+
+    def _scale(self, frame: np.ndarray) -> float:
+        """The full detection's scale: ``detect_scale``, and no wider than ``detect_max_width``."""
+        if self.max_width and frame.shape[1] * self.scale > self.max_width:
+            return self.max_width / frame.shape[1]
+        return self.scale
 
     def _find_async(self, frame: np.ndarray, last: list[Box]) -> tuple[list[Box], bool]:
         first = self._since_full is None
@@ -99,7 +110,7 @@ class FaceFinder:
             fresh, self._future = self._future.result(), None
         if self._future is None and due:
             # A copy: the caller draws on ``frame`` while the worker still reads it.
-            self._future = self._pool.submit(find_faces, frame.copy(), self.detection, self.scale)
+            self._future = self._pool.submit(find_faces, frame.copy(), self.detection, self._scale(frame))
             self._since_full = 0
             if first:  # the very first frame waits, so faces show from frame 0
                 fresh, self._future = self._future.result(), None

@@ -99,6 +99,9 @@ class RecognitionConfig:
     threshold_step: float = _num(0.02, 1e-4, 1.0)
     # Detect on a frame scaled by this factor and scale the boxes back (1.0 = full size).
     detect_scale: float = _num(0.5, 0.05, 1.0)
+    # ... and never on a frame wider than this (pixels; 0: no cap), so a full detection costs about
+    # the same at any camera resolution (a 720p camera sees the same scene as a 480p one).
+    detect_max_width: int = _num(448, 0, 100000)
     # Full detection every N frames; in between, faces are followed near their last box.
     detect_every: int = _num(3, 1, 1000)
     # Run the full detection on a worker thread (the second core) while the loop follows faces,

@@ -60,6 +60,21 @@ def pairwise_distances(queries: np.ndarray, refs: np.ndarray, ref_sq_norms: np.n
     return np.sqrt(np.maximum(sq, 0.0))
 
 
+def nearest_rows(queries: np.ndarray, refs: np.ndarray, ref_sq_norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of each query's nearest row of ``refs`` and the exact Euclidean distance to it.
+
+    One GEMV/GEMM over the contiguous float32 ``(n, d)`` matrix (``refs @ q.T``, no transpose
+    copy), ranking by ``|r|^2 - 2 q.r`` (``|q|^2`` is the same for every row), then the distance
+    recomputed exactly for the winners only: no ``(m, n)`` square roots, no extra passes."""
+    q = np.ascontiguousarray(queries, np.float32)
+    scores = refs @ q.T                     # (n, m)
+    scores *= -2.0
+    scores += ref_sq_norms[:, None]
+    rows = np.argmin(scores, axis=0)        # first minimum: ties go to the first row
+    dist = np.sqrt(np.einsum("ij,ij->i", refs[rows] - q, refs[rows] - q))
+    return rows, dist
+
+
 def match(index: Index, queries: np.ndarray, threshold: float, mode: str = "nearest") -> list[Match]:
     """One :class:`Match` per query row; ties go to the first sample (stable, deterministic)."""
     queries = np.asarray(queries, np.float32)
@@ -69,13 +84,9 @@ def match(index: Index, queries: np.ndarray, threshold: float, mode: str = "near
     if len(index) == 0:
         return [Match(None, float("inf"), None)] * m
     if mode == "mean":
-        dist = pairwise_distances(queries, index.means, index.mean_sq_norms)
-        person = np.argmin(dist, axis=1)
-        best = dist[np.arange(m), person]
+        person, best = nearest_rows(queries, index.means, index.mean_sq_norms)
     elif mode == "nearest":
-        dist = pairwise_distances(queries, index.embeddings, index.sq_norms)
-        sample = np.argmin(dist, axis=1)
-        best = dist[np.arange(m), sample]
+        sample, best = nearest_rows(queries, index.embeddings, index.sq_norms)
         person = index.labels[sample]
     else:
         raise ValueError(f"unknown match mode {mode!r}")

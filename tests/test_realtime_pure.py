@@ -183,3 +183,27 @@ def test_overlay_draws_known_green_unknown_red_and_unicode():
          fps=30.0, threshold=0.8, prompt="Name: a_")
     assert tuple(frame[70, 20]) == (0, 200, 0)     # left edge of the known box
     assert tuple(frame[70, 150]) == (0, 0, 230)    # left edge of the unknown box
+
+
+# -- detection switches ------------------------------------------------------------------------
+def test_full_detection_scale_is_capped_by_detect_max_width():
+    from realtime.app import FaceFinder
+    from realtime.config import apply_overrides, load_config
+    config = apply_overrides(load_config(), {"recognition.detect_async": "never", "recognition.detect_scale": 0.5,
+                                             "recognition.detect_max_width": 448})
+    finder = FaceFinder(config)
+    assert finder._scale(np.zeros((480, 640, 3), np.uint8)) == 0.5
+    assert finder._scale(np.zeros((720, 1280, 3), np.uint8)) == pytest.approx(448 / 1280)
+    uncapped = FaceFinder(apply_overrides(config, {"recognition.detect_max_width": 0}))
+    assert uncapped._scale(np.zeros((720, 1280, 3), np.uint8)) == 0.5
+
+
+def test_losing_every_followed_face_triggers_a_full_detection_at_once():
+    from realtime.app import FaceFinder
+    from realtime.config import apply_overrides, load_config
+    finder = FaceFinder(apply_overrides(load_config(), {"recognition.detect_async": "never",
+                                                        "recognition.detect_every": 10}))
+    blank = np.zeros((240, 320, 3), np.uint8)
+    assert finder.find(blank, []) == ([], True)                 # the first frame: a full detection
+    assert finder.find(blank, []) == ([], False)                # nothing to follow, not due
+    assert finder.find(blank, [(100, 100, 60, 60)]) == ([], True)  # the followed face is gone: look everywhere

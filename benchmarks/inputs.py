@@ -1,0 +1,204 @@
+"""Benchmark inputs built from ``$FACES_DATA``; everything is written under a temp folder.
+
+* synthetic videos: a fixed textured background with 0, 1 or 3 talking heads (frames of the
+  ``videos/`` clips, scaled into tiles) pasted on it, so faces move as in a real camera feed;
+* the celebrity5 test video: each val photo letterboxed into a 480x480 frame and held for
+  several frames (as ``tests/test_realtime_cli.py`` builds it);
+* galleries: real people (4 celebrities from ``celebrity5/train``, each clip's person from its
+  first frames) plus random unit vectors up to the wanted size.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from realtime.config import DetectionConfig
+from realtime.faces import IMAGE_SUFFIXES, crop_face, find_faces, read_image
+
+log = logging.getLogger(__name__)
+
+PEOPLE = ["ben_afflek", "elton_john", "jerry_seinfeld", "madonna", "mindy_kaling"]
+STRANGER = "mindy_kaling"       # not enrolled: must come out unknown
+FPS = 25.0
+
+# (width, height) -> {faces: [(x, y, side), ...]} tile layout of the pasted talking heads
+LAYOUTS = {
+    (640, 480): {0: [], 1: [(180, 100, 280)], 3: [(10, 140, 200), (220, 140, 200), (430, 140, 200)]},
+    (1280, 720): {0: [], 1: [(430, 150, 420)], 3: [(20, 160, 400), (440, 160, 400), (860, 160, 400)]},
+}
+
+
+class DataError(Exception):
+    """Missing or unusable benchmark data: reported as one line."""
+
+
+def check_data(data: Path) -> None:
+    for sub in ("videos", "celebrity5/train", "celebrity5/val"):
+        if not (data / sub).is_dir():
+            raise DataError(f"{data / sub} not found: point --data or $FACES_DATA at the shared faces data folder")
+    if not clips(data):
+        raise DataError(f"{data / 'videos'} holds no .mp4 clips")
+
+
+def clips(data: Path) -> list[Path]:
+    return sorted((data / "videos").glob("*.mp4"))
+
+
+def person_of_clip(clip: Path) -> str:
+    return "clip:" + clip.stem
+
+
+def read_frames(path: Path, limit: int) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while len(out) < limit:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        out.append(frame)
+    cap.release()
+    return out
+
+
+def background(width: int, height: int, seed: int = 7) -> np.ndarray:
+    """A deterministic 'room': a gradient, some blurred blocks and a little sensor noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = 90 + 60 * (xx / width) + 30 * (yy / height)
+    img = np.repeat(base[:, :, None], 3, axis=2)
+    for _ in range(12):
+        x0, y0 = int(rng.integers(0, width)), int(rng.integers(0, height))
+        w, h = int(rng.integers(width // 10, width // 3)), int(rng.integers(height // 10, height // 3))
+        img[y0:y0 + h, x0:x0 + w] = rng.integers(40, 220, 3)
+    img = cv2.GaussianBlur(img, (0, 0), 3)
+    img += rng.normal(0, 3, img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def write_video(path: Path, frames, size: tuple[int, int], fps: float = FPS) -> int:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    if not writer.isOpened():
+        raise DataError(f"OpenCV cannot write {path}")
+    n = 0
+    for frame in frames:
+        writer.write(frame)
+        n += 1
+    writer.release()
+    return n
+
+
+def synthetic_video(out_dir: Path, data: Path, size: tuple[int, int], faces: int, frames: int) -> Path:
+    """``frames`` frames of ``size`` with ``faces`` talking heads on the background."""
+    path = out_dir / f"synthetic_{size[0]}x{size[1]}_{faces}faces.mp4"
+    layout = LAYOUTS[size][faces]
+    sources = [read_frames(clip, frames) for clip in clips(data)[:max(1, faces)]] if faces else []
+    bg = background(*size)
+
+    def gen():
+        for i in range(frames):
+            frame = bg.copy()
+            for (x, y, side), src in zip(layout, sources):
+                tile = cv2.resize(src[i % len(src)], (side, side), interpolation=cv2.INTER_AREA)
+                frame[y:y + side, x:x + side] = tile
+            yield frame
+
+    write_video(path, gen(), size)
+    return path
+
+
+def photo_video(out_dir: Path, data: Path, size: int = 480, hold: int = 6) -> tuple[Path, list[str]]:
+    """The celebrity5 val photos, each letterboxed and held ``hold`` frames; the person of each frame."""
+    path = out_dir / "celebrity5_val.mp4"
+    truth: list[str] = []
+
+    def gen():
+        for person in PEOPLE:
+            for photo in sorted((data / "celebrity5/val" / person).glob("*.jpg")):
+                image = cv2.imread(str(photo))
+                if image is None:
+                    continue
+                f = size / max(image.shape[:2])
+                image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+                frame = np.zeros((size, size, 3), np.uint8)
+                y, x = (size - image.shape[0]) // 2, (size - image.shape[1]) // 2
+                frame[y:y + image.shape[0], x:x + image.shape[1]] = image
+                for _ in range(hold):
+                    truth.append(person)
+                    yield frame
+
+    write_video(path, gen(), (size, size))
+    return path, truth
+
+
+@dataclass
+class RealPeople:
+    """Embeddings of the real enrolled people: name -> (n, d) float32."""
+
+    samples: dict[str, np.ndarray]
+
+    @property
+    def count(self) -> int:
+        return sum(len(v) for v in self.samples.values())
+
+
+def enroll_real(data: Path, encoder, detection: DetectionConfig, clip_frames: int = 10,
+                max_photos: int | None = None) -> RealPeople:
+    """4 celebrities from their train photos (photos with exactly one face, as the CLI enrolls)
+    and each clip's person from the largest face in its first ``clip_frames`` frames."""
+    samples: dict[str, np.ndarray] = {}
+    for person in PEOPLE:
+        if person == STRANGER:
+            continue
+        photos = sorted(p for p in (data / "celebrity5/train" / person).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        crops = []
+        for photo in photos[:max_photos]:
+            image = read_image(photo)
+            boxes = find_faces(image, detection)
+            if len(boxes) == 1:
+                crops.append(crop_face(image, boxes[0], encoder.input_size))
+        if crops:
+            samples[person] = encoder.encode(np.stack(crops))
+    for clip in clips(data):
+        crops = []
+        for frame in read_frames(clip, clip_frames):
+            boxes = find_faces(frame, detection)
+            if boxes:
+                crops.append(crop_face(frame, boxes[0], encoder.input_size))
+        if crops:
+            samples[person_of_clip(clip)] = encoder.encode(np.stack(crops))
+    if not samples:
+        raise DataError("no face found in the enrollment photos or clips")
+    return RealPeople(samples)
+
+
+def random_unit(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    vec = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    vec /= np.linalg.norm(vec, axis=1, keepdims=True)
+    return vec
+
+
+def build_gallery(path: Path, model_id: str, real: RealPeople, size: int, dim: int):
+    """A real SQLite :class:`Gallery` of exactly ``size`` samples: real people first (at most
+    half of it, a few samples each), random unit vectors in people of up to 1,000 samples."""
+    from realtime.gallery import Gallery
+    gallery = Gallery(path, model_id)
+    budget = max(1, size // 2)
+    per_person = max(1, budget // max(1, len(real.samples)))
+    used = 0
+    for name, emb in real.samples.items():
+        take = min(len(emb), per_person, budget - used)
+        if take <= 0:
+            break
+        gallery.add_samples(name, emb[:take])
+        used += take
+    rest = size - used
+    vectors = random_unit(rest, dim, seed=size)
+    chunk = 1000
+    for start in range(0, rest, chunk):
+        gallery.add_samples(f"random-{start // chunk:04d}", vectors[start:start + chunk])
+    assert len(gallery.index()) == size
+    return gallery

@@ -1,0 +1,41 @@
+"""Matching time against galleries of growing size: ``realtime.matching.match`` (one product
+per frame over a precomputed float32 matrix) against the baseline's per-face loop."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from realtime.matching import match
+
+
+def _time(fn, reps: int) -> dict:
+    fn()  # warm
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    ms = np.asarray(ts) * 1000.0
+    return {"median": round(float(np.median(ms)), 3), "p95": round(float(np.percentile(ms, 95)), 3)}
+
+
+def time_matching(gallery, queries: np.ndarray, threshold: float, baseline, reps: int, mode: str = "nearest") -> dict:
+    """Per-frame match time with 1 and 3 faces (queries: ``(3, d)``), fast and baseline."""
+    index = gallery.index()
+    out = {"samples": len(index), "people": len(index.names)}
+    for m in (1, 3):
+        q = queries[:m]
+        out[f"fast_{m}"] = _time(lambda: match(gallery.index(), q, threshold, mode), reps)
+        out[f"baseline_{m}"] = _time(lambda: baseline.match(index, list(q)), max(3, reps // 4))
+    other = "mean" if mode == "nearest" else "nearest"
+    out[f"{other}_1"] = _time(lambda: match(gallery.index(), queries[:1], threshold, other), reps)
+    # the floor: one plain read of the float32 matrix (memory bandwidth), whatever the arithmetic
+    out["read_floor"] = _time(lambda: index.embeddings.sum(), reps)
+    out["mode"], out["other_mode"] = mode, other
+    # the fast and the baseline answers agree (same nearest sample, same distance)
+    fast = match(index, queries, threshold, mode)
+    slow = baseline.match(index, list(queries))
+    out["agree"] = all((f.name == s[0]) and abs(f.distance - s[1]) < 1e-3 for f, s in zip(fast, slow)) \
+        if mode == "nearest" else None
+    return out

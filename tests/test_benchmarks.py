@@ -1,0 +1,73 @@
+"""``python -m benchmarks --quick`` end to end on a few frames: the table has every row, and the
+numbers are there and positive (no timing assertions: this machine's speed is not under test)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
+DATA = os.environ.get("FACES_DATA")
+
+pytestmark = [
+    pytest.mark.skipif(not DATA, reason="FACES_DATA is not set (point it at the shared data folder)"),
+    pytest.mark.skipif(not all((MODEL / f).is_file() for f in ("encoder.tflite", "encoder.keras", "encoder.json")),
+                       reason=f"no trained encoder in {MODEL} (run `python -m training` first)"),
+]
+
+
+def run(*args, env=None, timeout=600):
+    full_env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
+    return subprocess.run([sys.executable, "-m", "benchmarks", *map(str, args)], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_help():
+    proc = run("--help")
+    assert proc.returncode == 0 and "--quick" in proc.stdout and "--model" in proc.stdout
+
+
+def test_missing_data_is_one_line_error(tmp_path):
+    proc = run("--data", tmp_path / "nothing", "--model", MODEL, "--out", tmp_path / "r.md")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "not found" in proc.stderr
+
+
+def test_quick_run_writes_every_row_with_positive_numbers(tmp_path):
+    out = tmp_path / "results.md"
+    proc = run("--quick", "--data", DATA, "--model", MODEL, "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+    assert text.strip() in proc.stdout          # the table printed is the table written
+    result = json.loads(out.with_suffix(".json").read_text())
+    rows = {(r["size"], r["faces"]) for r in result["loop"]}
+    assert rows == {(s, k) for s in ("640x480", "1280x720") for k in (0, 1, 3)}
+    for r in result["loop"]:
+        for loop in ("fast", "baseline"):
+            s = r[loop]
+            assert s["frames"] > 0 and s["fps"] > 0 and s["latency_ms"]["median"] > 0
+            assert set(s["stages_ms"]) == {"capture", "detect", "encode", "match", "draw"}
+            assert s["stages_ms"]["capture"]["median"] > 0 and s["stages_ms"]["detect"]["p95"] > 0
+            if r["faces"]:
+                assert s["stages_ms"]["encode"]["median"] > 0
+        assert r["speedup"] > 0
+        assert f"| {r['size']} | {r['faces']} | fast |" in text and f"| {r['size']} | {r['faces']} | baseline |" in text
+    assert [r["samples"] for r in result["match"]] == [10, 1_000, 100_000]
+    for r in result["match"]:
+        assert all(r[k]["median"] > 0 for k in ("fast_1", "fast_3", "baseline_1", "baseline_3"))
+        assert r["agree"] is True
+    labels = [r["label"] for r in result["ablation"]]
+    assert labels[0].startswith("all on") and any("detect_scale" in l for l in labels)
+    assert any("detect_every" in l for l in labels) and any("batch_encode" in l for l in labels)
+    assert all(r["run"]["fps"] > 0 for r in result["ablation"])
+    videos = [r["video"] for r in result["accuracy"]]
+    assert videos[0].startswith("celebrity5") and any(v.endswith(".mp4") for v in videos[1:])
+    for r in result["accuracy"]:
+        for loop in ("fast", "baseline"):
+            assert r[loop]["frames"] > 0 and 0 <= r[loop]["name"] <= r[loop]["box"] <= 1
+    assert {t["target"] for t in result["targets"]} and all(isinstance(t["met"], bool) for t in result["targets"])
+    for heading in ("## Targets", "## Loop speed", "## Matching time per frame", "## Ablation", "## Accuracy"):
+        assert heading in text
