@@ -39,7 +39,8 @@ class Plan:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0].strip("`: "))
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description="Time the live loop against the naive baseline (the seed's way) on inputs built from "
+                                "$FACES_DATA; print the table and write it (markdown and JSON) to --out.")
     p.add_argument("--data", default=os.environ.get("FACES_DATA"),
                    help="the shared faces data folder (videos/, celebrity5/); default $FACES_DATA")
     p.add_argument("--model", default=str(ROOT / "models"), help="encoder folder (encoder.tflite, encoder.keras, "
