@@ -27,7 +27,7 @@ from realtime.encoder import Encoder
 from realtime.errors import UserError
 from realtime.faces import Box, clip_box, crop_faces, find_faces, load_cascade, sort_largest_first, to_gray
 from realtime.gallery import Gallery, check_name
-from realtime.keys import KeyState, handle_key, parse_key_script
+from realtime.keys import KeyState, handle_key
 from realtime.matching import match
 from realtime.overlay import FaceLabel, draw
 from realtime.tracking import Tracker, iou

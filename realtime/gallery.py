@@ -12,7 +12,6 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -2,7 +2,6 @@
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 

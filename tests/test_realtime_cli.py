@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
+
+from benchmarks.inputs import photo_video
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
@@ -105,28 +106,6 @@ def test_unknown_person_cannot_be_removed(tmp_path):
     assert "does not exist" in one_line_error(cli("remove", "ghost", "--gallery", tmp_path / "g.db"))
 
 
-# -- a video made of celebrity5 val photos -----------------------------------------------------
-def make_photo_video(path, size=480, hold=6):
-    """Each val photo letterboxed into a size x size frame and held ``hold`` frames; returns the
-    person of each frame."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (size, size))
-    assert writer.isOpened()
-    truth = []
-    for person in PEOPLE:
-        for photo in sorted((DATA / "celebrity5/val" / person).glob("*.jpg")):
-            image = cv2.imread(str(photo))
-            f = size / max(image.shape[:2])
-            image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-            frame = np.zeros((size, size, 3), np.uint8)
-            y, x = (size - image.shape[0]) // 2, (size - image.shape[1]) // 2
-            frame[y:y + image.shape[0], x:x + image.shape[1]] = image
-            for _ in range(hold):
-                writer.write(frame)
-                truth.append(person)
-    writer.release()
-    return truth
-
-
 @needs_data
 @needs_model
 def test_headless_run_names_enrolled_people_and_not_the_stranger(tmp_path):
@@ -138,8 +117,7 @@ def test_headless_run_names_enrolled_people_and_not_the_stranger(tmp_path):
             assert proc.stdout.startswith(f"enrolled {person}:")
     listed = cli("list", "--gallery", gallery).stdout.split()
     assert sorted(l.split(",")[0] for l in listed) == sorted(set(PEOPLE) - {STRANGER})
-    video = tmp_path / "val.mp4"
-    truth = make_photo_video(video)
+    video, truth = photo_video(tmp_path, DATA)   # each val photo held 6 frames
     events = tmp_path / "events.jsonl"
     proc = cli("--source", video, "--headless", "--events", events, "--model", MODEL, "--gallery", gallery)
     assert proc.returncode == 0, proc.stderr
@@ -243,45 +221,35 @@ def test_ctrl_c_finishes_the_recording_and_exits_0(tmp_path):
 # -- the real window under Xvfb ------------------------------------------------------------------
 @needs_data
 @needs_model
-@pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")), reason="Xvfb or xdotool not installed")
-def test_real_window_under_xvfb_quits_on_q(tmp_path):
-    display = f":{90 + os.getpid() % 100}"
-    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(1.0)
-        if xvfb.poll() is not None:
-            pytest.skip("Xvfb could not start")
-        env = dict(os.environ, PYTHONPATH=str(ROOT), DISPLAY=display)
-        shot = tmp_path / "window.png"
-        app = subprocess.Popen([sys.executable, "-m", "realtime", "--source", str(DATA / "videos" / CLIP),
-                                "--model", str(MODEL), "--gallery", str(tmp_path / "g.db"), "--snapshot", str(shot)],
-                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        window = ""
-        deadline = time.time() + 40
-        while not window and time.time() < deadline and app.poll() is None:
-            time.sleep(0.5)
-            window = subprocess.run(["xdotool", "search", "--name", "realtime faces"], env=env,
-                                    capture_output=True, text=True).stdout.split()
-            window = window[0] if window else ""
-        assert window, "the window never appeared: " + (app.stderr.read() if app.poll() is not None else "")
-        time.sleep(1.0)  # a few frames
-        subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, timeout=10)
-        # Typed into the window itself: e, a name, Enter; then q once the samples are taken.
-        subprocess.run(["xdotool", "key", "--delay", "80", "e", "b", "o", "Return"], env=env, timeout=10)
-        time.sleep(4.0)
-        subprocess.run(["xdotool", "key", "q"], env=env, timeout=10)
-        _, err = app.communicate(timeout=30)
-        assert app.returncode == 0, err
-        assert "enrolled bo: 5 samples" in err
-        assert cli("list", "--gallery", tmp_path / "g.db").stdout.strip() == "bo,5"
-        frames = [int(l.split()[2]) for l in err.splitlines() if l.startswith("INFO realtime.app:") and "frames" in l]
-        assert frames and 0 < frames[-1] < 200, err      # q ended it, not the end of the clip
-        image = cv2.imread(str(shot))
-        assert image is not None and image.shape == (512, 512, 3)
-        keep = os.environ.get("REALTIME_SCREENSHOT")
-        if keep:
-            shutil.copy(shot, keep)
-    finally:
-        xvfb.terminate()
-        xvfb.wait(timeout=10)
+def test_real_window_under_xvfb_quits_on_q(tmp_path, xvfb_display):
+    display = xvfb_display
+    env = dict(os.environ, PYTHONPATH=str(ROOT), DISPLAY=display)
+    shot = tmp_path / "window.png"
+    app = subprocess.Popen([sys.executable, "-m", "realtime", "--source", str(DATA / "videos" / CLIP),
+                            "--model", str(MODEL), "--gallery", str(tmp_path / "g.db"), "--snapshot", str(shot)],
+                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    window = ""
+    deadline = time.time() + 40
+    while not window and time.time() < deadline and app.poll() is None:
+        time.sleep(0.5)
+        window = subprocess.run(["xdotool", "search", "--name", "realtime faces"], env=env,
+                                capture_output=True, text=True).stdout.split()
+        window = window[0] if window else ""
+    assert window, "the window never appeared: " + (app.stderr.read() if app.poll() is not None else "")
+    time.sleep(1.0)  # a few frames
+    subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, timeout=10)
+    # Typed into the window itself: e, a name, Enter; then q once the samples are taken.
+    subprocess.run(["xdotool", "key", "--delay", "80", "e", "b", "o", "Return"], env=env, timeout=10)
+    time.sleep(4.0)
+    subprocess.run(["xdotool", "key", "q"], env=env, timeout=10)
+    _, err = app.communicate(timeout=30)
+    assert app.returncode == 0, err
+    assert "enrolled bo: 5 samples" in err
+    assert cli("list", "--gallery", tmp_path / "g.db").stdout.strip() == "bo,5"
+    frames = [int(l.split()[2]) for l in err.splitlines() if l.startswith("INFO realtime.app:") and "frames" in l]
+    assert frames and 0 < frames[-1] < 200, err      # q ended it, not the end of the clip
+    image = cv2.imread(str(shot))
+    assert image is not None and image.shape == (512, 512, 3)
+    keep = os.environ.get("REALTIME_SCREENSHOT")
+    if keep:
+        shutil.copy(shot, keep)

@@ -21,7 +21,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -616,38 +615,28 @@ def test_soak_10000_frames_memory_stays_flat(tmp_path, encoder):
 # == Ctrl-C with a window ======================================================================================
 @needs_data
 @needs_model
-@pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")), reason="Xvfb or xdotool not installed")
-def test_ctrl_c_with_a_window_closes_it_finishes_the_recording_and_exits_0(tmp_path):
-    display = f":{150 + os.getpid() % 100}"
-    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(1.0)
-        if xvfb.poll() is not None:
-            pytest.skip("Xvfb could not start")
-        env = dict(env_for_child(), DISPLAY=display)
-        out, events = tmp_path / "out.mp4", tmp_path / "ev.jsonl"
-        app = subprocess.Popen([sys.executable, "-m", "realtime", "--source", str(DATA / "videos" / CLIP),
-                                "--record", str(out), "--events", str(events), "--model", str(MODEL),
-                                "--gallery", str(tmp_path / "g.db")],
-                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def test_ctrl_c_with_a_window_closes_it_finishes_the_recording_and_exits_0(tmp_path, xvfb_display):
+    display = xvfb_display
+    env = dict(env_for_child(), DISPLAY=display)
+    out, events = tmp_path / "out.mp4", tmp_path / "ev.jsonl"
+    app = subprocess.Popen([sys.executable, "-m", "realtime", "--source", str(DATA / "videos" / CLIP),
+                            "--record", str(out), "--events", str(events), "--model", str(MODEL),
+                            "--gallery", str(tmp_path / "g.db")],
+                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-        def windows():
-            return subprocess.run(["xdotool", "search", "--name", "realtime faces"], env=env,
-                                  capture_output=True, text=True).stdout.split()
+    def windows():
+        return subprocess.run(["xdotool", "search", "--name", "realtime faces"], env=env,
+                              capture_output=True, text=True).stdout.split()
 
-        deadline = time.time() + 40
-        while not windows() and time.time() < deadline and app.poll() is None:
-            time.sleep(0.3)
-        assert windows(), "the window never appeared"
-        time.sleep(1.0)
-        app.send_signal(signal.SIGINT)
-        _, err = app.communicate(timeout=30)
-        assert app.returncode == 0 and "Traceback" not in err, err
-        assert not windows()
-        summary = json.loads(events.read_text(encoding="utf-8").splitlines()[-1])["summary"]
-        assert summary["interrupted"] and 0 < summary["frames"] < 200      # Ctrl-C ended it, not the clip
-        assert len(video_frames(out)) == summary["frames"]
-    finally:
-        xvfb.terminate()
-        xvfb.wait(timeout=10)
+    deadline = time.time() + 40
+    while not windows() and time.time() < deadline and app.poll() is None:
+        time.sleep(0.3)
+    assert windows(), "the window never appeared"
+    time.sleep(1.0)
+    app.send_signal(signal.SIGINT)
+    _, err = app.communicate(timeout=30)
+    assert app.returncode == 0 and "Traceback" not in err, err
+    assert not windows()
+    summary = json.loads(events.read_text(encoding="utf-8").splitlines()[-1])["summary"]
+    assert summary["interrupted"] and 0 < summary["frames"] < 200      # Ctrl-C ended it, not the clip
+    assert len(video_frames(out)) == summary["frames"]

@@ -295,7 +295,8 @@ def load_encoder(model_dir: Path):
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.splitlines()[0])
-    p.add_argument("--config", help="config file (default: the project's config.yaml)")
+    p.add_argument("--config", help="config file (default: the model folder's config.yaml if it has one, "
+                                    "else the project's)")
     p.add_argument("--model", help="model folder with encoder.keras (default: config model.dir)")
     p.add_argument("--data", help="dataset root with train/ and val/ (default: config training.data)")
     p.add_argument("--out", help="report.json path; plots go beside it (default: <model>/report.json)")
@@ -308,8 +309,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging()
-    config = load_config(args.config)
-    model_dir = Path(args.model).resolve() if args.model else resolve_path(config.model.dir)
+    model_dir = Path(args.model).resolve() if args.model else resolve_path(load_config().model.dir)
+    # A model folder that carries its recipe (models/config.yaml) is measured with its own settings.
+    recipe = model_dir / "config.yaml"
+    config = load_config(args.config or (recipe if recipe.is_file() else None))
     data = Path(args.data).resolve() if args.data else resolve_path(config.training.data)
     cache = Path(args.cache_dir).expanduser().resolve() if args.cache_dir else resolve_path(config.training.cache_dir)
     out = Path(args.out).resolve() if args.out else model_dir / "report.json"

@@ -62,11 +62,19 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def weights_only_copy(encoder):
+    """The encoder without its optimizer state: a third of the file, and nothing a user needs."""
+    import keras
+    copy = keras.models.clone_model(encoder)
+    copy.set_weights(encoder.get_weights())
+    return copy
+
+
 def export(encoder, out_dir: Path, meta: dict) -> None:
     """Write the three files (each atomically, so a reader never sees half a model)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / "encoder.tmp.keras"
-    encoder.save(tmp)
+    weights_only_copy(encoder).save(tmp)
     os.replace(tmp, out_dir / "encoder.keras")
     _write(out_dir / "encoder.tflite", tflite_bytes(encoder))
     _write(out_dir / "encoder.json", (json.dumps(meta, indent=2) + "\n").encode())
