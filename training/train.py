@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Sequence
@@ -147,8 +148,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out = resolve_path(t.out)
     out.mkdir(parents=True, exist_ok=True)
+    # The gallery is <data>/train alone: extra folders (LFW) would turn top-1 over the val people
+    # into a search among thousands of others.
+    gallery = subset(train, np.char.startswith(train.paths, str(resolve_path(t.data) / "train") + os.sep))
     report, roc, embeddings = evaluate.evaluate_encoder(
-        result.encoder, train, val, config, result.normalized,
+        result.encoder, gallery, val, config, result.normalized,
         t.lfw_pairs and resolve_path(t.lfw_pairs), t.lfw_dir and resolve_path(t.lfw_dir),
         resolve_path(t.cache_dir), held=held if len(held) else None)
     if result.classifier is not None:
