@@ -65,9 +65,7 @@ def _write(path: Path, data: bytes) -> None:
 def weights_only_copy(encoder):
     """The encoder without its optimizer state: a third of the file, and nothing a user needs."""
     import keras
-    copy = keras.models.clone_model(encoder)
-    copy.set_weights(encoder.get_weights())
-    return copy
+    return keras.Model(encoder.inputs, encoder.outputs, name=encoder.name)  # same layers, never compiled
 
 
 def export(encoder, out_dir: Path, meta: dict) -> None:
