@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 import pytest
 
+from benchmarks.inputs import read_frames
 from realtime.__main__ import main
 from realtime.errors import UserError
 from realtime.gallery import MAX_NAME_LENGTH, Gallery, check_name
@@ -66,18 +67,6 @@ def env_for_child():
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
     env.pop("DISPLAY", None)
     return env
-
-
-def video_frames(path):
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
 
 
 def small_clip(path, n=200, size=(320, 240), fourcc="mp4v"):
@@ -197,7 +186,7 @@ def test_camera_lost_mid_run_retries_then_exits_with_the_frames_so_far_recorded(
     processed = rows[-1]["summary"]["frames"]
     assert len(rows) - 1 == processed and 1 <= processed <= 40
     assert f"({processed} frames processed" in line
-    recorded = video_frames(out)
+    recorded = read_frames(out, 10**6)
     assert len(recorded) == processed and recorded[0].shape == (512, 512, 3)
 
 
@@ -217,11 +206,11 @@ def test_truncated_avi_plays_what_it_has_and_a_video_that_ends_exits_0(tmp_path,
     """A video cut mid-stream (an AVI keeps playing without its index) runs the frames it has and
     ends cleanly; so does a whole video: exit 0, every readable frame processed and recorded."""
     whole = small_clip(tmp_path / "whole.avi", n=40, fourcc="MJPG")
-    assert len(video_frames(whole)) == 40
+    assert len(read_frames(whole, 10**6)) == 40
     data = whole.read_bytes()
     cut = tmp_path / "cut.avi"
     cut.write_bytes(data[: len(data) // 2])
-    readable = len(video_frames(cut))
+    readable = len(read_frames(cut, 10**6))
     assert 5 <= readable < 40
     for video, expected in ((whole, 40), (cut, readable)):
         events, out = tmp_path / "ev.jsonl", tmp_path / "out.mp4"
@@ -230,7 +219,7 @@ def test_truncated_avi_plays_what_it_has_and_a_video_that_ends_exits_0(tmp_path,
         assert code == 0 and "Traceback" not in err and "error" not in err.lower(), err
         rows = [json.loads(l) for l in events.read_text(encoding="utf-8").splitlines()]
         assert rows[-1]["summary"]["frames"] == expected == len(rows) - 1
-        assert len(video_frames(out)) == expected
+        assert len(read_frames(out, 10**6)) == expected
 
 
 # == the model =================================================================================================
@@ -639,4 +628,4 @@ def test_ctrl_c_with_a_window_closes_it_finishes_the_recording_and_exits_0(tmp_p
     assert not windows()
     summary = json.loads(events.read_text(encoding="utf-8").splitlines()[-1])["summary"]
     assert summary["interrupted"] and 0 < summary["frames"] < 200      # Ctrl-C ended it, not the clip
-    assert len(video_frames(out)) == summary["frames"]
+    assert len(read_frames(out, 10**6)) == summary["frames"]
