@@ -85,3 +85,19 @@ def test_seed_loss_sums_hinges():
     y = tf.constant(np.concatenate([a, p, n], axis=1), tf.float32)
     # triplet 1: 1 - 4 + 0.5 < 0 -> 0; triplet 2: 0 - 0.01 + 0.5 = 0.49
     assert float(loss(None, y)) == pytest.approx(0.49, abs=1e-5)
+
+
+def test_logged_active_fraction_is_the_one_the_loss_mined():
+    """The ``active`` metric reads what the loss found, instead of mining again: check they agree."""
+    import keras
+    from training.losses import active_fraction, keras_loss_and_metrics
+    from training.model import build_encoder
+    keras.utils.set_random_seed(3)
+    encoder = build_encoder(16, 8)
+    loss, metrics = keras_loss_and_metrics(0.2, "semi-hard")
+    encoder.compile(keras.optimizers.SGD(0.0), loss=loss, metrics=metrics)   # lr 0: weights stay put
+    x = np.random.default_rng(0).random((12, 16, 16, 3)).astype("float32")
+    y = np.repeat(np.arange(3), 4)
+    logged = encoder.evaluate(x, y, batch_size=12, verbose=0, return_dict=True)["active"]
+    expected = float(active_fraction(y, encoder(x, training=False), 0.2, "semi-hard"))
+    assert 0.0 < expected and logged == pytest.approx(expected, abs=1e-6)
