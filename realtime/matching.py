@@ -71,7 +71,8 @@ def nearest_rows(queries: np.ndarray, refs: np.ndarray, ref_sq_norms: np.ndarray
     scores *= -2.0
     scores += ref_sq_norms[:, None]
     rows = np.argmin(scores, axis=0)        # first minimum: ties go to the first row
-    dist = np.sqrt(np.einsum("ij,ij->i", refs[rows] - q, refs[rows] - q))
+    diff = refs[rows] - q
+    dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     return rows, dist
 
 
