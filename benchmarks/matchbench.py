@@ -1,12 +1,13 @@
 """Matching time against galleries of growing size: ``realtime.matching.match`` (one product
-per frame over a precomputed float32 matrix) against the baseline's per-face loop."""
+per frame over a precomputed float32 matrix; int8 scores first for large galleries) against the
+plain float32 scan and the baseline's per-face loop."""
 from __future__ import annotations
 
 import time
 
 import numpy as np
 
-from realtime.matching import match
+from realtime.matching import match, nearest_rows
 
 
 def _time(fn, reps: int) -> dict:
@@ -30,6 +31,9 @@ def time_matching(gallery, queries: np.ndarray, threshold: float, baseline, reps
         out[f"baseline_{m}"] = _time(lambda: baseline.match(index, list(q)), max(3, reps // 4))
     other = "mean" if mode == "nearest" else "nearest"
     out[f"{other}_1"] = _time(lambda: match(gallery.index(), queries[:1], threshold, other), reps)
+    # the same exact search without the int8 scores: one float32 product over every sample
+    out["float32_1"] = _time(lambda: nearest_rows(queries[:1], index.embeddings, index.sq_norms), reps)
+    out["int8"] = index.int8 is not None
     # the floor: one plain read of the float32 matrix (memory bandwidth), whatever the arithmetic
     out["read_floor"] = _time(lambda: index.embeddings.sum(), reps)
     out["mode"], out["other_mode"] = mode, other

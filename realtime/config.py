@@ -52,7 +52,7 @@ class ModelConfig:
     dir: str = "models"
     input_size: int = _num(60, 16, 256)
     embedding_size: int = _num(128, 2, 1024)
-    backbone: str = _num("seed", choices=("seed", "wide"))
+    backbone: str = _num("seed", choices=("seed", "wide", "deep"))
 
 
 @dataclass(frozen=True)

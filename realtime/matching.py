@@ -2,6 +2,9 @@
 
 The gallery matrix is turned into an :class:`Index` once per gallery change (norms and per-person
 means precomputed), so matching a frame is one matrix product however many samples there are.
+Large galleries also get int8 scores (:mod:`realtime.int8_scores`): they rule out almost every
+row at a quarter of the memory traffic, and only the rows they cannot rule out are compared in
+float32, so the answer is the same as the full float32 search.
 """
 from __future__ import annotations
 
@@ -9,6 +12,12 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+
+from realtime.int8_scores import INT8_MIN_ROWS, Int8Scorer
+
+# If the int8 bound leaves more than this share of the rows in play (a gallery of near-copies),
+# one float32 pass over everything is cheaper than gathering them.
+RERANK_MAX_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -28,9 +37,11 @@ class Index:
     sq_norms: np.ndarray
     means: np.ndarray
     mean_sq_norms: np.ndarray
+    int8: Int8Scorer | None = None     # large galleries only (INT8_MIN_ROWS)
 
     @classmethod
-    def build(cls, embeddings: np.ndarray, labels: Sequence[int], names: Sequence[str]) -> "Index":
+    def build(cls, embeddings: np.ndarray, labels: Sequence[int], names: Sequence[str],
+              int8_min_rows: int = INT8_MIN_ROWS) -> "Index":
         emb = np.asarray(embeddings, np.float32)
         emb = np.ascontiguousarray(emb.reshape(len(labels), emb.shape[-1] if emb.ndim == 2 else -1))
         lab = np.asarray(labels, np.int64).reshape(-1)
@@ -41,8 +52,9 @@ class Index:
             np.add.at(means, lab, emb)
             counts = np.bincount(lab, minlength=k).astype(np.float32)
             means /= np.maximum(counts, 1)[:, None]
-        return cls(emb, lab, tuple(names), np.einsum("ij,ij->i", emb, emb), means,
-                   np.einsum("ij,ij->i", means, means))
+        sq_norms = np.einsum("ij,ij->i", emb, emb)
+        int8 = Int8Scorer(emb, sq_norms) if len(lab) >= int8_min_rows and d else None
+        return cls(emb, lab, tuple(names), sq_norms, means, np.einsum("ij,ij->i", means, means), int8)
 
     @classmethod
     def empty(cls, dim: int = 0) -> "Index":
@@ -60,20 +72,47 @@ def pairwise_distances(queries: np.ndarray, refs: np.ndarray, ref_sq_norms: np.n
     return np.sqrt(np.maximum(sq, 0.0))
 
 
-def nearest_rows(queries: np.ndarray, refs: np.ndarray, ref_sq_norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def nearest_rows(queries: np.ndarray, refs: np.ndarray, ref_sq_norms: np.ndarray,
+                 int8: Int8Scorer | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Index of each query's nearest row of ``refs`` and the exact Euclidean distance to it.
 
     One GEMV/GEMM over the contiguous float32 ``(n, d)`` matrix (``refs @ q.T``, no transpose
     copy), ranking by ``|r|^2 - 2 q.r`` (``|q|^2`` is the same for every row), then the distance
-    recomputed exactly for the winners only: no ``(m, n)`` square roots, no extra passes."""
+    recomputed exactly for the winners only: no ``(m, n)`` square roots, no extra passes.
+    With ``int8`` scores, the float32 ranking covers only the rows those cannot rule out."""
     q = np.ascontiguousarray(queries, np.float32)
-    scores = refs @ q.T                     # (n, m)
-    scores *= -2.0
-    scores += ref_sq_norms[:, None]
-    rows = np.argmin(scores, axis=0)        # first minimum: ties go to the first row
+    if int8 is not None:
+        rows = _nearest_via_int8(q, refs, ref_sq_norms, int8)
+    else:
+        scores = refs @ q.T                     # (n, m)
+        scores *= -2.0
+        scores += ref_sq_norms[:, None]
+        rows = np.argmin(scores, axis=0)        # first minimum: ties go to the first row
     diff = refs[rows] - q
     dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     return rows, dist
+
+
+def int8_candidates(approx: np.ndarray, bound: float) -> np.ndarray:
+    """Rows whose exact score may still be the smallest: the exact scores lie within ``bound`` of
+    the approximate ones, so a row whose approximate score is more than ``2 * bound`` above the
+    smallest approximate score is beaten for sure. Sorted, so ties still go to the first row."""
+    return np.flatnonzero(approx <= approx.min() + 2.0 * bound)
+
+
+def _nearest_via_int8(q: np.ndarray, refs: np.ndarray, ref_sq_norms: np.ndarray, int8: Int8Scorer) -> np.ndarray:
+    approx = int8.scores(q)                     # (m, n)
+    bounds = int8.bound(q)
+    rows = np.empty(len(q), np.int64)
+    for i in range(len(q)):
+        cand = int8_candidates(approx[i], float(bounds[i]))
+        if len(cand) > RERANK_MAX_SHARE * len(refs):
+            exact = ref_sq_norms - 2.0 * (refs @ q[i])
+            rows[i] = int(np.argmin(exact))
+        else:
+            exact = ref_sq_norms[cand] - 2.0 * (refs[cand] @ q[i])
+            rows[i] = int(cand[np.argmin(exact)])
+    return rows
 
 
 def match(index: Index, queries: np.ndarray, threshold: float, mode: str = "nearest") -> list[Match]:
@@ -87,7 +126,7 @@ def match(index: Index, queries: np.ndarray, threshold: float, mode: str = "near
     if mode == "mean":
         person, best = nearest_rows(queries, index.means, index.mean_sq_norms)
     elif mode == "nearest":
-        sample, best = nearest_rows(queries, index.embeddings, index.sq_norms)
+        sample, best = nearest_rows(queries, index.embeddings, index.sq_norms, index.int8)
         person = index.labels[sample]
     else:
         raise ValueError(f"unknown match mode {mode!r}")

@@ -57,8 +57,9 @@ def test_quick_run_writes_every_row_with_positive_numbers(tmp_path):
         assert f"| {r['size']} | {r['faces']} | fast |" in text and f"| {r['size']} | {r['faces']} | baseline |" in text
     assert [r["samples"] for r in result["match"]] == [10, 1_000, 100_000]
     for r in result["match"]:
-        assert all(r[k]["median"] > 0 for k in ("fast_1", "fast_3", "baseline_1", "baseline_3"))
+        assert all(r[k]["median"] > 0 for k in ("fast_1", "fast_3", "float32_1", "baseline_1", "baseline_3"))
         assert r["agree"] is True
+    assert [r["int8"] for r in result["match"]] == [False, False, True]   # int8 scores from 20,000 up
     labels = [r["label"] for r in result["ablation"]]
     assert labels[0].startswith("all on") and any("detect_scale" in l for l in labels)
     assert any("detect_every" in l for l in labels) and any("batch_encode" in l for l in labels)

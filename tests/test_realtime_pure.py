@@ -8,7 +8,8 @@ import pytest
 from realtime.errors import UserError
 from realtime.gallery import Gallery
 from realtime.keys import KeyState, handle_key, parse_key_script
-from realtime.matching import Index, match
+from realtime.int8_scores import Int8Scorer
+from realtime.matching import Index, int8_candidates, match, nearest_rows
 from realtime.overlay import FaceLabel, draw, drawable
 from realtime.tracking import Tracker, iou, vote
 
@@ -61,6 +62,71 @@ def test_matching_100k_samples_is_vectorised():
     index = Index.build(emb, rng.integers(0, 100, 100_000), [f"p{i}" for i in range(100)])
     out = match(index, emb[[5, 77]], threshold=0.1)
     assert [m.distance for m in out] == pytest.approx([0, 0], abs=1e-2)
+
+
+def _faces_like(rng, people: int, per_person: int, dim: int = 128, spread: float = 0.35) -> np.ndarray:
+    """Unit vectors in tight clusters, one per person, as an encoder's embeddings are."""
+    centres = rng.normal(size=(people, dim))
+    rows = np.repeat(centres, per_person, axis=0) + spread * rng.normal(size=(people * per_person, dim))
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["random", "clustered"])
+def test_int8_search_answers_exactly_as_the_float32_search(kind):
+    rng = np.random.default_rng(1)
+    if kind == "random":
+        refs = rng.normal(size=(6000, 128)).astype(np.float32)
+        refs /= np.linalg.norm(refs, axis=1, keepdims=True)
+    else:
+        refs = _faces_like(rng, 600, 10)
+    sq = np.einsum("ij,ij->i", refs, refs)
+    scorer = Int8Scorer(refs, sq)
+    near = refs[rng.integers(0, len(refs), 40)] + 0.2 * rng.normal(size=(40, 128)).astype(np.float32)
+    strangers = rng.normal(size=(20, 128)).astype(np.float32)
+    queries = np.vstack([near, strangers])
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    for batch in (queries[:1], queries[:3], queries):
+        fast_rows, fast_dist = nearest_rows(batch, refs, sq, scorer)
+        exact_rows, exact_dist = nearest_rows(batch, refs, sq)
+        assert fast_rows.tolist() == exact_rows.tolist()
+        assert fast_dist.tolist() == exact_dist.tolist()
+
+
+def test_int8_scores_stay_within_their_proven_bound():
+    rng = np.random.default_rng(2)
+    refs = _faces_like(rng, 300, 10)
+    sq = np.einsum("ij,ij->i", refs, refs)
+    scorer = Int8Scorer(refs, sq)
+    queries = _faces_like(rng, 5, 1)
+    exact = sq[None, :] - 2.0 * queries @ refs.T
+    approx = scorer.scores(queries)
+    slack = np.abs(approx - exact).max(axis=1)
+    assert (slack <= scorer.bound(queries)).all()
+    assert (slack > 0).any()                       # int8 really is approximate: the bound matters
+    assert np.abs(approx - scorer.reference_scores(queries)).max() <= scorer.bound(queries).max()
+
+
+def test_int8_candidates_keep_every_possible_winner():
+    approx = np.array([0.50, 0.30, 0.32, 0.41, 0.30], np.float32)
+    assert int8_candidates(approx, 0.01).tolist() == [1, 2, 4]   # 0.30 + 2 x 0.01 = 0.32 kept
+    assert int8_candidates(approx, 0.0).tolist() == [1, 4]
+
+
+def test_int8_index_for_large_galleries_keeps_ties_and_near_copies_exact():
+    rng = np.random.default_rng(3)
+    base = unit(*rng.normal(size=16))
+    # rows so close that int8 rounding cannot tell them apart: the bound rules out too few
+    refs = (base + 0.01 * rng.normal(size=(2000, 16))).astype(np.float32)
+    refs[1500] = refs[700]                              # an exact tie: the first row wins
+    index = Index.build(refs, np.arange(2000) % 7, [f"p{i}" for i in range(7)], int8_min_rows=1000)
+    assert index.int8 is not None and Index.build(refs[:10], [0] * 10, ["a"]).int8 is None
+    queries = np.vstack([refs[700], refs[3] + 1e-3])
+    in_play = int8_candidates(index.int8.scores(queries[:1])[0], float(index.int8.bound(queries[:1])[0]))
+    assert len(in_play) > 0.25 * len(refs)              # so the one-pass float32 fallback runs
+    got = match(index, queries, 1.0)
+    exact = match(Index.build(refs, np.arange(2000) % 7, [f"p{i}" for i in range(7)], int8_min_rows=10**9),
+                  queries, 1.0)
+    assert got == exact and got[0].nearest == "p0"     # row 700, not its copy at 1500 (p2)
 
 
 # -- tracking ----------------------------------------------------------------------------------
