@@ -37,7 +37,7 @@ def quantize_rows(refs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     rounded_norms = np.sqrt(np.einsum("ij,ij->i", scaled, scaled))
     weights -= scaled                              # now the rounding errors
     err = np.sqrt(np.einsum("ij,ij->i", weights, weights))
-    return codes, scales.astype(np.float32), err, rounded_norms
+    return codes, scales, err, rounded_norms
 
 
 def error_bound(queries: np.ndarray, max_err: float, max_rounded_norm: float) -> np.ndarray:
@@ -113,9 +113,6 @@ class Int8Scorer:
         self.max_rounded_norm = float(rounded_norms.max()) if len(rounded_norms) else 0.0
         self._runners: dict[int, tuple] = {}
         self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self.codes)
 
     def _runner(self, batch: int):
         if batch not in self._runners:

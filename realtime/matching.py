@@ -81,16 +81,18 @@ def nearest_rows(queries: np.ndarray, refs: np.ndarray, ref_sq_norms: np.ndarray
     recomputed exactly for the winners only: no ``(m, n)`` square roots, no extra passes.
     With ``int8`` scores, the float32 ranking covers only the rows those cannot rule out."""
     q = np.ascontiguousarray(queries, np.float32)
-    if int8 is not None:
-        rows = _nearest_via_int8(q, refs, ref_sq_norms, int8)
-    else:
-        scores = refs @ q.T                     # (n, m)
-        scores *= -2.0
-        scores += ref_sq_norms[:, None]
-        rows = np.argmin(scores, axis=0)        # first minimum: ties go to the first row
+    rows = _scan(q, refs, ref_sq_norms) if int8 is None else _nearest_via_int8(q, refs, ref_sq_norms, int8)
     diff = refs[rows] - q
     dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     return rows, dist
+
+
+def _scan(q: np.ndarray, refs: np.ndarray, ref_sq_norms: np.ndarray) -> np.ndarray:
+    """Each query's row of smallest ``|r|^2 - 2 q.r``: one product over every row."""
+    scores = refs @ q.T                     # (n, m)
+    scores *= -2.0
+    scores += ref_sq_norms[:, None]
+    return np.argmin(scores, axis=0)        # first minimum: ties go to the first row
 
 
 def int8_candidates(approx: np.ndarray, bound: float) -> np.ndarray:
@@ -107,11 +109,9 @@ def _nearest_via_int8(q: np.ndarray, refs: np.ndarray, ref_sq_norms: np.ndarray,
     for i in range(len(q)):
         cand = int8_candidates(approx[i], float(bounds[i]))
         if len(cand) > RERANK_MAX_SHARE * len(refs):
-            exact = ref_sq_norms - 2.0 * (refs @ q[i])
-            rows[i] = int(np.argmin(exact))
+            rows[i] = _scan(q[i:i + 1], refs, ref_sq_norms)[0]
         else:
-            exact = ref_sq_norms[cand] - 2.0 * (refs[cand] @ q[i])
-            rows[i] = int(cand[np.argmin(exact)])
+            rows[i] = cand[_scan(q[i:i + 1], refs[cand], ref_sq_norms[cand])[0]]
     return rows
 
 

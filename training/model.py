@@ -1,8 +1,8 @@
 """The face encoder: a small convolutional backbone ending in an L2-normalised embedding.
 
-The backbone is the seed's (stride-2 convolutions 64/128/64/64, then dense layers) with batch
-normalisation added, so that training is stable at the learning rates a 2-core machine can
-afford. Everything is stock Keras (no Lambda layers), so ``encoder.keras`` loads anywhere and
+Backbones are plain 3x3 convolutions, then dense layers, with batch normalisation added so
+that training is stable at the learning rates a 2-core machine can afford: the seed's four
+stride-2 layers, or the seven-layer ``deep`` one the shipped encoder uses. Everything is stock Keras (no Lambda layers), so ``encoder.keras`` loads anywhere and
 converts to TFLite without custom objects. Input: ``(size, size, 3)`` float32 RGB in [0, 1].
 """
 from __future__ import annotations
