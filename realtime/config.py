@@ -53,6 +53,9 @@ class ModelConfig:
     input_size: int = _num(60, 16, 256)
     embedding_size: int = _num(128, 2, 1024)
     backbone: str = _num("seed", choices=("seed", "wide", "deep"))
+    # Training only: share of the dense layer's outputs dropped before the embedding projection,
+    # so the embedding cannot lean on a few units that memorise the training people.
+    dropout: float = _num(0.0, 0.0, 0.9)
 
 
 @dataclass(frozen=True)

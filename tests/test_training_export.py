@@ -9,10 +9,11 @@ from training.export import export, metadata
 from training.model import build_encoder
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+@pytest.fixture(scope="module", params=[("seed", 0.0), ("deep", 0.3)], ids=["seed", "deep-dropout"])
+def exported(tmp_path_factory, request):
     out = tmp_path_factory.mktemp("model")
-    encoder = build_encoder(60, 128, "seed")
+    backbone, dropout = request.param
+    encoder = build_encoder(60, 128, backbone, dropout=dropout)
     # Move batch-norm statistics away from their defaults so inference really uses them.
     x = np.random.default_rng(0).uniform(size=(16, 60, 60, 3)).astype(np.float32)
     encoder(x, training=True)
@@ -37,6 +38,18 @@ def test_tflite_matches_keras(exported, batch):
     assert lite.shape == (batch, 128)
     np.testing.assert_allclose(lite, keras_out, atol=1e-4)
     np.testing.assert_allclose(np.linalg.norm(lite, axis=1), 1.0, atol=1e-4)
+
+
+def test_dropout_is_training_only(exported):
+    """Dropout must vanish at inference, or the same face would get a different embedding each frame."""
+    encoder, _ = exported
+    x = np.random.default_rng(7).uniform(size=(4, 60, 60, 3)).astype(np.float32)
+    first = np.asarray(encoder(x, training=False))
+    np.testing.assert_array_equal(first, np.asarray(encoder(x, training=False)))
+    # In training mode batch norm is deterministic too, so two calls differ only by dropout's masks.
+    twice = [np.asarray(encoder(x, training=True)) for _ in range(2)]
+    has_dropout = any(layer.name == "dropout" for layer in encoder.layers)
+    assert np.allclose(*twice, atol=1e-6) != has_dropout
 
 
 def test_encoder_json_schema(exported):

@@ -60,7 +60,8 @@ def new_encoder(config: Config, normalize: bool = True, batch_norm: bool = True)
         log.info("fine-tuning %s", path)
         return encoder
     return build_encoder(config.model.input_size, config.model.embedding_size, config.model.backbone,
-                         batch_norm=batch_norm, normalize=normalize)
+                         batch_norm=batch_norm, normalize=normalize,
+                         dropout=config.model.dropout)
 
 
 def _singletons(labels: np.ndarray, photos: int) -> int:

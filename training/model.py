@@ -25,7 +25,7 @@ BN_MOMENTUM = 0.9
 
 
 def build_encoder(input_size: int, embedding_size: int, backbone: str = "seed", batch_norm: bool = True,
-                  normalize: bool = True, name: str = "encoder") -> keras.Model:
+                  normalize: bool = True, dropout: float = 0.0, name: str = "encoder") -> keras.Model:
     """Image batch -> embedding batch; unit length when ``normalize`` (distances then lie in [0, 2])."""
     inputs = keras.Input((input_size, input_size, 3), dtype="float32", name="face")
     x = inputs
@@ -39,6 +39,8 @@ def build_encoder(input_size: int, embedding_size: int, backbone: str = "seed", 
     if batch_norm:
         x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="bn_dense")(x)
     x = layers.ReLU(name="relu_dense")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
     x = layers.Dense(embedding_size, name=FEATURES_LAYER)(x)
     if normalize:
         x = layers.UnitNormalization(name=EMBEDDING_LAYER)(x)
