@@ -72,6 +72,12 @@ class TrainingConfig:
     epochs: int = _num(30, 1, 10000)
     # triplet only: softmax-classifier epochs before the triplet epochs (0: triplet from scratch)
     warm_start_epochs: int = _num(0, 0, 10000)
+    # triplet only: epochs after the main ones, from the trained encoder, with finish_mining and a
+    # fresh cosine decay finish_learning_rate -> finish_final_learning_rate (0: no such phase)
+    finish_epochs: int = _num(0, 0, 10000)
+    finish_mining: str = _num("batch-hard", choices=("semi-hard", "batch-hard"))
+    finish_learning_rate: float = _num(0.0001, 1e-7, 1.0)
+    finish_final_learning_rate: float = _num(0.00001, 1e-9, 1.0)
     steps_per_epoch: int = _num(20, 1, 100000)
     learning_rate: float = _num(0.001, 1e-7, 1.0)
     final_learning_rate: float = _num(0.0001, 1e-9, 1.0)

@@ -84,8 +84,11 @@ def test_crop_cache_hit(tmp_path):
 @needs_data
 def test_end_to_end_celebrity5(tmp_path):
     out = tmp_path / "model"
-    result = run_training("--data", Path(DATA) / "celebrity5", "--out", out, "--cache-dir", tmp_path / "cache",
-                          "--method", "triplet", "--epochs", "4", "--steps-per-epoch", "10", "--seed", "1")
+    config = tmp_path / "finish.yaml"     # plus the shipped recipe's batch-hard finishing phase
+    config.write_text("training:\n  finish_epochs: 2\n  finish_mining: batch-hard\n")
+    result = run_training("--config", config, "--data", Path(DATA) / "celebrity5", "--out", out,
+                          "--cache-dir", tmp_path / "cache", "--method", "triplet", "--epochs", "4",
+                          "--steps-per-epoch", "10", "--seed", "1")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     for key in ("method", "top1", "top1_detected", "probe_images", "probe_faces", "no_face_images", "roc_auc",
@@ -98,6 +101,9 @@ def test_end_to_end_celebrity5(tmp_path):
     assert meta["threshold"] == pytest.approx(report["threshold"])
     for name in ("encoder.keras", "encoder.tflite", "pca.png", "roc.png", "history.png"):
         assert (out / name).is_file(), name
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["loss"]) == 4 and len(history["finish_loss"]) == 2
+    assert report["finish_epochs"] == 2 and report["finish_mining"] == "batch-hard"
 
 
 def test_exclude_people_reads_pairs_files_and_name_lists(tmp_path):

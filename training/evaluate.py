@@ -244,14 +244,18 @@ def plot_history(history: dict, path: Path) -> None:
     """Loss and active-triplet fraction per epoch: a collapse shows as loss stuck at the margin."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for key in ("loss", "val_loss"):
-        if key in history:
-            axes[0].plot(history[key], label=key)
+    main_epochs = len(history.get("loss", []))
+    for ax, keys in ((axes[0], ("loss", "val_loss")), (axes[1], ("active", "pos_dist", "neg_dist", "accuracy"))):
+        for key in keys:
+            if key not in history:
+                continue
+            line, = ax.plot(history[key], label=key)
+            finish = history.get(f"finish_{key}", [])   # the finishing epochs, dashed, after the main ones
+            if finish:
+                ax.plot(range(main_epochs, main_epochs + len(finish)), finish, "--", color=line.get_color(),
+                        label=f"{key} (finish)")
     axes[0].set_xlabel("epoch")
     axes[0].set_title("loss")
-    for key in ("active", "pos_dist", "neg_dist", "accuracy"):
-        if key in history:
-            axes[1].plot(history[key], label=key)
     axes[1].set_xlabel("epoch")
     axes[1].set_title("active triplets / distances")
     for ax in axes:

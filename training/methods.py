@@ -36,13 +36,13 @@ def label_ids(labels: np.ndarray) -> tuple[list[str], np.ndarray]:
     return people, np.searchsorted(np.array(people), labels).astype(np.int32)
 
 
-def schedule(config: Config, epochs: int | None = None):
-    """Cosine decay from ``learning_rate`` to ``final_learning_rate`` over ``epochs`` (default: the run)."""
+def schedule(config: Config, epochs: int | None = None, start: float | None = None, end: float | None = None):
+    """Cosine decay from ``start`` to ``end`` over ``epochs`` (defaults: the run's learning rates and epochs)."""
     import keras
     t = config.training
+    start, end = start or t.learning_rate, end or t.final_learning_rate
     return keras.optimizers.schedules.CosineDecay(
-        t.learning_rate, decay_steps=(epochs or t.epochs) * t.steps_per_epoch,
-        alpha=min(1.0, t.final_learning_rate / t.learning_rate))
+        start, decay_steps=(epochs or t.epochs) * t.steps_per_epoch, alpha=min(1.0, end / start))
 
 
 def new_encoder(config: Config, normalize: bool = True, batch_norm: bool = True):
@@ -102,6 +102,15 @@ def train_triplet(config: Config, train: FaceSet) -> Result:
     encoder.compile(optimizer=keras.optimizers.Adam(schedule(config)), loss=loss, metrics=metrics,
                     jit_compile=XLA)
     history.update(fit_pk(encoder, config, train, ids, t.epochs))
+    if t.finish_epochs:
+        # From a trained encoder, batch-hard mining pushes apart the hardest pairs that semi-hard
+        # mining leaves alone; from scratch it collapses.
+        log.info("finish: %d %s epochs", t.finish_epochs, t.finish_mining)
+        loss, metrics = keras_loss_and_metrics(t.margin, t.finish_mining)
+        encoder.compile(optimizer=keras.optimizers.Adam(schedule(
+            config, t.finish_epochs, t.finish_learning_rate, t.finish_final_learning_rate)),
+            loss=loss, metrics=metrics, jit_compile=XLA)
+        history.update({f"finish_{k}": v for k, v in fit_pk(encoder, config, train, ids, t.finish_epochs).items()})
     return Result(encoder, True, history)
 
 
