@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -236,13 +237,35 @@ def test_real_window_under_xvfb_quits_on_q(tmp_path, xvfb_display):
                                 capture_output=True, text=True).stdout.split()
         window = window[0] if window else ""
     assert window, "the window never appeared: " + (app.stderr.read() if app.poll() is not None else "")
-    time.sleep(1.0)  # a few frames
-    subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, timeout=10)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(app.stderr), daemon=True)
+    reader.start()
+
+    def wait_for(text, seconds):
+        deadline = time.time() + seconds
+        while time.time() < deadline and app.poll() is None:
+            if any(text in l for l in lines):
+                return True
+            time.sleep(0.1)
+        return any(text in l for l in lines)
+
+    def keys(*names):
+        subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, timeout=10)
+        subprocess.run(["xdotool", "key", "--delay", "80", *names], env=env, timeout=10)
+
+    # A just-mapped window can miss keys on a loaded machine: "+" (which logs the new threshold)
+    # proves the window has the keyboard before the enrollment is typed.
+    for _ in range(10):
+        keys("plus")
+        if wait_for("threshold", 1.0):
+            break
     # Typed into the window itself: e, a name, Enter; then q once the samples are taken.
-    subprocess.run(["xdotool", "key", "--delay", "80", "e", "b", "o", "Return"], env=env, timeout=10)
-    time.sleep(4.0)
+    keys("e", "b", "o", "Return")
+    wait_for("enrolled bo", 5.0)
     subprocess.run(["xdotool", "key", "q"], env=env, timeout=10)
-    _, err = app.communicate(timeout=30)
+    app.wait(timeout=30)
+    reader.join(timeout=10)
+    err = "".join(lines)
     assert app.returncode == 0, err
     assert "enrolled bo: 5 samples" in err
     assert cli("list", "--gallery", tmp_path / "g.db").stdout.strip() == "bo,5"
