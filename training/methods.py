@@ -84,7 +84,6 @@ def _quiet() -> bool:
 
 def train_triplet(config: Config, train: FaceSet) -> Result:
     import keras
-    from training.losses import keras_loss_and_metrics
     t = config.training
     _, ids = label_ids(train.labels)
     encoder = new_encoder(config)
@@ -98,20 +97,24 @@ def train_triplet(config: Config, train: FaceSet) -> Result:
                            loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=XLA)
         log.info("warm start: %d classifier epochs before the triplet epochs", warm)
         history = {f"warm_{k}": v for k, v in fit_pk(classifier, config, train, ids, warm, seed_offset=1).items()}
-    loss, metrics = keras_loss_and_metrics(t.margin, t.mining)
-    encoder.compile(optimizer=keras.optimizers.Adam(schedule(config)), loss=loss, metrics=metrics,
-                    jit_compile=XLA)
+    _compile_triplet(encoder, t.margin, t.mining, schedule(config))
     history.update(fit_pk(encoder, config, train, ids, t.epochs))
     if t.finish_epochs:
         # From a trained encoder, batch-hard mining pushes apart the hardest pairs that semi-hard
         # mining leaves alone; from scratch it collapses.
         log.info("finish: %d %s epochs", t.finish_epochs, t.finish_mining)
-        loss, metrics = keras_loss_and_metrics(t.margin, t.finish_mining)
-        encoder.compile(optimizer=keras.optimizers.Adam(schedule(
-            config, t.finish_epochs, t.finish_learning_rate, t.finish_final_learning_rate)),
-            loss=loss, metrics=metrics, jit_compile=XLA)
+        _compile_triplet(encoder, t.margin, t.finish_mining,
+                         schedule(config, t.finish_epochs, t.finish_learning_rate, t.finish_final_learning_rate))
         history.update({f"finish_{k}": v for k, v in fit_pk(encoder, config, train, ids, t.finish_epochs).items()})
     return Result(encoder, True, history)
+
+
+def _compile_triplet(encoder, margin: float, mining: str, learning_rate) -> None:
+    """A fresh Adam each phase: the finishing phase starts its own schedule."""
+    import keras
+    from training.losses import keras_loss_and_metrics
+    loss, metrics = keras_loss_and_metrics(margin, mining)
+    encoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics, jit_compile=XLA)
 
 
 def train_classifier(config: Config, train: FaceSet) -> Result:

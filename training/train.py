@@ -160,10 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.update({"method": t.method, "mining": t.mining if t.method == "triplet" else None,
                    "epochs": t.epochs, "steps_per_epoch": t.steps_per_epoch,
                    "finish_epochs": t.finish_epochs if t.method == "triplet" else 0,
-                   "finish_mining": t.finish_mining if t.method == "triplet" and t.finish_epochs else None, "train_seconds": round(seconds, 1),
+                   "finish_mining": t.finish_mining if t.method == "triplet" and t.finish_epochs else None,
+                   "train_seconds": round(seconds, 1),
                    "train_faces": len(train), "train_people": len(set(train.labels.tolist())), "seed": t.seed})
     training_info = {"data": describe(train.summary), "people": len(set(train.labels.tolist())),
-                     "faces": len(train), "epochs": t.epochs, "finish_epochs": report["finish_epochs"], "seconds": round(seconds, 1), "seed": t.seed,
+                     "faces": len(train), "epochs": t.epochs, "finish_epochs": report["finish_epochs"],
+                     "seconds": round(seconds, 1), "seed": t.seed,
                      "excluded_people": len(excluded), "holdout_people": t.holdout_people}
     (out / "history.json").write_text(json.dumps(result.history) + "\n", encoding="utf-8")
     evaluate.write_report(report, out / "report.json")
