@@ -257,7 +257,7 @@ def test_real_window_under_xvfb_quits_on_q(tmp_path, xvfb_display):
     # proves the window has the keyboard before the enrollment is typed.
     for _ in range(10):
         keys("plus")
-        if wait_for("threshold", 1.0):
+        if wait_for("realtime.app: threshold", 1.0):
             break
     # Typed into the window itself: e, a name, Enter; then q once the samples are taken.
     keys("e", "b", "o", "Return")
