@@ -1,10 +1,13 @@
 """The one exception type that reaches a user, and the wrapper every command runs under."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import reprlib
 import sys
-from typing import Callable, Sequence
+import warnings
+from typing import Callable, Iterator, Sequence
 
 
 class UserError(Exception):
@@ -17,9 +20,47 @@ class UserError(Exception):
     exit_code = 2
 
 
+# Third-party loggers whose chatter is not ours: shown with -v only.
+NOISY_LOGGERS = ("tensorflow", "absl", "keras", "h5py", "matplotlib", "PIL")
+
+
 def setup_logging(verbose: bool = False) -> None:
+    """Our log lines on stderr; third-party noise (TF/LiteRT native logs, Keras warnings) only with -v.
+
+    Native libraries read their log level from the environment when they load, so this runs
+    before anything imports TensorFlow or LiteRT.
+    """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        return
+    # 3 hides TF's C++ INFO/WARNING/ERROR lines (oneDNN notice, `failed call to cuInit` on CPU machines).
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"keras(\.|$)")
+    warnings.filterwarnings("ignore", category=UserWarning, message=r".*shuffle.*")
+
+
+@contextlib.contextmanager
+def quiet_native_output() -> Iterator[None]:
+    """Silence what native code writes straight to file descriptor 2 (LiteRT's `Created TensorFlow Lite
+    XNNPACK delegate` line), unless debug logging (-v) is on. Python's own stderr is flushed first."""
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def run_command(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
@@ -33,3 +74,29 @@ def run_command(main: Callable[[Sequence[str] | None], int | None], argv: Sequen
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except KeyboardInterrupt:  # Ctrl-C while starting or enrolling: nothing was half-written, say so
+        print("interrupted (Ctrl-C): stopped, nothing was saved by the interrupted step", file=sys.stderr)
+        return INTERRUPTED_EXIT_CODE
+
+
+# 128 + SIGINT, what a shell reports for a program Ctrl-C ended.
+INTERRUPTED_EXIT_CODE = 130
+
+# The most characters of a user's value (a name, a config value, a key) an error message repeats.
+ECHO_LIMIT = 100
+
+_echo = reprlib.Repr()
+_echo.maxstring = _echo.maxother = _echo.maxlong = ECHO_LIMIT
+_echo.maxlist = _echo.maxtuple = _echo.maxdict = _echo.maxset = 8
+_echo.maxlevel = 3
+
+
+def shorten(value: object, limit: int = ECHO_LIMIT) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, never building the full repr of a huge value."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}... ({len(value)} characters)"
+    try:
+        text = _echo.repr(value)
+    except ValueError:  # an int too long to print (Python refuses over 4,300 digits)
+        text = f"<a {type(value).__name__} too long to show>"
+    return text if len(text) <= limit + 20 else text[:limit] + "..."
