@@ -9,7 +9,7 @@ float32, so the answer is the same as the full float32 search.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -55,6 +55,21 @@ class Index:
         sq_norms = np.einsum("ij,ij->i", emb, emb)
         int8 = Int8Scorer(emb, sq_norms) if len(lab) >= int8_min_rows and d else None
         return cls(emb, lab, tuple(names), sq_norms, means, np.einsum("ij,ij->i", means, means), int8)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[str, np.ndarray]], dim: int = 0,
+                  int8_min_rows: int = INT8_MIN_ROWS) -> "Index":
+        """The index of ``(name, embedding)`` rows, whatever store they came from; a person's
+        rows need not be adjacent (people are numbered in order of first appearance)."""
+        people: dict[str, int] = {}
+        labels: list[int] = []
+        vectors: list[np.ndarray] = []
+        for name, vector in rows:
+            labels.append(people.setdefault(name, len(people)))
+            vectors.append(vector)
+        if not vectors:
+            return cls.empty(dim)
+        return cls.build(np.stack(vectors), labels, list(people), int8_min_rows)
 
     @classmethod
     def empty(cls, dim: int = 0) -> "Index":

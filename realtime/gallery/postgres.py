@@ -1,0 +1,289 @@
+"""The gallery in PostgreSQL: one gallery shared by many cameras on many machines.
+
+The same tables as the SQLite file (people, samples with the encoder identity), plus a one-row
+``gallery_state`` whose counter every write transaction raises: taking its row lock first makes
+concurrent enrollments queue instead of racing, and the counter (with a ``NOTIFY`` on commit)
+tells live processes that the gallery changed, so they rebuild their local index; matching never
+crosses the network. The password of a URL never appears in a message or a log line.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from typing import Iterator
+
+import numpy as np
+
+from realtime.errors import UserError
+from realtime.gallery.store import GalleryStore, StoreUnavailable
+
+CHANNEL = "realtime_gallery"
+CONNECT_TIMEOUT = 5        # seconds before a server that does not answer is reported down
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS people (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS samples (
+    id BIGSERIAL PRIMARY KEY,
+    person_id BIGINT NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    embedding BYTEA NOT NULL,
+    model_id TEXT NOT NULL,
+    created DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS samples_person ON samples(person_id);
+CREATE TABLE IF NOT EXISTS gallery_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version BIGINT NOT NULL
+);
+INSERT INTO gallery_state VALUES (1, 0) ON CONFLICT DO NOTHING;
+"""
+_TABLES = ("people", "samples", "gallery_state")
+_SCHEMA_LOCK = 7_246_531   # pg_advisory_xact_lock key: two processes never create the tables at once
+
+
+def is_url(location) -> bool:
+    return isinstance(location, str) and location.split("://", 1)[0] in ("postgresql", "postgres") \
+        and "://" in location
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password (and any ``password=`` parameter) replaced by ``***``."""
+    url = re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
+    return re.sub(r"(password=)[^&\s]*", r"\1***", url, flags=re.IGNORECASE)
+
+
+def _psycopg():
+    try:
+        import psycopg
+    except ImportError:
+        raise UserError("a postgresql:// gallery needs psycopg: pip install 'psycopg[binary]'") from None
+    return psycopg
+
+
+class PostgresGallery(GalleryStore):
+    """The gallery in the PostgreSQL database of ``url`` (libpq fills what the URL leaves out
+    from the ``PG*`` environment variables and ``~/.pgpass``)."""
+
+    def __init__(self, url: str, model_id: str | None = None, create: bool = True, dim: int | None = None):
+        super().__init__(model_id, dim)
+        self.url = url
+        self.location = mask_url(url)
+        self._password = self._url_password(url)
+        self._pg = _psycopg()
+        self._conn = self._connect()
+        self._tables = self._has_tables()
+        if not self._tables and not create:
+            self._conn.close()
+            raise UserError(f"gallery {self.location} does not exist (the database holds no gallery tables): "
+                            f"enroll someone first (python -m realtime enroll NAME PHOTO...), or pass the "
+                            f"right --gallery")
+        if model_id is not None:
+            self.check_model()
+
+    # -- connecting and errors -----------------------------------------------------------------
+    @staticmethod
+    def _url_password(url: str) -> str | None:
+        found = re.search(r"://[^/@:]*:([^/@]*)@", url)
+        return found.group(1) if found and found.group(1) else None
+
+    def _connect(self):
+        try:
+            conn = self._pg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
+                                    application_name="realtime-faces")
+        except self._pg.Error as err:
+            raise UserError(self._explain_connect(err)) from None
+        except Exception as err:  # a malformed URL (bad port, unknown parameter)
+            raise UserError(f"--gallery {self.location} is not a PostgreSQL URL libpq understands "
+                            f"({self._clean(err)}): use postgresql://USER@HOST:PORT/DATABASE") from None
+        return conn
+
+    def _clean(self, err) -> str:
+        """The first line of an error, with the password (if any) masked."""
+        text = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        text = re.sub(r"^connection to server at .*?failed:\s*", "", text)
+        text = re.sub(r"^(connection failed:\s*)", "", text)
+        text = text.replace("FATAL:  ", "").strip()
+        if self._password:
+            text = text.replace(self._password, "***")
+        return mask_url(text)
+
+    def _explain_connect(self, err) -> str:
+        text, state = str(err), getattr(err, "sqlstate", None)
+        where = f"gallery {self.location}"
+        if state == "28P01" or "password authentication failed" in text or "no password supplied" in text:
+            return (f"{where}: the server refused the login ({self._clean(err)}): check the user and its password "
+                    f"(in PGPASSWORD or ~/.pgpass rather than the URL) and the server's pg_hba.conf")
+        if state == "3D000" or re.search(r'database ".*" does not exist', text):
+            return (f"{where}: {self._clean(err)}: create it (createdb, or CREATE DATABASE as an administrator) "
+                    f"or pass another --gallery")
+        if re.search(r'role ".*" does not exist', text):
+            return (f"{where}: {self._clean(err)}: create the role (CREATE ROLE ... LOGIN; README: roles) "
+                    f"or pass another user")
+        if state and state.startswith("28"):
+            return f"{where}: the server refused the connection ({self._clean(err)}): check pg_hba.conf"
+        return (f"cannot reach the PostgreSQL server of {where} ({self._clean(err)}): start the server, or check "
+                f"the host and port in --gallery")
+
+    def _connection_lost(self, err) -> bool:
+        state = getattr(err, "sqlstate", None) or ""
+        return self._conn.broken or self._conn.closed or not state or state.startswith(("08", "57P"))
+
+    def _lost(self, err) -> StoreUnavailable:
+        return StoreUnavailable(f"gallery {self.location} cannot be reached ({self._clean(err)})")
+
+    def _live(self):
+        """The connection, reconnected if the server dropped it."""
+        if self._conn.closed or self._conn.broken:
+            try:
+                self._conn.close()
+            except Exception:   # already dead
+                pass
+            self._conn = self._connect()
+        return self._conn
+
+    def _read(self, sql: str, params=(), binary: bool = False) -> list:
+        try:
+            conn = self._live()
+            if not self._tables:
+                self._tables = self._has_tables()
+                if not self._tables:
+                    return []
+            with conn.cursor(binary=binary) as cur:
+                return cur.execute(sql, params).fetchall()
+        except UserError as err:
+            raise StoreUnavailable(str(err)) from None
+        except self._pg.OperationalError as err:
+            raise self._lost(err) from None
+        except self._pg.Error as err:
+            raise UserError(f"gallery {self.location} cannot be read ({self._clean(err)}): check the role's "
+                            f"grants (README: roles)") from None
+
+    def _has_tables(self) -> bool:
+        try:
+            found = self._conn.execute(
+                "SELECT table_name, array_agg(column_name::text) FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = ANY(%s) GROUP BY table_name",
+                (list(_TABLES),)).fetchall()
+        except self._pg.OperationalError as err:
+            raise self._lost(err) from None
+        if not found:
+            return False
+        have = {table: set(columns) for table, columns in found}
+        wanted = {"people": {"id", "name", "created"}, "samples": {"id", "person_id", "embedding", "model_id",
+                                                                   "created"}, "gallery_state": {"id", "version"}}
+        if any(not cols <= have.get(table, set()) for table, cols in wanted.items()):
+            raise UserError(f"gallery {self.location}: the database holds tables named "
+                            f"{', '.join(sorted(have))} that are not a gallery's: use another database")
+        return True
+
+    def _reopen(self) -> "PostgresGallery":
+        other = PostgresGallery(self.url, self.model_id, create=True, dim=self.dim)
+        other._conn.execute(f"LISTEN {CHANNEL}")
+        return other
+
+    def _wait_for_change(self, timeout: float, stop: threading.Event) -> None:
+        try:
+            for _ in self._conn.notifies(timeout=timeout, stop_after=1):
+                break
+        except self._pg.OperationalError as err:
+            raise self._lost(err) from None
+
+    def _close(self) -> None:
+        self._conn.close()
+
+    # -- reading -------------------------------------------------------------------------------
+    def _version(self):
+        rows = self._read("SELECT version FROM gallery_state WHERE id = 1")
+        return rows[0][0] if rows else None
+
+    def _rows(self) -> list:
+        where, params = ("WHERE s.model_id = %s ", (self.model_id,)) if self.model_id is not None else ("", ())
+        return self._read("SELECT s.id, p.name, s.embedding FROM samples s JOIN people p ON p.id = s.person_id "
+                          f'{where}ORDER BY p.name COLLATE "C", s.id', params, binary=True)
+
+    def _foreign_model(self) -> str | None:
+        rows = self._read("SELECT model_id FROM samples WHERE model_id <> %s LIMIT 1", (self.model_id,))
+        return rows[0][0] if rows else None
+
+    def _stored_dim(self) -> int | None:
+        rows = self._read("SELECT octet_length(embedding) / 4, COUNT(*) FROM samples GROUP BY 1 "
+                          "ORDER BY 2 DESC LIMIT 1")
+        return int(rows[0][0]) if rows else None
+
+    def people(self) -> list[tuple[str, int]]:
+        return [(n, int(c)) for n, c in self._read(
+            "SELECT p.name, COUNT(s.id) FROM people p LEFT JOIN samples s ON s.person_id = p.id "
+            'GROUP BY p.id, p.name ORDER BY p.name COLLATE "C"')]
+
+    def dump(self) -> Iterator[tuple[str, bytes, str, float]]:
+        yield from self._read("SELECT p.name, s.embedding, s.model_id, s.created FROM samples s JOIN people p "
+                              'ON p.id = s.person_id ORDER BY p.name COLLATE "C", s.id', binary=True)
+
+    # -- writing -------------------------------------------------------------------------------
+    def _write(self, work, failed: str):
+        """``work(cursor)`` in one transaction that first takes the gallery's write lock (writers
+        queue, nothing is lost) and ends by notifying the live processes."""
+        pg = self._pg
+        try:
+            conn = self._live()
+            if not self._tables:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                    if not self._has_tables():  # another process may have made them meanwhile: DDL on
+                        conn.execute(SCHEMA)    # tables in use would lock them and could deadlock its writes
+                self._tables = True
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute("UPDATE gallery_state SET version = version + 1 WHERE id = 1")
+                result = work(cur)
+                cur.execute(f"NOTIFY {CHANNEL}")
+            return result
+        except pg.errors.InsufficientPrivilege as err:
+            raise UserError(f"gallery {self.location}: this role may not change the gallery ({self._clean(err)}): "
+                            f"{failed}; enroll and remove from a station whose role may write (README: roles)"
+                            ) from None
+        except pg.OperationalError as err:
+            if not self._connection_lost(err):   # a deadlock, a statement timeout: the server is there
+                raise UserError(f"gallery {self.location} cannot be written ({self._clean(err)}): {failed}; "
+                                f"try again") from None
+            raise UserError(f"gallery {self.location} cannot be reached ({self._clean(err)}): {failed}; "
+                            f"check that the server is running and try again") from None
+        except pg.Error as err:
+            raise UserError(f"gallery {self.location} cannot be written ({self._clean(err)}): {failed}") from None
+
+    def _insert(self, name: str, emb: np.ndarray, model_id: str, created: float) -> int:
+        def work(cur):
+            cur.execute("INSERT INTO people(name, created) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
+                        (name, created))
+            (person_id,) = cur.execute("SELECT id FROM people WHERE name = %s", (name,)).fetchone()
+            cur.executemany("INSERT INTO samples(person_id, embedding, model_id, created) VALUES (%s, %s, %s, %s)",
+                            [(person_id, row.tobytes(), model_id, created) for row in emb])
+            (count,) = cur.execute("SELECT COUNT(*) FROM samples WHERE person_id = %s", (person_id,)).fetchone()
+            return int(count)
+        return self._write(work, f"nothing of {name!r} was saved, the gallery is as before")
+
+    def _delete(self, name: str) -> int | None:
+        def work(cur):
+            row = cur.execute("SELECT id FROM people WHERE name = %s", (name,)).fetchone()
+            if row is None:
+                return None
+            (count,) = cur.execute("SELECT COUNT(*) FROM samples WHERE person_id = %s", row).fetchone()
+            cur.execute("DELETE FROM people WHERE id = %s", row)      # its samples go with it (cascade)
+            return int(count)
+        return self._write(work, f"{name!r} was not removed")
+
+    def load(self, rows: list[tuple[str, bytes, str, float]]) -> None:
+        def work(cur):
+            first: dict[str, float] = {}
+            for name, _, _, created in rows:
+                first.setdefault(name, created)
+            cur.executemany("INSERT INTO people(name, created) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
+                            list(first.items()))
+            ids = dict(cur.execute("SELECT name, id FROM people").fetchall())
+            with cur.copy("COPY samples (person_id, embedding, model_id, created) FROM STDIN") as copy:
+                for name, blob, model_id, created in rows:
+                    copy.write_row((ids[name], bytes(blob), model_id, created))
+        self._write(work, "nothing was copied")
+        self._changed()

@@ -1,0 +1,256 @@
+"""The gallery in one SQLite file, readable only by its owner: a laptop, one camera.
+
+Each enrollment is one transaction, so a crash half-way leaves the earlier gallery intact. The
+file is created at the first enrollment, never by opening (playing a video or ``identify`` with
+nobody enrolled creates nothing). Opening only ever tightens the file's mode (0644 -> 0600; a
+0400 file stays write-protected), and a symbolic link is followed only to an existing gallery.
+Names are data (any Unicode string), never used to build a path.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from realtime.errors import UserError
+from realtime.gallery.store import GalleryStore, StoreUnavailable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS people (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS samples (
+    id INTEGER PRIMARY KEY,
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    embedding BLOB NOT NULL,
+    model_id TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS samples_person ON samples(person_id);
+"""
+
+# The tables a gallery file must hold, with the columns the code reads and writes.
+_COLUMNS = {"people": {"id", "name", "created"}, "samples": {"id", "person_id", "embedding", "model_id", "created"}}
+
+# How long a command waits for another process's lock before saying the gallery is busy (seconds);
+# the live loop's watcher waits less and retries, so it never holds anything up.
+BUSY_TIMEOUT = 5.0
+WATCH_BUSY_TIMEOUT = 0.5
+
+
+def _is_busy(err: sqlite3.Error) -> bool:
+    text = str(err).lower()
+    return "locked" in text or "busy" in text
+
+
+class Gallery(GalleryStore):
+    """The SQLite gallery at ``path`` (``create=False``: it must exist already)."""
+
+    def __init__(self, path: str | Path, model_id: str | None = None, create: bool = True, dim: int | None = None,
+                 busy_timeout: float = BUSY_TIMEOUT):
+        super().__init__(model_id, dim)
+        self.path = Path(path)
+        self.location = str(self.path)
+        self._busy_timeout = busy_timeout
+        self._db: sqlite3.Connection | None = None
+        self._tables = False
+        self._check_path(create)
+        if self.path.exists():
+            self._open()
+        if model_id is not None:
+            self.check_model()
+
+    # -- opening -------------------------------------------------------------------------------
+    def _check_path(self, create: bool) -> None:
+        path = self.path
+        if path.is_symlink():
+            target = Path(os.path.realpath(path))
+            if not target.is_file() or target.stat().st_size == 0:
+                what = "does not exist" if not target.exists() else "is not a gallery"
+                raise UserError(f"gallery {path} is a symbolic link to {target}, which {what}: pass --gallery "
+                                f"with the gallery's real path (a link is followed only to an existing gallery)")
+            self._symlink = True
+        else:
+            self._symlink = False
+        if path.is_dir():
+            raise UserError(f"gallery {path} is a folder: pass --gallery FILE")
+        if not path.exists() and not create:
+            raise UserError(f"gallery {path} does not exist: enroll someone first "
+                            f"(python -m realtime enroll NAME PHOTO...), or pass the right --gallery")
+
+    def _open(self) -> None:
+        try:
+            self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
+                                       timeout=self._busy_timeout)
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._tables = self._check_schema()
+        except sqlite3.DatabaseError as err:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            if _is_busy(err):
+                raise UserError(self._busy("cannot be opened")) from None
+            raise UserError(f"gallery {self.path} is not a gallery database ({err}): pass another --gallery") from None
+        if self._symlink and not self._tables:
+            self._db.close()
+            self._db = None
+            raise UserError(f"gallery {self.path} is a symbolic link to a file that is not a gallery: pass --gallery "
+                            f"with the gallery's real path")
+        if self._tables:  # only once it is known to be a gallery: never change another file's mode
+            self._tighten_mode()
+
+    def _check_schema(self) -> bool:
+        """Whether the gallery tables are there; refuses a SQLite file of other tables (ours are
+        never added to someone else's database)."""
+        tables = {name for (name,) in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+        if not tables:
+            return False
+        for table, wanted in _COLUMNS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if not wanted <= have:
+                raise sqlite3.DatabaseError(f"it holds tables {', '.join(sorted(tables))}, not a gallery's")
+        return True
+
+    def _tighten_mode(self) -> None:
+        """Take group and other permissions away; never add any (a 0400 file stays read-only)."""
+        try:
+            mode = stat.S_IMODE(os.stat(self.path).st_mode)
+            if mode & 0o077:
+                os.chmod(self.path, mode & 0o700)
+        except OSError:
+            pass
+
+    def _create(self) -> None:
+        """The file (mode 0600, folders 0700) and the tables: at the first enrollment only."""
+        if self._db is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            except OSError as err:
+                raise UserError(f"cannot create gallery {self.path} ({err.strerror or err}): pass --gallery "
+                                f"with a file in a folder you can write") from None
+            self._open()
+        if not self._tables:
+            self._db.executescript(SCHEMA)
+            self._tables = True
+            self._tighten_mode()
+
+    def _busy(self, what: str) -> str:
+        return (f"the gallery {self.path} is busy (locked by another process): it {what} now; try again when "
+                f"the other program has finished")
+
+    def _reopen(self) -> "Gallery":
+        return Gallery(self.path, self.model_id, create=True, dim=self.dim, busy_timeout=WATCH_BUSY_TIMEOUT)
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # -- reading -------------------------------------------------------------------------------
+    def _read(self, sql: str, params=()) -> list:
+        """Rows of a query, [] before the gallery exists; a lock held too long is StoreUnavailable."""
+        if self._db is None and self.path.exists():
+            self._open()
+        if self._db is None:
+            return []
+        try:
+            if not self._tables:
+                self._tables = self._check_schema()
+                if not self._tables:
+                    return []
+            return self._db.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as err:
+            if _is_busy(err):
+                raise StoreUnavailable(self._busy("cannot be read")) from None
+            raise UserError(f"gallery {self.path} cannot be read ({err}): check the file") from None
+
+    def _version(self):
+        if self._db is None and not self.path.exists():
+            return None
+        rows = self._read("PRAGMA data_version")
+        return (id(self._db), rows[0][0]) if rows else None
+
+    def _rows(self) -> list:
+        where, params = ("WHERE s.model_id = ? ", (self.model_id,)) if self.model_id is not None else ("", ())
+        return self._read("SELECT s.id, p.name, s.embedding FROM samples s JOIN people p ON p.id = s.person_id "
+                          f"{where}ORDER BY p.name, s.id", params)
+
+    def _foreign_model(self) -> str | None:
+        rows = self._read("SELECT DISTINCT model_id FROM samples WHERE model_id != ?", (self.model_id,))
+        return rows[0][0] if rows else None
+
+    def _stored_dim(self) -> int | None:
+        rows = self._read("SELECT length(embedding) / 4, COUNT(*) FROM samples WHERE typeof(embedding) = 'blob' "
+                          "GROUP BY 1 ORDER BY 2 DESC LIMIT 1")
+        return int(rows[0][0]) if rows else None
+
+    def people(self) -> list[tuple[str, int]]:
+        return [(n, int(c)) for n, c in self._read(
+            "SELECT p.name, COUNT(s.id) FROM people p LEFT JOIN samples s ON s.person_id = p.id "
+            "GROUP BY p.id ORDER BY p.name")]
+
+    def dump(self) -> Iterator[tuple[str, bytes, str, float]]:
+        yield from self._read("SELECT p.name, s.embedding, s.model_id, s.created FROM samples s "
+                              "JOIN people p ON p.id = s.person_id ORDER BY p.name, s.id")
+
+    # -- writing -------------------------------------------------------------------------------
+    def _write(self, work, failed: str, hint: str):
+        """Run ``work(db)`` in one IMMEDIATE transaction; every failure is a one-line UserError."""
+        self._create()
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            result = work(db)
+            db.execute("COMMIT")
+            return result
+        except BaseException as err:
+            if db.in_transaction:  # SQLite may have rolled back already (a full disk does)
+                db.execute("ROLLBACK")
+            if isinstance(err, sqlite3.Error):
+                if _is_busy(err):
+                    raise UserError(self._busy(f"cannot be written: {failed}")) from None
+                raise UserError(f"gallery {self.path} cannot be written ({err}): {failed}; {hint}") from None
+            raise
+
+    def _insert(self, name: str, emb: np.ndarray, model_id: str, created: float) -> int:
+        def work(db):
+            db.execute("INSERT OR IGNORE INTO people(name, created) VALUES (?, ?)", (name, created))
+            (person_id,) = db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
+            db.executemany("INSERT INTO samples(person_id, embedding, model_id, created) VALUES (?, ?, ?, ?)",
+                           [(person_id, row.tobytes(), model_id, created) for row in emb])
+            (count,) = db.execute("SELECT COUNT(*) FROM samples WHERE person_id = ?", (person_id,)).fetchone()
+            return int(count)
+        return self._write(work, f"nothing of {name!r} was saved, the gallery is as before",
+                           "free disk space or pass --gallery in a writable folder")
+
+    def _delete(self, name: str) -> int | None:
+        if self._db is None:
+            return None
+
+        def work(db):
+            row = db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return None
+            (count,) = db.execute("SELECT COUNT(*) FROM samples WHERE person_id = ?", row).fetchone()
+            db.execute("DELETE FROM samples WHERE person_id = ?", row)
+            db.execute("DELETE FROM people WHERE id = ?", row)
+            return int(count)
+        return self._write(work, f"{name!r} was not removed", "check the disk and the file's permissions")
+
+    def load(self, rows: list[tuple[str, bytes, str, float]]) -> None:
+        def work(db):
+            for name, blob, model_id, created in rows:
+                db.execute("INSERT OR IGNORE INTO people(name, created) VALUES (?, ?)", (name, created))
+            ids = dict(db.execute("SELECT name, id FROM people"))
+            db.executemany("INSERT INTO samples(person_id, embedding, model_id, created) VALUES (?, ?, ?, ?)",
+                           [(ids[name], blob, model_id, created) for name, blob, model_id, created in rows])
+        self._write(work, "nothing was copied", "free disk space or copy into a writable folder")
+        self._changed()

@@ -1,0 +1,298 @@
+"""What every gallery store shares: checks on what goes in and comes out, the cached index, and a
+watcher thread that keeps a live process's index current while the loop never waits on the store.
+
+A store (SQLite file, PostgreSQL database) only moves rows; turning rows into a matching index is
+:meth:`realtime.matching.Index.from_rows`. Embeddings of different encoders are not comparable,
+so samples of another encoder are refused. A sample that is not ``dim`` finite numbers (a damaged
+or hand-edited row) is named in a warning and left out of the index, so one bad row never turns
+everyone unknown.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from realtime.errors import UserError
+from realtime.matching import Index
+from realtime.names import check_name
+
+log = logging.getLogger("realtime.gallery")
+
+# How often the watcher asks the store whether it changed (seconds), and its longest wait between
+# reconnection attempts while the store is unreachable.
+WATCH_INTERVAL = 0.25
+RETRY_MAX = 2.0
+
+
+class StoreUnavailable(UserError):
+    """The store cannot be reached just now (locked, server down): a live loop waits it out."""
+
+
+def check_embeddings(embeddings, dim: int | None) -> np.ndarray:
+    """``(n, d)`` float32 samples to store, or ValueError: never store what cannot be matched."""
+    emb = np.asarray(embeddings, np.float32)
+    if emb.ndim != 2 or len(emb) == 0 or emb.shape[1] == 0:
+        raise ValueError("embeddings must be a non-empty (n, d) array")
+    if dim is not None and emb.shape[1] != dim:
+        raise ValueError(f"embeddings have {emb.shape[1]} numbers each, the gallery's samples {dim}")
+    if not np.isfinite(emb).all():
+        raise ValueError("embeddings hold NaN or infinite values")
+    return emb
+
+
+def decode_embedding(blob, dim: int | None) -> np.ndarray | None:
+    """A stored sample as float32, or None when it is not ``dim`` finite numbers."""
+    if not isinstance(blob, (bytes, bytearray, memoryview)) or len(blob) == 0 or len(blob) % 4:
+        return None
+    vector = np.frombuffer(bytes(blob), np.float32)
+    if (dim is not None and len(vector) != dim) or not np.isfinite(vector).all():
+        return None
+    return vector
+
+
+def common_dim(blobs: Iterable) -> int | None:
+    """The length most stored samples have (the gallery's embedding size)."""
+    sizes = Counter(len(b) // 4 for b in blobs if isinstance(b, (bytes, bytearray, memoryview)) and len(b) % 4 == 0
+                    and len(b))
+    return sizes.most_common(1)[0][0] if sizes else None
+
+
+class GalleryStore:
+    """People, their samples (with the encoder identity) and a cached matching :class:`Index`.
+
+    ``model_id`` set: samples of any other encoder make opening fail (enroll, match).
+    ``model_id`` None: no check (``list``, ``remove`` and ``gallery copy`` work on any gallery).
+    Subclasses move rows; this class validates them and keeps the index.
+    """
+
+    location: str      # where the gallery is, safe to print (no password)
+
+    def __init__(self, model_id: str | None, dim: int | None):
+        self.model_id = model_id
+        self.dim = dim
+        self._index: Index | None = None
+        self._token = None            # the store's change token the index was built at
+        self._fresh = False           # False after our own write: rebuild before the next match
+        self._writes = 0              # our own writes (the watcher drops an index older than one)
+        self._lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._warned_bad: frozenset = frozenset()
+
+    # -- what a store implements ---------------------------------------------------------------
+    def _version(self):
+        """A cheap token that changes whenever any process changes the gallery (raises StoreUnavailable)."""
+        raise NotImplementedError
+
+    def _rows(self) -> list[tuple[int, str, object]]:
+        """``(sample id, name, blob)`` of this encoder's samples (all samples without a model id)."""
+        raise NotImplementedError
+
+    def _foreign_model(self) -> str | None:
+        """The id of a model other than ``model_id`` that made samples here, if any."""
+        raise NotImplementedError
+
+    def _insert(self, name: str, emb: np.ndarray, model_id: str, created: float) -> int:
+        raise NotImplementedError
+
+    def _delete(self, name: str) -> int | None:
+        raise NotImplementedError
+
+    def people(self) -> list[tuple[str, int]]:
+        """``(name, sample count)`` for everyone, by name."""
+        raise NotImplementedError
+
+    def dump(self) -> Iterator[tuple[str, bytes, str, float]]:
+        """Every sample as ``(name, embedding bytes, model id, created)`` (for ``gallery copy``)."""
+        raise NotImplementedError
+
+    def load(self, rows: list[tuple[str, bytes, str, float]]) -> None:
+        """Add rows from :meth:`dump` in one transaction."""
+        raise NotImplementedError
+
+    def _stored_dim(self) -> int | None:
+        raise NotImplementedError
+
+    def _reopen(self) -> "GalleryStore":
+        """Another connection to the same gallery, for the watcher thread."""
+        raise NotImplementedError
+
+    def _wait_for_change(self, timeout: float, stop: threading.Event) -> None:
+        """Return after ``timeout`` s, or earlier when the store says it changed or ``stop`` is set."""
+        stop.wait(timeout)
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+    # -- shared --------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+            self._watcher = None
+        self._close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.location!r})"
+
+    def check_model(self) -> None:
+        other = self._foreign_model()
+        if other:
+            raise UserError(
+                f"gallery {self.location} holds samples made by another encoder ({other[:12]}...); embeddings of "
+                f"different models are not comparable: re-enroll everyone (remove them with "
+                f"`python -m realtime remove NAME`, or use a new --gallery)")
+
+    def add_samples(self, name: str, embeddings: np.ndarray) -> int:
+        """Add samples to ``name`` (created if new) in one transaction; returns the person's sample count."""
+        if self.model_id is None:
+            raise ValueError("a gallery opened without a model id cannot take samples")
+        name = check_name(name)
+        emb = check_embeddings(embeddings, self.dim if self.dim is not None else self._stored_dim())
+        count = self._insert(name, emb, self.model_id, time.time())
+        self._changed()
+        return count
+
+    def remove(self, name: str) -> int:
+        """Remove a person and their samples; returns how many samples went, raises if unknown."""
+        count = self._delete(name)
+        if count is None:
+            raise UserError(f"no person named {name!r} in gallery {self.location}")
+        self._changed()
+        return count
+
+    def _changed(self) -> None:
+        with self._lock:
+            self._writes += 1
+            self._fresh = False
+
+    def index(self) -> Index:
+        """The matching index, rebuilt only when the gallery changed (here or in another process).
+
+        While :meth:`watch` runs, a change elsewhere is picked up by the watcher thread and this
+        does no I/O; our own writes are rebuilt here at once, so they count from the next frame."""
+        if self._watcher is not None:
+            if not self._fresh:
+                self._refresh_now()
+            return self._index if self._index is not None else Index.empty(self.dim or 0)
+        try:
+            token = self._version()
+            if self._index is None or not self._fresh or token != self._token:
+                self._rebuild(self, token, self._writes)
+        except StoreUnavailable as err:
+            if self._index is None:
+                raise
+            log.warning("%s: matching on the last index (%d samples) meanwhile", err, len(self._index))
+        return self._index
+
+    def _refresh_now(self) -> None:
+        try:
+            self._rebuild(self, self._version(), self._writes)
+        except StoreUnavailable as err:
+            log.warning("%s: matching on the last index meanwhile", err)
+            with self._lock:
+                self._fresh = True     # the watcher catches up once the store answers again
+        except UserError as err:
+            log.error("%s", err)
+            with self._lock:
+                self._fresh = True
+
+    def _rebuild(self, source: "GalleryStore", token, writes: int) -> bool:
+        """Build the index from ``source``'s rows; keep it unless we wrote meanwhile."""
+        if self.model_id is not None:
+            source.check_model()
+        index = self._build(source._rows())
+        with self._lock:
+            if writes != self._writes:
+                return False
+            self._index, self._token, self._fresh = index, token, True
+        return True
+
+    def _build(self, rows: list[tuple[int, str, object]]) -> Index:
+        dim = self.dim if self.dim is not None else common_dim(blob for _, _, blob in rows)
+        good, bad = [], []
+        for sample_id, name, blob in rows:
+            vector = decode_embedding(blob, dim)
+            if vector is None:
+                bad.append((sample_id, name))
+            else:
+                good.append((name, vector))
+        self._report_bad(bad, dim)
+        index = Index.from_rows(good, dim or 0)
+        log.debug("gallery index rebuilt: %d samples of %d people", len(index), len(index.names))
+        return index
+
+    def _report_bad(self, bad: list[tuple[int, str]], dim: int | None) -> None:
+        key = frozenset(bad)
+        if not bad or key == self._warned_bad:
+            return
+        self._warned_bad = key
+        shown = ", ".join(f"{name!r} (sample {sid})" for sid, name in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        log.warning("gallery %s: %d damaged samples (not %s finite numbers) are left out of matching: %s; "
+                    "remove those people and enroll them again", self.location, len(bad), dim or "a row of",
+                    shown)
+
+    # -- live processes ------------------------------------------------------------------------
+    def watch(self, interval: float = WATCH_INTERVAL) -> None:
+        """Keep the index current from a background thread (changes made by other processes are
+        seen within ``interval`` s or at once with notifications); the loop never waits on the
+        store, and an unreachable or locked store leaves it matching on the index it has."""
+        if self._watcher is not None:
+            return
+        if self._index is None or not self._fresh:
+            self.index()
+        self._stop.clear()
+        self._watcher = threading.Thread(target=self._watch_loop, args=(interval,), name="gallery-watch",
+                                         daemon=True)
+        self._watcher.start()
+
+    def _watch_loop(self, interval: float) -> None:
+        other: GalleryStore | None = None
+        token, down_since, delay = self._token, None, interval
+        while not self._stop.is_set():
+            try:
+                if other is None:
+                    other = self._reopen()
+                writes = self._writes
+                now = other._version()
+                if now != token:
+                    if self._rebuild(other, now, writes):
+                        log.info("gallery %s changed: %d samples of %d people", self.location,
+                                 len(self._index), len(self._index.names))
+                    token = now
+                if down_since is not None:
+                    log.info("gallery %s answers again (after %.1f s)", self.location, time.monotonic() - down_since)
+                    down_since, delay = None, interval
+                other._wait_for_change(interval, self._stop)
+            except (StoreUnavailable, UserError) as err:
+                if down_since is None:
+                    down_since = time.monotonic()
+                    log.warning("%s: matching on the last index (%d samples) and retrying", err,
+                                len(self._index) if self._index is not None else 0)
+                if other is not None:
+                    other._close_quietly()
+                    other = None
+                self._stop.wait(delay)
+                delay = min(RETRY_MAX, delay * 2)
+            except Exception:  # never let the watcher die silently: the loop would match on a stale index
+                log.exception("gallery watcher: unexpected error; retrying")
+                self._stop.wait(RETRY_MAX)
+        if other is not None:
+            other._close_quietly()
+
+    def _close_quietly(self) -> None:
+        try:
+            self._close()
+        except Exception:   # a dead connection may fail to close; it is being dropped anyway
+            pass

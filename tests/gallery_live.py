@@ -1,0 +1,85 @@
+"""Helpers for tests that run live headless processes on a shared gallery (SQLite or PostgreSQL)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
+DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
+CLIP = "sadtalker_WDA_KatieHill_000.mp4"
+needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
+needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(), reason=f"no trained encoder in {MODEL}")
+
+
+def child_env() -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("DISPLAY", None)
+    return env
+
+
+def long_clip(path: Path, repeats: int) -> Path:
+    """The real clip, shrunk to 320x240 and played ``repeats`` times: a source that lasts."""
+    import cv2
+    cap = cv2.VideoCapture(str(DATA / "videos" / CLIP))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        canvas = np.zeros((240, 320, 3), np.uint8)
+        canvas[:, 40:280] = cv2.resize(frame, (240, 240), interpolation=cv2.INTER_AREA)
+        frames.append(canvas)
+    cap.release()
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (320, 240))
+    for _ in range(repeats):
+        for frame in frames:
+            writer.write(frame)
+    writer.release()
+    return path
+
+
+class Live:
+    """A headless ``python -m realtime`` on the gallery; its event lines with the time they arrived."""
+
+    def __init__(self, clip: Path, url: str):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "realtime", "--source", str(clip), "--headless", "--events", "-",
+             "--model", str(MODEL), "--gallery", url], cwd=ROOT, env=child_env(), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        self.lines: list[tuple[float, dict]] = []
+        self.err: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=lambda: self.err.extend(self.proc.stderr), daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append((time.monotonic(), json.loads(line)))
+
+    def first(self, test, after: float, timeout: float = 20.0) -> float:
+        """When (monotonic) the first frame line after ``after`` passed ``test``."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for t, event in list(self.lines):
+                if t >= after and "faces" in event and event["faces"] and test(event):
+                    return t
+            assert self.proc.poll() is None, f"the live process ended early: {''.join(self.err)[-2000:]}"
+            time.sleep(0.02)
+        raise AssertionError(f"nothing passed the test within {timeout} s; stderr: {''.join(self.err)[-2000:]}")
+
+    def frames_between(self, a: float, b: float) -> list[dict]:
+        return [e for t, e in list(self.lines) if a <= t <= b and "faces" in e]
+
+
+def nearest_is(name):
+    return lambda event: all(face["nearest"] == name for face in event["faces"])
+
+

@@ -1,0 +1,103 @@
+"""A private PostgreSQL server for the gallery tests (and for `.ci/run`).
+
+``python tests/pgserver.py start DIR`` runs ``initdb`` into DIR and starts the server on 127.0.0.1
+and a free port, as a non-root user (PostgreSQL refuses to run as root: root runs it as the
+``postgres`` user, created if missing), and prints the ``export`` lines the tests read:
+``REALTIME_TEST_PG`` (the superuser's URL, trust login from 127.0.0.1), ``REALTIME_TEST_PGDATA``
+and ``REALTIME_TEST_PGUSER`` (who may run ``pg_ctl`` on it). ``stop DIR`` stops it.
+
+The server's pg_hba.conf lets the ``gallery`` superuser in without a password and asks every
+other role for one (scram-sha-256), so the tests can check a refused login for real.
+"""
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+BIN_DIRS = ("/usr/local/bin", "/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/bin")
+SUPERUSER = "gallery"
+
+
+def tool(name: str) -> str | None:
+    for folder in BIN_DIRS:
+        if os.access(Path(folder) / name, os.X_OK):
+            return str(Path(folder) / name)
+    return shutil.which(name)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def os_user() -> str | None:
+    """Who runs the server: ourselves, or (as root) the ``postgres`` user, created if missing."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "postgres"],
+                       check=True, capture_output=True)
+    return "postgres"
+
+
+def as_user(user: str | None, argv: list[str]) -> list[str]:
+    return argv if user is None else ["runuser", "-u", user, "--", *argv]
+
+
+def pg_ctl(data: Path, user: str | None, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(as_user(user, [tool("pg_ctl"), "-D", str(data), *args]), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def start(folder: Path) -> dict[str, str]:
+    """Start a fresh server under ``folder``; returns the environment the tests read. Raises
+    RuntimeError saying why when it cannot."""
+    if not tool("initdb") or not tool("pg_ctl"):
+        raise RuntimeError("PostgreSQL's initdb/pg_ctl are not installed")
+    user = os_user()
+    folder.mkdir(parents=True, exist_ok=True)
+    data = folder / "data"
+    if user is not None:
+        shutil.chown(folder, user)
+    os.chmod(folder, 0o700)
+    proc = subprocess.run(as_user(user, [tool("initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust",
+                                         "-E", "UTF8", "--no-locale"]), capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"initdb failed: {proc.stderr.strip()[-300:]}")
+    (data / "pg_hba.conf").write_text(f"local all {SUPERUSER} trust\nhost all {SUPERUSER} 127.0.0.1/32 trust\n"
+                                      "host all all 127.0.0.1/32 scram-sha-256\n")
+    port = free_port()
+    proc = pg_ctl(data, user, "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off",
+                  "-l", str(folder / "server.log"), "-w", "start")
+    if proc.returncode != 0:
+        log = (folder / "server.log").read_text(errors="replace")[-300:] if (folder / "server.log").exists() else ""
+        raise RuntimeError(f"pg_ctl start failed: {proc.stderr.strip()[-300:]} {log}")
+    return {"REALTIME_TEST_PG": f"postgresql://{SUPERUSER}@127.0.0.1:{port}/postgres",
+            "REALTIME_TEST_PGDATA": str(data), "REALTIME_TEST_PGUSER": user or ""}
+
+
+def stop(data: Path, user: str | None, mode: str = "fast") -> None:
+    pg_ctl(data, user, "-m", mode, "-w", "stop")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] not in ("start", "stop"):
+        sys.exit("usage: python tests/pgserver.py start|stop DIR")
+    where = Path(sys.argv[2]).resolve()
+    if sys.argv[1] == "stop":
+        stop(where / "data", os_user())
+        sys.exit(0)
+    try:
+        env = start(where)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as err:
+        sys.exit(f"cannot start PostgreSQL: {err}")
+    for key, value in env.items():
+        print(f"export {key}='{value}'")

@@ -1,0 +1,334 @@
+"""The gallery in a real PostgreSQL server: same rules as the SQLite file, many processes at once.
+
+The server is the one `.ci/run` started (``REALTIME_TEST_PG``, ``REALTIME_TEST_PGDATA``,
+``REALTIME_TEST_PGUSER``), or else a private one started here with ``initdb``/``pg_ctl``
+(tests/pgserver.py). Without PostgreSQL the tests skip, saying why; in CI (``CI`` set, or a
+server announced by ``REALTIME_TEST_PG``) they fail instead, so a CI run cannot pass by skipping them.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pgserver
+from gallery_live import ROOT, MODEL, Live, child_env, long_clip, nearest_is, needs_data, needs_model
+from realtime.errors import UserError
+from realtime.gallery import PostgresGallery, open_gallery
+from realtime.gallery.copy import copy_gallery
+
+@dataclass
+class Server:
+    url: str            # the superuser's URL (trust login from 127.0.0.1)
+    data: Path
+    user: str | None    # the OS user pg_ctl must run as (None: ourselves)
+    options: str        # the -o options it was started with (a restart needs them again)
+
+    def stop(self, mode: str = "immediate") -> None:
+        proc = pgserver.pg_ctl(self.data, self.user, "-m", mode, "-w", "stop")
+        assert proc.returncode == 0, proc.stderr
+
+    def start(self) -> None:
+        proc = pgserver.pg_ctl(self.data, self.user, "-o", self.options, "-l", str(self.data.parent / "server.log"),
+                               "-w", "start")
+        assert proc.returncode == 0, proc.stderr
+
+    def sql(self, statement: str, db: str = "postgres") -> None:
+        import psycopg
+        with psycopg.connect(self.url.rsplit("/", 1)[0] + f"/{db}", autocommit=True) as conn:
+            conn.execute(statement)
+
+
+def _options(data: Path) -> str:
+    """The options the running server was started with (postmaster.opts), for a restart."""
+    words = [w.strip('"') for w in (data / "postmaster.opts").read_text().split()]
+    port, sockets = words[words.index("-p") + 1], words[words.index("-k") + 1]
+    return f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+
+
+@pytest.fixture(scope="module")
+def server():
+    required = bool(os.environ.get("CI")) or bool(os.environ.get("REALTIME_TEST_PG"))
+    own = None
+    try:
+        if os.environ.get("REALTIME_TEST_PG"):
+            env = {k: os.environ.get(k, "") for k in ("REALTIME_TEST_PG", "REALTIME_TEST_PGDATA", "REALTIME_TEST_PGUSER")}
+        else:
+            own = Path(tempfile.mkdtemp(prefix="realtime-pg-"))
+            env = pgserver.start(own)
+        data = Path(env["REALTIME_TEST_PGDATA"])
+        srv = Server(env["REALTIME_TEST_PG"], data, env["REALTIME_TEST_PGUSER"] or None, _options(data))
+        srv.sql("SELECT 1")
+    except Exception as err:   # no initdb, not allowed to run it, server not answering: say which
+        if own is not None:
+            if (own / "data" / "postmaster.pid").exists():
+                pgserver.stop(own / "data", pgserver.os_user())
+            shutil.rmtree(own, ignore_errors=True)
+        if required:
+            pytest.fail(f"CI: the PostgreSQL gallery tests must run, but no server is usable: {err}")
+        pytest.skip(f"no PostgreSQL server can be started here: {err}")
+    yield srv
+    if own is not None:
+        pgserver.stop(srv.data, srv.user)
+        shutil.rmtree(own, ignore_errors=True)
+
+
+@pytest.fixture
+def db(server):
+    """A fresh, empty database for one test; its URL."""
+    name = f"g_{uuid.uuid4().hex[:12]}"
+    server.sql(f"CREATE DATABASE {name}")
+    yield server.url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        server.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    except Exception:   # a test that stopped the server may leave it down; the module's server is removed anyway
+        pass
+
+
+# == the same rules as the SQLite gallery =====================================================================
+def test_round_trip_transactions_and_the_encoder_rule(db):
+    rng = np.random.default_rng(0)
+    with open_gallery(db, "model-a") as g:
+        assert isinstance(g, PostgresGallery) and len(g.index()) == 0
+        assert g.add_samples("Zo\u00eb \u674e", rng.normal(size=(3, 8))) == 3
+        assert g.add_samples("../etc/passwd", rng.normal(size=(2, 8))) == 2
+        assert g.add_samples("Zo\u00eb \u674e", rng.normal(size=(1, 8))) == 4
+        index = g.index()
+        assert len(index) == 6 and set(index.names) == {"../etc/passwd", "Zo\u00eb \u674e"}
+        assert g.index() is index                                  # cached until the gallery changes
+        with pytest.raises(ValueError, match="NaN"):
+            g.add_samples("bad", np.full((1, 8), np.nan))
+        with pytest.raises(ValueError, match="8"):
+            g.add_samples("bad", np.ones((1, 9)))
+        assert g.remove("../etc/passwd") == 2
+        with pytest.raises(UserError, match="no person named"):
+            g.remove("nobody")
+        assert g.people() == [("Zo\u00eb \u674e", 4)]
+    with pytest.raises(UserError, match="another encoder.*re-enroll"):
+        open_gallery(db, "model-b")
+    with open_gallery(db, None, create=False) as g:               # list/remove still work
+        assert g.people() == [("Zo\u00eb \u674e", 4)]
+
+
+def test_a_database_without_a_gallery_is_not_created_by_reading(db):
+    with pytest.raises(UserError, match="does not exist.*enroll someone first"):
+        open_gallery(db, None, create=False)
+    with open_gallery(db, "m") as g:                               # the live program: nobody enrolled yet
+        assert len(g.index()) == 0
+    with pytest.raises(UserError, match="does not exist"):
+        open_gallery(db, None, create=False)                       # ... and it created nothing
+
+
+def test_damaged_rows_are_named_and_skipped(db, caplog):
+    with open_gallery(db, "m") as g:
+        g.add_samples("ann", np.ones((2, 4)))
+        g.add_samples("bob", np.full((1, 4), 0.5))
+        g._conn.execute("UPDATE samples SET embedding = %s WHERE id = 1", (np.array([np.nan, 1, 1, 1], np.float32)
+                                                                          .tobytes(),))
+        g._conn.execute("UPDATE samples SET embedding = %s WHERE id = 3", (b"abc",))
+    with open_gallery(db, "m") as g:
+        index = g.index()
+    assert len(index) == 1 and index.names == ("ann",)            # recognition goes on with the good rows
+    assert "2 damaged samples" in caplog.text and "'bob' (sample 3)" in caplog.text
+
+
+def test_connection_errors_are_one_line_and_never_show_the_password(server, db):
+    host = server.url.split("@", 1)[1].rsplit("/", 1)[0]
+    name = db.rsplit("/", 1)[1]
+    server.sql("CREATE ROLE camera LOGIN PASSWORD 'right-secret'", name)
+    cases = {
+        f"postgresql://camera:wrong-secret@{host}/{name}": "refused the login",
+        f"postgresql://camera:right-secret@{host}/no_such_db": "does not exist: create it",
+        f"postgresql://camera:right-secret@127.0.0.1:{pgserver.free_port()}/{name}": "cannot reach the PostgreSQL",
+    }
+    for url, words in cases.items():
+        with pytest.raises(UserError) as caught:
+            open_gallery(url, "m")
+        message = str(caught.value)
+        assert words in message and "\n" not in message, message
+        assert "secret" not in message and "camera:***@" in message, message
+    try:
+        server.sql("DROP ROLE camera", name)
+    except Exception:
+        pass
+
+
+def test_read_only_camera_role_matches_but_cannot_enroll(server, db):
+    name = db.rsplit("/", 1)[1]
+    host = server.url.split("@", 1)[1].rsplit("/", 1)[0]
+    with open_gallery(db, "m") as g:
+        g.add_samples("ann", np.ones((2, 4)))
+    # README: roles. A camera: SELECT only (LISTEN needs no grant).
+    server.sql("CREATE ROLE door_cam LOGIN PASSWORD 'cam-pw'; "
+               "GRANT SELECT ON people, samples, gallery_state TO door_cam", name)
+    cam_url = f"postgresql://door_cam:cam-pw@{host}/{name}"
+    with open_gallery(cam_url, "m", watch=True) as cam:
+        assert cam.index().names == ("ann",)
+        with pytest.raises(UserError, match="may not change the gallery") as caught:
+            cam.add_samples("bob", np.ones((1, 4)))
+        assert "cam-pw" not in str(caught.value)
+    with open_gallery(db, None) as g:
+        assert g.people() == [("ann", 2)]
+    # README: roles. An enrollment station: the grants listed there, and no more.
+    server.sql("CREATE ROLE station LOGIN PASSWORD 'st-pw'; "
+               "GRANT SELECT, INSERT, DELETE ON people, samples TO station; "
+               "GRANT SELECT, UPDATE ON gallery_state TO station; "
+               "GRANT USAGE ON SEQUENCE people_id_seq, samples_id_seq TO station", name)
+    with open_gallery(f"postgresql://station:st-pw@{host}/{name}", "m") as station:
+        assert station.add_samples("bob", np.ones((1, 4))) == 1
+        assert station.remove("ann") == 2
+    with open_gallery(cam_url, "m") as cam:
+        assert cam.index().names == ("bob",)
+    server.sql("DROP OWNED BY door_cam; DROP ROLE door_cam; DROP OWNED BY station; DROP ROLE station", name)
+
+
+CONCURRENT_ENROLLER = r"""
+import sys, numpy as np
+from realtime.gallery import open_gallery
+url, me = sys.argv[1], int(sys.argv[2])
+with open_gallery(url, "m") as g:
+    for i in range(15):
+        g.add_samples(f"shared-{i % 3}", np.full((2, 4), me + i, np.float32))   # everyone adds to these
+        g.add_samples(f"own-{me}-{i}", np.ones((1, 4)))
+print("done", flush=True)
+"""
+
+
+def test_concurrent_enrolls_from_many_processes_lose_nothing(db):
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT_ENROLLER, db, str(me)], cwd=ROOT, env=child_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for me in range(4)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0 and out.strip() == "done", err
+    with open_gallery(db, None, create=False) as g:
+        people = dict(g.people())
+    assert {k: v for k, v in people.items() if k.startswith("shared")} == {f"shared-{i}": 4 * 5 * 2 for i in range(3)}
+    assert sorted(k for k in people if k.startswith("own")) == sorted(f"own-{m}-{i}" for m in range(4)
+                                                                      for i in range(15))
+    assert sum(people.values()) == 4 * 15 * 3
+
+
+def test_gallery_copy_sqlite_to_postgresql_and_back(db, tmp_path, capsys):
+    from realtime.__main__ import main
+    rng = np.random.default_rng(3)
+    laptop = tmp_path / "laptop.db"
+    with open_gallery(laptop, "m") as g:
+        g.add_samples("ann", rng.normal(size=(3, 8)))
+        g.add_samples("Lee, Bo", rng.normal(size=(2, 8)))
+        before = sorted(g.dump())
+    assert main(["gallery", "copy", str(laptop), db]) == 0
+    assert "copied 2 people, 5 samples" in capsys.readouterr().out
+    back = tmp_path / "back.db"
+    assert copy_gallery(db, f"sqlite://{back}") == (2, 5)
+    with open_gallery(back, None, create=False) as g:
+        assert sorted(g.dump()) == before                          # every byte, model id and time
+    code = main(["gallery", "copy", str(laptop), db])              # never merges into a gallery in use
+    err = capsys.readouterr().err
+    assert code != 0 and "already holds 2 people" in err and "Traceback" not in err
+    with open_gallery(db, "m") as g:
+        assert g.people() == [("Lee, Bo", 2), ("ann", 3)]
+
+
+# == live processes on one gallery ============================================================================
+WRITER = r"""
+import sys, numpy as np
+from realtime.gallery import open_gallery
+url, model, action, name = sys.argv[1:5]
+with open_gallery(url, model) as g:
+    if action == "enroll":
+        g.add_samples(name, np.load(sys.argv[5]))
+    else:
+        g.remove(name)
+"""
+
+
+def third_process(url: str, model_id: str, action: str, name: str, samples: Path | None = None) -> float:
+    """Enroll or remove from another process; returns when (monotonic) it had committed and exited."""
+    argv = [sys.executable, "-c", WRITER, url, model_id, action, name] + ([str(samples)] if samples else [])
+    proc = subprocess.run(argv, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return time.monotonic()
+
+
+@needs_data
+@needs_model
+def test_two_live_processes_follow_enrollments_removals_and_a_server_crash(server, db, tmp_path):
+    """Two live loops on one PostgreSQL gallery. An enrollment and a removal made by a third process
+    reach both within a second; the server killed mid-run (``pg_ctl stop -m immediate``) leaves
+    both running on their last index, and once it is back they follow changes again."""
+    import cv2
+    from realtime.encoder import Encoder
+    from realtime.faces import crop_faces, find_faces
+    from realtime.config import load_config
+    clip = long_clip(tmp_path / "long.mp4", repeats=40)           # 8000 frames
+    encoder = Encoder(MODEL)
+    detection = load_config().detection
+    cap = cv2.VideoCapture(str(clip))
+    crops = []
+    for i in range(0, 200, 25):
+        cap.set(cv2.CAP_PROP_POS_FRAMES, i)
+        frame = cap.read()[1]
+        boxes = find_faces(frame, detection)
+        if len(boxes) == 1:
+            crops.append(crop_faces(frame, boxes, encoder.input_size)[0])
+    cap.release()
+    samples = tmp_path / "katie.npy"
+    np.save(samples, encoder.encode(np.stack(crops)))
+
+    with open_gallery(db, encoder.model_id) as g:                   # the tables, and someone else enrolled
+        g.add_samples("someone else", -np.ones((1, encoder.embedding_size), np.float32) / encoder.embedding_size ** .5)
+    lives = [Live(clip, db), Live(clip, db)]
+    try:
+        start = time.monotonic()
+        for live in lives:
+            live.first(nearest_is("someone else"), start, timeout=60)
+
+        done = third_process(db, encoder.model_id, "enroll", "katie", samples)
+        seen = [live.first(nearest_is("katie"), done) for live in lives]
+        print(f"enrollment seen after {[round(t - done, 3) for t in seen]} s")
+        assert all(t - done < 1.0 for t in seen), seen
+
+        done = third_process(db, encoder.model_id, "remove", "katie")
+        seen = [live.first(nearest_is("someone else"), done) for live in lives]
+        print(f"removal seen after {[round(t - done, 3) for t in seen]} s")
+        assert all(t - done < 1.0 for t in seen), seen
+
+        done = third_process(db, encoder.model_id, "enroll", "katie", samples)
+        for live in lives:
+            live.first(nearest_is("katie"), done)
+        server.stop("immediate")                                   # the server crashes
+        down = time.monotonic()
+        time.sleep(3.0)
+        for live in lives:                                         # both ran on, recognising on their last index
+            assert live.proc.poll() is None, "".join(live.err)[-2000:]
+            frames = live.frames_between(down + 0.5, time.monotonic())
+            assert len(frames) > 10 and all(nearest_is("katie")(e) for e in frames if e["faces"])
+            assert any("cannot be reached" in line for line in live.err), "".join(live.err)[-2000:]
+        server.start()
+        done = third_process(db, encoder.model_id, "remove", "katie")
+        for live in lives:                                         # reconnected: they follow changes again
+            live.first(nearest_is("someone else"), done, timeout=15)
+            assert any("answers again" in line for line in live.err)
+    finally:
+        for live in lives:
+            if live.proc.poll() is None:
+                live.proc.send_signal(signal.SIGINT)
+        for live in lives:
+            try:
+                live.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                live.proc.kill()
+    for live in lives:
+        err = "".join(live.err)
+        assert live.proc.returncode == 0 and "Traceback" not in err, err[-2000:]
+        assert "summary" in live.lines[-1][1]
