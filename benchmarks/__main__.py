@@ -88,13 +88,15 @@ def main(argv=None) -> int:
 
 
 def run(args) -> int:
+    """Every section in turn, top to bottom: inputs, loop speed, matching, ablation, accuracy, targets."""
     import numpy as np
 
-    from benchmarks import accuracy, inputs, matchbench, report
+    from benchmarks import inputs, report
     from benchmarks.inputs import DataError
-    from benchmarks.pipelines import Baseline, run_baseline, run_fast
+    from benchmarks.pipelines import Baseline
     from realtime.config import DEFAULT_CONFIG_PATH, apply_overrides, load_config
     from realtime.encoder import Encoder
+    from realtime.thresholds import resolve_threshold
 
     if not args.data:
         raise DataError("no data: pass --data DIR or set $FACES_DATA to the shared faces data folder")
@@ -110,7 +112,7 @@ def run(args) -> int:
     fast_cfg = apply_overrides(config, {"recognition.detect_async": "never" if rec.detect_async == "auto"
                                         else rec.detect_async})
     encoder = Encoder(model)
-    threshold = float(rec.threshold if rec.threshold is not None else encoder.threshold)
+    threshold = resolve_threshold(encoder, rec.threshold)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
 
@@ -125,80 +127,130 @@ def run(args) -> int:
         log.info("loading the baseline's Keras encoder (TensorFlow)")
         baseline = Baseline(model, config.detection, encoder.input_size, threshold, use_keras=True)
         baseline.model.predict(np.zeros((1, encoder.input_size, encoder.input_size, 3), np.float32), verbose=0)
-
-        # -- loop speed: fast vs baseline, each resolution x face count ---------------------------
-        loop_rows = []
         gallery = galleries[plan.loop_gallery]
-        for (size, k), video in videos.items():
-            run_fast(video, fast_cfg, encoder, gallery, 5)  # warm caches and the interpreter's shapes
-            fast = run_fast(video, fast_cfg, encoder, gallery, plan.fast_frames).summary()
-            base = run_baseline(video, baseline, gallery, plan.baseline_frames).summary()
-            speedup = fast["fps"] / base["fps"] if base["fps"] else float("inf")
-            loop_rows.append({"size": f"{size[0]}x{size[1]}", "faces": k, "fast": fast, "baseline": base,
-                              "speedup": round(speedup, 2)})
-            log.info("%dx%d %d faces: fast %.1f fps (p95 %.1f ms), baseline %.1f fps: %.1fx", *size, k,
-                     fast["fps"], fast["latency_ms"]["p95"], base["fps"], speedup)
-
-        # -- matching against 10 / 1,000 / 100,000 samples -----------------------------------------
-        rng = np.random.default_rng(1)
-        some = np.concatenate(list(real.samples.values()))[:3]
-        queries = (some + rng.normal(0, 0.02, some.shape)).astype(np.float32)
-        match_rows = []
-        for n, g in galleries.items():
-            row = matchbench.time_matching(g, queries, threshold, baseline, plan.match_reps, rec.match)
-            match_rows.append(row)
-            log.info("match %d samples: %.3f ms (1 face), %.3f ms (3 faces)", n, row["fast_1"]["median"],
-                     row["fast_3"]["median"])
-
-        # -- ablation: each switch off in turn ---------------------------------------------------
-        abl_size, abl_k = (640, 480), 3
-        abl_video = videos[(abl_size, abl_k)]
-        variants = [("all on (fast)", {})]
-        if rec.detect_scale != 1.0:
-            variants.append((f"detect_scale 1.0 (not {rec.detect_scale})", {"recognition.detect_scale": 1.0}))
-        if rec.detect_every != 1:
-            variants.append((f"detect_every 1 (not {rec.detect_every})", {"recognition.detect_every": 1}))
-        if rec.batch_encode:
-            variants.append(("batch_encode false", {"recognition.batch_encode": False}))
-        if fast_cfg.recognition.detect_async == "never":
-            variants.append(("detect_async always (full detection on a worker, as cameras run it)",
-                             {"recognition.detect_async": "always"}))
-        else:
-            variants.append(("detect_async never (full detection inline)", {"recognition.detect_async": "never"}))
-        variants.append(("all off (TFLite, per-face encode, full frame every frame)",
-                         {"recognition.detect_scale": 1.0, "recognition.detect_every": 1,
-                          "recognition.batch_encode": False, "recognition.detect_async": "never"}))
-        ablation = []
-        for label, over in variants:
-            cfg = apply_overrides(fast_cfg, over)
-            result = run_fast(abl_video, cfg, encoder, gallery, plan.ablation_frames).summary()
-            ablation.append({"label": label, "overrides": over, "run": result})
-            log.info("ablation %s: %.1f fps", label, result["fps"])
-
-        # -- accuracy on the celebrity5 video and the clips --------------------------------------
-        acc_gallery = galleries[1_000]
+        loop_rows = time_loops(videos, fast_cfg, encoder, gallery, baseline, plan)
+        match_rows = time_matching(galleries, real, threshold, baseline, plan, rec.match)
+        ablation_input, ablation = time_ablation(videos, fast_cfg, encoder, gallery, plan)
         acc_base = Baseline(model, config.detection, encoder.input_size, threshold, use_keras=False,
                             tflite_encoder=encoder)
-        acc_rows = []
-        photo, people = inputs.photo_video(tmp, data, hold=plan.photo_hold)
-        truth = accuracy.photo_truth(people)
-        acc_rows.append({"video": f"celebrity5 val ({len(people) // plan.photo_hold} photos x {plan.photo_hold} frames)",
-                         "fast": accuracy.fast_score(photo, truth, fast_cfg, encoder, acc_gallery),
-                         "baseline": accuracy.baseline_score(photo, truth, acc_base, acc_gallery)})
-        for clip in inputs.clips(data)[:plan.clips]:
-            frames = min(plan.clip_frames, len(inputs.read_frames(clip, plan.clip_frames)))
-            truth = accuracy.clip_truth(clip, frames)
-            first = plan.enroll_frames
-            acc_rows.append({"video": clip.name,
-                             "fast": accuracy.fast_score(clip, truth, fast_cfg, encoder, acc_gallery, first),
-                             "baseline": accuracy.baseline_score(clip, truth, acc_base, acc_gallery, first,
-                                                                 plan.baseline_stride)})
-        for r in acc_rows:
-            log.info("accuracy %s: fast %s, baseline %s", r["video"], r["fast"], r["baseline"])
+        acc_rows = score_accuracy(tmp, data, fast_cfg, encoder, acc_base, galleries[1_000], plan)
         for g in galleries.values():
             g.close()
 
-    # -- targets ---------------------------------------------------------------------------------
+    r = fast_cfg.recognition
+    result = {
+        "meta": {"command": " ".join(["python -m benchmarks", *args.argv]),
+                 "date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine(), "model": str(model),
+                 "model_id": encoder.model_id, "seconds": time.perf_counter() - began, "quick": plan.quick,
+                 "load_before": load_before, "load_after": uptime(), "loop_gallery": plan.loop_gallery,
+                 "fast_settings": f"detect_scale {r.detect_scale}, detect_every {r.detect_every}, detect_async "
+                                  f"{r.detect_async}, follow_size {r.follow_size}, track_margin {r.track_margin}, "
+                                  f"batch_encode {str(r.batch_encode).lower()}, match {r.match}",
+                 "enroll_frames": plan.enroll_frames,
+                 "accuracy_note": f"The fast loop runs every frame; the stateless baseline is scored on one clip "
+                                  f"frame in {plan.baseline_stride} and encodes with the same weights through "
+                                  f"TFLite (its Keras `predict` is timed above, not here)."},
+        "targets": targets(loop_rows, match_rows, acc_rows), "loop": loop_rows, "match": match_rows,
+        "ablation_input": ablation_input, "ablation": ablation, "accuracy": acc_rows,
+    }
+    text = report.markdown(result)
+    out.write_text(text, encoding="utf-8")
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    print(text)
+    log.info("wrote %s and %s in %.0f s", out, out.with_suffix(".json"), result["meta"]["seconds"])
+    return 0
+
+
+def time_loops(videos: dict, fast_cfg, encoder, gallery, baseline, plan: Plan) -> list[dict]:
+    """Loop speed, fast vs baseline, on every resolution x face count."""
+    from benchmarks.pipelines import run_baseline, run_fast
+    rows = []
+    for (size, k), video in videos.items():
+        run_fast(video, fast_cfg, encoder, gallery, 5)  # warm caches and the interpreter's shapes
+        fast = run_fast(video, fast_cfg, encoder, gallery, plan.fast_frames).summary()
+        base = run_baseline(video, baseline, gallery, plan.baseline_frames).summary()
+        speedup = fast["fps"] / base["fps"] if base["fps"] else float("inf")
+        rows.append({"size": f"{size[0]}x{size[1]}", "faces": k, "fast": fast, "baseline": base,
+                     "speedup": round(speedup, 2)})
+        log.info("%dx%d %d faces: fast %.1f fps (p95 %.1f ms), baseline %.1f fps: %.1fx", *size, k,
+                 fast["fps"], fast["latency_ms"]["p95"], base["fps"], speedup)
+    return rows
+
+
+def time_matching(galleries: dict, real, threshold: float, baseline, plan: Plan, mode: str) -> list[dict]:
+    """Matching 1 and 3 faces against each gallery size (10 / 1,000 / 100,000 samples)."""
+    import numpy as np
+
+    from benchmarks import matchbench
+    rng = np.random.default_rng(1)
+    some = np.concatenate(list(real.samples.values()))[:3]
+    queries = (some + rng.normal(0, 0.02, some.shape)).astype(np.float32)
+    rows = []
+    for n, g in galleries.items():
+        row = matchbench.time_matching(g, queries, threshold, baseline, plan.match_reps, mode)
+        rows.append(row)
+        log.info("match %d samples: %.3f ms (1 face), %.3f ms (3 faces)", n, row["fast_1"]["median"],
+                 row["fast_3"]["median"])
+    return rows
+
+
+def ablation_variants(rec) -> list[tuple[str, dict]]:
+    """Each speed switch of the fast settings (``rec``) turned off in turn, then all of them."""
+    variants = [("all on (fast)", {})]
+    if rec.detect_scale != 1.0:
+        variants.append((f"detect_scale 1.0 (not {rec.detect_scale})", {"recognition.detect_scale": 1.0}))
+    if rec.detect_every != 1:
+        variants.append((f"detect_every 1 (not {rec.detect_every})", {"recognition.detect_every": 1}))
+    if rec.batch_encode:
+        variants.append(("batch_encode false", {"recognition.batch_encode": False}))
+    if rec.detect_async == "never":
+        variants.append(("detect_async always (full detection on a worker, as cameras run it)",
+                         {"recognition.detect_async": "always"}))
+    else:
+        variants.append(("detect_async never (full detection inline)", {"recognition.detect_async": "never"}))
+    variants.append(("all off (TFLite, per-face encode, full frame every frame)",
+                     {"recognition.detect_scale": 1.0, "recognition.detect_every": 1,
+                      "recognition.batch_encode": False, "recognition.detect_async": "never"}))
+    return variants
+
+
+def time_ablation(videos: dict, fast_cfg, encoder, gallery, plan: Plan) -> tuple[str, list[dict]]:
+    """The fast loop on 640x480 with 3 faces, once per :func:`ablation_variants` row."""
+    from benchmarks.pipelines import run_fast
+    from realtime.config import apply_overrides
+    size, k = (640, 480), 3
+    rows = []
+    for label, over in ablation_variants(fast_cfg.recognition):
+        result = run_fast(videos[(size, k)], apply_overrides(fast_cfg, over), encoder, gallery,
+                          plan.ablation_frames).summary()
+        rows.append({"label": label, "overrides": over, "run": result})
+        log.info("ablation %s: %.1f fps", label, result["fps"])
+    return f"{size[0]}x{size[1]}, {k} faces", rows
+
+
+def score_accuracy(tmp: Path, data: Path, fast_cfg, encoder, acc_base, gallery, plan: Plan) -> list[dict]:
+    """Boxes and names right, fast vs baseline, on the celebrity5 photo video and the clips."""
+    from benchmarks import accuracy, inputs
+    photo, people = inputs.photo_video(tmp, data, hold=plan.photo_hold)
+    truth = accuracy.photo_truth(people)
+    rows = [{"video": f"celebrity5 val ({len(people) // plan.photo_hold} photos x {plan.photo_hold} frames)",
+             "fast": accuracy.fast_score(photo, truth, fast_cfg, encoder, gallery),
+             "baseline": accuracy.baseline_score(photo, truth, acc_base, gallery)}]
+    for clip in inputs.clips(data)[:plan.clips]:
+        frames = min(plan.clip_frames, len(inputs.read_frames(clip, plan.clip_frames)))
+        truth = accuracy.clip_truth(clip, frames)
+        first = plan.enroll_frames
+        rows.append({"video": clip.name,
+                     "fast": accuracy.fast_score(clip, truth, fast_cfg, encoder, gallery, first),
+                     "baseline": accuracy.baseline_score(clip, truth, acc_base, gallery, first,
+                                                         plan.baseline_stride)})
+    for r in rows:
+        log.info("accuracy %s: fast %s, baseline %s", r["video"], r["fast"], r["baseline"])
+    return rows
+
+
+def targets(loop_rows: list[dict], match_rows: list[dict], acc_rows: list[dict]) -> list[dict]:
+    """The issue's targets, each with what was measured and whether it was met."""
     def loop(size, k):
         return next(r for r in loop_rows if r["size"] == size and r["faces"] == k)
     one = loop("640x480", 1)
@@ -210,7 +262,7 @@ def run(args) -> int:
     base_frames = sum(r["baseline"]["frames"] for r in clip_rows) or 1
     base_recall = sum(r["baseline"]["box"] * r["baseline"]["frames"] for r in clip_rows) / base_frames
     min_speedup = min(r["speedup"] for r in loop_rows)
-    targets = [
+    return [
         {"target": "640x480, 1 face: >= 30 fps end to end", "measured": f"{one['fast']['fps']:.1f} fps",
          "met": one["fast"]["fps"] >= 30},
         {"target": "640x480, 1 face: p95 frame latency <= 40 ms", "measured": f"{one['fast']['latency_ms']['p95']:.1f} ms",
@@ -227,28 +279,6 @@ def run(args) -> int:
          "measured": f"fast {100 * fast_recall:.1f}% vs baseline {100 * base_recall:.1f}%",
          "met": fast_recall >= base_recall - 0.02},
     ]
-    r = fast_cfg.recognition
-    result = {
-        "meta": {"command": " ".join(["python -m benchmarks", *args.argv]),
-                 "date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine(), "model": str(model),
-                 "model_id": encoder.model_id, "seconds": time.perf_counter() - began, "quick": plan.quick,
-                 "load_before": load_before, "load_after": uptime(), "loop_gallery": plan.loop_gallery,
-                 "fast_settings": f"detect_scale {r.detect_scale}, detect_every {r.detect_every}, detect_async "
-                                  f"{r.detect_async}, follow_size {r.follow_size}, track_margin {r.track_margin}, "
-                                  f"batch_encode {str(r.batch_encode).lower()}, match {r.match}",
-                 "enroll_frames": plan.enroll_frames,
-                 "accuracy_note": f"The fast loop runs every frame; the stateless baseline is scored on one clip "
-                                  f"frame in {plan.baseline_stride} and encodes with the same weights through "
-                                  f"TFLite (its Keras `predict` is timed above, not here)."},
-        "targets": targets, "loop": loop_rows, "match": match_rows, "ablation_input": f"{abl_size[0]}x{abl_size[1]}, "
-        f"{abl_k} faces", "ablation": ablation, "accuracy": acc_rows,
-    }
-    text = report.markdown(result)
-    out.write_text(text, encoding="utf-8")
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    print(text)
-    log.info("wrote %s and %s in %.0f s", out, out.with_suffix(".json"), result["meta"]["seconds"])
-    return 0
 
 
 if __name__ == "__main__":

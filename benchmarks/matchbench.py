@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from benchmarks.pipelines import ms_stats
 from realtime.matching import match, nearest_rows
 
 
@@ -17,8 +18,7 @@ def _time(fn, reps: int) -> dict:
         t0 = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t0)
-    ms = np.asarray(ts) * 1000.0
-    return {"median": round(float(np.median(ms)), 3), "p95": round(float(np.percentile(ms, 95)), 3)}
+    return ms_stats(ts)
 
 
 def time_matching(gallery, queries: np.ndarray, threshold: float, baseline, reps: int, mode: str = "nearest") -> dict:

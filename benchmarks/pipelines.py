@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.boxes import Box
 from realtime.capture import VideoSource
 from realtime.faces import crop_face, scale_crops, to_gray
 from realtime.overlay import FaceLabel, draw
@@ -39,56 +40,68 @@ class Run:
 
     def summary(self) -> dict:
         out = {"frames": self.frames, "fps": round(self.frames / self.wall, 2) if self.wall > 0 else 0.0,
-               "latency_ms": _stats(self.latency), "faces_mean": round(float(np.mean(self.faces)), 2) if self.faces else 0}
+               "latency_ms": ms_stats(self.latency), "faces_mean": round(float(np.mean(self.faces)), 2) if self.faces else 0}
         out["cpu_ms_per_frame"] = round(1000.0 * self.cpu / self.frames, 2) if self.frames else 0.0
         out["cpu_fps"] = round(self.frames / self.cpu, 1) if self.cpu > 0 else 0.0
-        out["stages_ms"] = {s: _stats(v) for s, v in self.stages.items()}
+        out["stages_ms"] = {s: ms_stats(v) for s, v in self.stages.items()}
         return out
 
 
-def _stats(values: list[float]) -> dict:
-    if not values:
+def ms_stats(seconds: list[float]) -> dict:
+    """Median and 95th percentile of durations, in milliseconds (every timing of the benchmarks)."""
+    if not seconds:
         return {"median": 0.0, "p95": 0.0}
-    ms = np.asarray(values) * 1000.0
+    ms = np.asarray(seconds) * 1000.0
     return {"median": round(float(np.median(ms)), 3), "p95": round(float(np.percentile(ms, 95)), 3)}
+
+
+def time_frames(source, frames: int, step) -> Run:
+    """The one timing loop of both pipelines: read a frame (timed as capture), then
+    ``step(i, frame)`` processes and draws it and returns its other stage times and its face count."""
+    run = Run()
+    start, cpu0 = time.perf_counter(), time.process_time()
+    for i in range(frames):
+        t0 = time.perf_counter()
+        frame = source.read()
+        if frame is None:
+            break
+        t1 = time.perf_counter()
+        stages, faces = step(i, frame)
+        t2 = time.perf_counter()
+        run.stages["capture"].append(t1 - t0)
+        for stage, seconds in stages.items():
+            run.stages[stage].append(seconds)
+        run.latency.append(t2 - t0)
+        run.faces.append(faces)
+    run.wall = time.perf_counter() - start
+    run.cpu = time.process_time() - cpu0
+    return run
 
 
 def run_fast(video: Path, config, encoder, gallery, frames: int, live: bool = False, on_result=None) -> Run:
     """The shipped loop: ``App.process`` + ``App.render``, stage times from ``app.timings``.
 
     ``live``: the App runs as for a camera (``detect_async: auto`` puts the full detection on a
-    worker thread); by default as for a file. The frames come from a file, read in order."""
+    worker thread); by default as for a file. The frames come from a file, read in order.
+    ``on_result(i, frame, result)`` runs inside the timed frame: for accuracy runs, not timed ones."""
     from realtime.app import App
     app = App(config, encoder, gallery, live=live)
     source = VideoSource(str(video), threaded=config.recognition.threaded_capture)
-    run = Run()
+
+    def step(i, frame):
+        result = app.process(frame, t=i / source.fps)
+        app.render(frame, result)
+        if on_result is not None:
+            on_result(i, frame, result)
+        tm = app.timings
+        return ({"detect": tm["detect"], "encode": tm["encode"], "match": tm["match"] + tm["track"],
+                 "draw": tm["draw"]}, len(result.faces))
+
     try:
-        start, cpu0 = time.perf_counter(), time.process_time()
-        for i in range(frames):
-            t0 = time.perf_counter()
-            frame = source.read()
-            if frame is None:
-                break
-            t1 = time.perf_counter()
-            result = app.process(frame, t=i / source.fps)
-            app.render(frame, result)
-            t2 = time.perf_counter()
-            tm = app.timings
-            run.stages["capture"].append(t1 - t0)
-            run.stages["detect"].append(tm["detect"])
-            run.stages["encode"].append(tm["encode"])
-            run.stages["match"].append(tm["match"] + tm["track"])
-            run.stages["draw"].append(tm["draw"])
-            run.latency.append(t2 - t0)
-            run.faces.append(len(result.faces))
-            if on_result is not None:
-                on_result(i, frame, result)
-        run.wall = time.perf_counter() - start
-        run.cpu = time.process_time() - cpu0
+        return time_frames(source, frames, step)
     finally:
         app.close()
         source.close()
-    return run
 
 
 class Baseline:
@@ -109,7 +122,7 @@ class Baseline:
             import keras
             self.model = keras.models.load_model(model_dir / "encoder.keras", compile=False)
 
-    def detect(self, frame: np.ndarray) -> list[tuple[int, int, int, int]]:
+    def detect(self, frame: np.ndarray) -> list[Box]:
         d = self.detection
         found = self.cascade.detectMultiScale(to_gray(frame), scaleFactor=d.scale_factor,
                                               minNeighbors=d.min_neighbors, minSize=(d.min_size, d.min_size))
@@ -152,26 +165,15 @@ class Baseline:
 def run_baseline(video: Path, baseline: Baseline, gallery, frames: int) -> Run:
     source = VideoSource(str(video), threaded=False)
     index = gallery.index()
-    run = Run()
+
+    def step(i, frame):
+        boxes, matches, (det, enc, mat) = baseline.process(frame, index)
+        d0 = time.perf_counter()
+        draw(frame, [FaceLabel(b, n, d) for b, (n, d) in zip(boxes, matches)], fps=None,
+             threshold=baseline.threshold)
+        return {"detect": det, "encode": enc, "match": mat, "draw": time.perf_counter() - d0}, len(boxes)
+
     try:
-        start, cpu0 = time.perf_counter(), time.process_time()
-        for _ in range(frames):
-            t0 = time.perf_counter()
-            frame = source.read()
-            if frame is None:
-                break
-            t1 = time.perf_counter()
-            boxes, matches, (det, enc, mat) = baseline.process(frame, index)
-            d0 = time.perf_counter()
-            draw(frame, [FaceLabel(b, n, d) for b, (n, d) in zip(boxes, matches)], fps=None,
-                 threshold=baseline.threshold)
-            t2 = time.perf_counter()
-            for stage, value in zip(STAGES, (t1 - t0, det, enc, mat, t2 - d0)):
-                run.stages[stage].append(value)
-            run.latency.append(t2 - t0)
-            run.faces.append(len(boxes))
-        run.wall = time.perf_counter() - start
-        run.cpu = time.process_time() - cpu0
+        return time_frames(source, frames, step)
     finally:
         source.close()
-    return run

@@ -1,17 +1,24 @@
-"""``python -m realtime``: the live program, and enroll / list / remove / identify.
+"""``python -m realtime``: the live program, and enroll / list / remove / identify / verify.
 
+A thin layer over :mod:`realtime.api` (photos) and :class:`realtime.app.App` (the live loop).
+Global options (``--config``, ``--gallery``, ``--model``, ``-v``) go before or after the command.
 Never imports TensorFlow: the encoder runs through the TFLite runtime.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
+import functools
+import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
-from realtime.config import Config, load_config, resolve_path
+from realtime.config import DEFAULT_CONFIG_PATH, Config, load_config, resolve_path
 from realtime.errors import UserError, run_command, setup_logging
 
 log = logging.getLogger("realtime")
@@ -19,272 +26,493 @@ log = logging.getLogger("realtime")
 # FFmpeg's own log lines would break the one-line error for a file that is not a video.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-COMMANDS = ("enroll", "list", "remove", "identify")
-
 
 def _abs(value: str | None) -> str | None:
     """Flag paths are relative to the cwd (config paths to the project)."""
+    if value is not None and "://" in value:  # a gallery URL (postgresql://, sqlite:///) is not a path
+        return value
     return None if value is None else str(Path(value).expanduser().resolve())
 
 
+@functools.lru_cache(maxsize=1)
+def _defaults() -> Config:
+    """config.yaml's values, for --help (its dataclass defaults if the file is broken: --help still works)."""
+    try:
+        return load_config()
+    except UserError:
+        return Config()
+
+
+def _shown(value) -> str:
+    return str(value).replace("%", "%%")  # argparse %-formats help text
+
+
+@functools.lru_cache(maxsize=1)
+def _default_threshold() -> str:
+    config = _defaults()
+    if config.recognition.threshold is not None:
+        return f"{config.recognition.threshold:g}, recognition.threshold"
+    try:
+        from realtime.encoder import read_model_info
+        return f"{read_model_info(resolve_path(config.model.dir))['threshold']:.3f}, from encoder.json: measured at training"
+    except UserError:
+        return "the model's encoder.json"
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", help="settings file (default: the project's config.yaml)")
-    parser.add_argument("--gallery", metavar="FILE", help="gallery database (default: recognition.gallery)")
-    parser.add_argument("--model", metavar="DIR", help="folder with encoder.json and encoder.tflite (default: models/)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    config = _defaults()
+    parser.add_argument("--config", metavar="FILE",
+                        help=f"settings file (default: {_shown(DEFAULT_CONFIG_PATH)})")
+    parser.add_argument("--gallery", metavar="FILE",
+                        help=f"gallery database (default: {_shown(resolve_path(config.recognition.gallery))}, "
+                             f"recognition.gallery in the settings file)")
+    parser.add_argument("--model", metavar="DIR",
+                        help=f"folder with encoder.json and encoder.tflite (default: "
+                             f"{_shown(resolve_path(config.model.dir))}, the shipped encoder)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, and the messages of third-party libraries (LiteRT, TensorFlow, OpenCV)")
 
 
 def _threshold_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, metavar="T",
-                        help="accept a match at Euclidean distance <= T (default: from encoder.json)")
+                        help=f"a face matches at Euclidean distance <= T (default: {_shown(_default_threshold())})")
+
+
+def _json_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true", help=f"print JSON lines instead of CSV ({what})")
 
 
 def _load(args, extra: dict | None = None) -> Config:
+    if getattr(args, "threshold", None) is not None:
+        from realtime.thresholds import check_threshold
+        check_threshold(args.threshold, "--threshold")  # nan, inf, 100: refused before anything loads
     overrides = {"recognition.gallery": _abs(args.gallery), "model.dir": _abs(args.model),
                  "recognition.threshold": getattr(args, "threshold", None)}
     overrides.update(extra or {})
     return load_config(_abs(args.config), overrides)
 
 
-def _encoder(config: Config):
-    from realtime.encoder import Encoder
-    return Encoder(resolve_path(config.model.dir))
+def _recognizer(config: Config):
+    from realtime.api import Recognizer
+    return Recognizer(config=config)
 
 
-def _gallery(config: Config, model_id: str | None, create: bool = True):
-    from realtime.gallery import Gallery
-    return Gallery(resolve_path(config.recognition.gallery), model_id, create=create)
+def _gallery(config: Config, model_id: str | None, create: bool = True, watch: bool = False):
+    from realtime.api import open_store
+    return open_store(config.recognition.gallery, model_id, create=create, watch=watch)
 
 
-def _threshold(config: Config, encoder) -> float:
-    return config.recognition.threshold if config.recognition.threshold is not None else encoder.threshold
+def _csv_writer():
+    """RFC 4180 quoting (a name "Lee, Ann" or a path with a comma stays one field)."""
+    return csv.writer(sys.stdout, lineterminator="\n")
 
 
 # -- live ------------------------------------------------------------------------------------------
 def live_parser() -> argparse.ArgumentParser:
+    config = _defaults()
     p = argparse.ArgumentParser(
         prog="python -m realtime",
-        description="Live face recognition on a camera or a video file. Keys in the window: e enroll the largest "
-                    "face (type a name, Enter), space pause, +/- threshold, q or Esc quit.",
-        epilog="other commands: enroll NAME PATH..., list, remove NAME, identify PATH... "
-               "(python -m realtime COMMAND --help)")
-    p.add_argument("--source", help="camera index or video file (default: recognition.source)")
+        description="Live face recognition on a camera, a stream or a video file. Keys in the window: e enroll the "
+                    "largest face (type a name, Enter), space pause, +/- threshold, q or Esc quit.",
+        epilog="other commands: enroll NAME PATH... | enroll NAME --source CLIP, list, remove NAME, identify PATH..., "
+               "verify PHOTO_A PHOTO_B (python -m realtime COMMAND --help). Global options (--config, --gallery, "
+               "--model, -v) may also come before the command.")
+    p.add_argument("--source", help="camera index, video file, or stream URL (rtsp://, rtmp://, http(s)://, udp://) "
+                                    f"or GStreamer pipeline (default: {_shown(config.recognition.source)}, "
+                                    f"recognition.source)")
     _common(p)
     _threshold_flag(p)
     p.add_argument("--record", metavar="OUT.mp4", help="write the annotated frames to this video")
+    p.add_argument("--record-hud", action="store_true",
+                   help="record the on-screen help, FPS and threshold too (default: boxes and names only)")
+    p.add_argument("--loop", action="store_true", help="play a video file again from its start when it ends")
     p.add_argument("--headless", action="store_true", help="no window; video files run as fast as possible")
-    p.add_argument("--events", metavar="FILE", help="write one JSON line per frame to FILE (- for stdout)")
-    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    p.add_argument("--events", metavar="FILE", help="write one JSON line per frame to FILE (- for stdout), "
+                                                    "and a summary line at the end (schema: README)")
+    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames (default: no limit)")
     p.add_argument("--keys", help=argparse.SUPPRESS)  # scripted keys for tests: "e@30,n,a,m,e,ENTER"
     p.add_argument("--snapshot", help=argparse.SUPPRESS)  # save the last annotated frame (PNG) at exit
     return p
 
 
-def live_main(argv: Sequence[str] | None) -> int:
-    args = live_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    source_flag = args.source
-    if source_flag is not None and not source_flag.strip().isdigit():
-        source_flag = _abs(source_flag)
-    config = _load(args, {"recognition.source": source_flag})
-    import cv2
-    from realtime.app import App, open_recorder
-    from realtime.capture import VideoSource
-    from realtime.keys import parse_key_script
+def _source_value(flag: str | None, config_value) -> int | str:
+    """A camera index or a URL as given; a file path made absolute (a flag's from the cwd, the config's from
+    the project)."""
+    from realtime.capture import is_stream
+    from realtime.config import camera_index
+    if flag is not None:
+        if re.fullmatch(r"\s*[-+]?\d+\s*", flag) and not Path(flag).exists():
+            return str(camera_index(flag, "--source"))  # checked before OpenCV sees it (-1 crashes it)
+        return flag if is_stream(flag) else _checked_video_path(_abs(flag), "--source")
+    if isinstance(config_value, str) and not config_value.strip().isdigit() and not is_stream(config_value):
+        return _checked_video_path(str(resolve_path(config_value)), "recognition.source")
+    if isinstance(config_value, str) and config_value.strip().isdigit():
+        return camera_index(config_value, "recognition.source")
+    return config_value
 
+
+def _checked_video_path(path: str, where: str) -> str:
+    """A path that exists but is no file (a folder, a FIFO, a device) is named for what it is."""
+    from realtime.paths import describe
+    state = describe(path)
+    if state not in ("missing", "a regular file"):
+        raise UserError(f"{where} {path} is {state}, not a video file: pass a video file, a stream URL or a "
+                        f"camera index")
+    return path
+
+
+def _check_live_args(args) -> dict | None:
+    """Refuse bad live flags before anything slow opens; returns the scripted keys, if any."""
+    from realtime.keys import parse_key_script
     if args.max_frames is not None and args.max_frames < 1:
         raise UserError("--max-frames must be at least 1")
-    try:
-        key_script = parse_key_script(args.keys) if args.keys else None
-    except ValueError as err:
-        raise UserError(f"--keys: {err}") from None
     if (not args.headless and sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
             and not os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("QT_QPA_PLATFORM")):
         # Qt would abort the whole process without a display; say it in one line instead.
         raise UserError("no display to open a window on (DISPLAY is not set): run with --headless")
-    rec = config.recognition
-    source_value = rec.source
-    if isinstance(source_value, str) and not source_value.strip().isdigit():
-        source_value = str(resolve_path(source_value))
-    source = VideoSource(source_value, threaded=rec.threaded_capture, retries=rec.camera_retries,
-                         backoff=rec.camera_backoff)
-    events = None
-    recorder = None
-    gallery = None
-    closers: list = []
     try:
-        encoder = _encoder(config)
-        gallery = _gallery(config, encoder.model_id)
+        return parse_key_script(args.keys) if args.keys else None
+    except ValueError as err:
+        raise UserError(f"--keys: {err}") from None
+
+
+def open_source(config: Config, source=None):
+    """The configured camera, stream or file, with the camera settings and reconnect policy."""
+    from realtime.capture import VideoSource
+    rec = config.recognition
+    return VideoSource(rec.source if source is None else source, threaded=rec.threaded_capture,
+                       retries=rec.camera_retries, backoff=rec.camera_backoff, width=rec.camera_width,
+                       height=rec.camera_height, fps=rec.camera_fps)
+
+
+def _open_events(target: str | None, stack: contextlib.ExitStack):
+    """stdout, or a file written under a temporary name and renamed into place by ``commit()``
+    (a crash never leaves half a file where a good one was); write errors are one line."""
+    if target is None:
+        return None
+    if target == "-":
+        return sys.stdout
+    from realtime.outputs import OutputStream
+    events = OutputStream(target, "--events")
+    stack.callback(events.close)  # without commit (an error): the temp file goes, the old file stays
+    return events
+
+
+def _check_live_outputs(args, config: Config) -> None:
+    """No output (--events, --record) may be an input (source, gallery, model files, config) or each other."""
+    from realtime.outputs import check_outputs_distinct
+    inputs: dict = {"the config file": _abs(args.config) or DEFAULT_CONFIG_PATH}
+    source = config.recognition.source
+    if isinstance(source, str) and Path(source).exists():
+        inputs["the source video"] = source
+    gallery = str(config.recognition.gallery)
+    if "://" not in gallery:
+        inputs["the gallery"] = resolve_path(gallery)
+    model = resolve_path(config.model.dir)
+    if model.is_dir():
+        inputs.update({f"the model file {f.name}": f for f in sorted(model.iterdir()) if f.is_file()})
+    check_outputs_distinct({"--events": None if args.events == "-" else args.events, "--record": args.record,
+                            "--snapshot": args.snapshot}, inputs)
+
+
+def _lost_error(source, frames: int, record: str | None) -> UserError:
+    kept = f"; the recording {record} holds them" if record else ""
+    check = "its cable" if source.kind == "camera" else "the network and the server"
+    return UserError(f"{source.name} stopped delivering frames and did not come back after {source.retries} "
+                     f"retries ({frames} frames processed{kept}): check {check}, then start again")
+
+
+def live_main(argv: Sequence[str] | None) -> int:
+    args = live_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    config = _load(args, {"recognition.source": _source_value(args.source, None) if args.source else None})
+    key_script = _check_live_args(args)
+    _check_live_outputs(args, config)
+    from realtime.app import App, open_recorder
+
+    source = open_source(config, _source_value(None, config.recognition.source))
+    with contextlib.ExitStack() as stack:
+        stack.callback(source.close)
+        recognizer = _recognizer(config)
+        gallery = stack.enter_context(_gallery(config, recognizer.encoder.model_id, watch=True))  # sees others' enrollments
         recorder = open_recorder(args.record, source.fps, source.size) if args.record else None
-        if args.events == "-":
-            events = sys.stdout
-        elif args.events:
-            try:
-                events = open(args.events, "w", encoding="utf-8")
-            except OSError as err:
-                raise UserError(f"--events {args.events} cannot be written: {err.strerror or err}") from None
-        app = App(config, encoder, gallery, _threshold(config, encoder), live=source.is_camera)
-        closers.append(app.close)
+        if recorder is not None:
+            stack.callback(recorder.release)
+        events = _open_events(args.events, stack)
+        app = App(config, recognizer.encoder, gallery, recognizer.threshold, live=source.is_camera)
+        stack.callback(app.close)
         last: dict = {}
         on_frame = (lambda frame, result: last.__setitem__(0, frame.copy())) if args.snapshot else None
         app.run(source, window=not args.headless, events=events, recorder=recorder,
-                max_frames=args.max_frames, key_script=key_script, on_frame=on_frame)
+                max_frames=args.max_frames, key_script=key_script, on_frame=on_frame, loop=args.loop,
+                record_hud=args.record_hud)
         if args.snapshot and last:
+            import cv2
             cv2.imwrite(_abs(args.snapshot), last[0])
-        if source.lost:
-            kept = f"; the recording {args.record} holds them" if args.record else ""
-            raise UserError(f"camera {source.source} stopped delivering frames and did not come back after "
-                            f"{source.retries} retries ({app.frame_index} frames processed{kept}): check its "
-                            f"cable, then start again")
-    finally:
-        for close in closers:
-            close()
-        if recorder is not None:
-            recorder.release()
         if events is not None and events is not sys.stdout:
-            events.close()
-        source.close()
-        if gallery is not None:
-            gallery.close()
+            events.commit()  # complete (the summary line is in): renamed into place
+        if source.lost:
+            raise _lost_error(source, app.frame_index, args.record)
     return 0
 
 
-# -- enroll / list / remove / identify -------------------------------------------------------------
+# -- enroll / list / remove / identify / verify ----------------------------------------------------
 def _photos(paths: Sequence[str]) -> list[Path]:
     from realtime.faces import IMAGE_SUFFIXES
     out: list[Path] = []
+    from realtime.paths import describe
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not os.access(path, os.R_OK | os.X_OK):
+                raise UserError(f"{path}: this folder cannot be read (permission denied): check its permissions")
+            def skipped(err: OSError) -> None:
+                log.warning("%s: this folder cannot be read (%s), skipped", err.filename, err.strerror or err)
+            found = sorted(Path(root) / f for root, _, files in os.walk(path, onerror=skipped) for f in files
+                           if Path(f).suffix.lower() in IMAGE_SUFFIXES and (Path(root) / f).is_file())
             if not found:
                 log.warning("%s: no photos in this folder", path)
             out.extend(found)
         elif path.is_file():
             out.append(path)
         else:
-            raise UserError(f"{path} not found: pass photos or folders of photos")
+            state = describe(path)
+            if state == "missing":
+                raise UserError(f"{path} not found: pass photos or folders of photos")
+            raise UserError(f"{path} is {state}, not a photo: pass photos or folders of photos")
     return out
 
 
-def _faces_in(photo: Path, config: Config, size: int):
-    """(boxes, crops) for one photo, or None when it cannot be read (reported)."""
-    from realtime.faces import UnreadableImage, crop_faces, find_faces, read_image
+def _readable(photo: Path):
+    """The photo's pixels, or None when it cannot be read (reported as a warning)."""
+    from realtime.api import load_image
+    from realtime.faces import UnreadableImage
     try:
-        image = read_image(photo)
+        return load_image(photo)
     except UnreadableImage as err:
         log.warning("%s", err)
         return None
-    boxes = find_faces(image, config.detection)
-    return boxes, crop_faces(image, boxes, size)
+
+
+def enroll_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m realtime enroll",
+        description="Enroll a person from photos (each photo with exactly one face is one sample; photos with no "
+                    "face or several faces are reported and skipped) or from a video, stream or camera "
+                    "(--source: well-spread samples of its one steady face).")
+    p.add_argument("name", help="the person's name (any text, at most 64 characters)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="photos or folders of photos")
+    p.add_argument("--source", help="enroll from this video file, stream URL or camera index instead of photos")
+    p.add_argument("--samples", type=int, metavar="N",
+                   help=f"with --source: how many samples to take (default: {_defaults().recognition.enroll_samples}, "
+                        f"recognition.enroll_samples)")
+    p.add_argument("--largest", action="store_true",
+                   help="photos with several faces give their largest face instead of being skipped")
+    _common(p)
+    return p
 
 
 def enroll_main(argv: Sequence[str] | None) -> int:
-    p = argparse.ArgumentParser(prog="python -m realtime enroll",
-                                description="Enroll a person from photos: each photo with exactly one face is one "
-                                            "sample; photos with no face or several faces are reported and skipped.")
-    p.add_argument("name", help="the person's name (any text)")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="photos or folders of photos")
-    _common(p)
-    args = p.parse_args(argv)
+    args = enroll_parser().parse_args(argv)
     setup_logging(args.verbose)
     from realtime.gallery import check_name
-    check_name(args.name)  # before the slow part: a bad name is refused at once
+    name = check_name(args.name)  # before the slow part: a bad name is refused at once
+    if bool(args.paths) == bool(args.source):
+        raise UserError("enroll takes photos (PATH...) or --source, one of the two: "
+                        "python -m realtime enroll NAME PHOTO... | enroll NAME --source CLIP")
+    if args.samples is not None and (args.samples < 1 or not args.source):
+        raise UserError("--samples must be at least 1, and goes with --source")
     config = _load(args)
+    if args.source:
+        return _enroll_from_source(args, config, name)
     photos = _photos(args.paths)
-    encoder = _encoder(config)
-    import numpy as np
-    crops, skipped = [], 0
-    for photo in photos:
-        found = _faces_in(photo, config, encoder.input_size)
-        if found is None:
-            skipped += 1
-            continue
-        boxes, faces = found
-        if len(boxes) != 1:
-            log.warning("%s: %s, skipped", photo, "no face found" if not boxes else f"{len(boxes)} faces found")
-            skipped += 1
-            continue
-        crops.append(faces[0])
-    if not crops:
-        raise UserError(f"no photo with exactly one face among {len(photos)}: nothing enrolled")
-    batch = np.stack(crops)
-    emb = np.concatenate([encoder.encode(batch[i:i + 64]) for i in range(0, len(batch), 64)])
-    with _gallery(config, encoder.model_id) as gallery:
-        total = gallery.add_samples(args.name, emb)
-    print(f"enrolled {args.name}: {len(emb)} samples from {len(photos)} photos, {skipped} skipped, {total} in total")
+    recognizer = _recognizer(config)
+    from realtime.api import Gallery, photo_samples
+    embeddings, skipped = photo_samples(recognizer, [p for p in photos], largest=args.largest, read=_readable)
+    if not len(embeddings):
+        what = "a face" if args.largest else "exactly one face"
+        raise UserError(f"no photo with {what} among {len(photos)}: nothing enrolled")
+    with Gallery(config.recognition.gallery, recognizer) as gallery:
+        total = gallery.add(name, embeddings)
+    print(f"enrolled {name}: {len(embeddings)} samples from {len(photos)} photos, {skipped} skipped, "
+          f"{total} in total")
+    return 0
+
+
+def _enroll_from_source(args, config: Config, name: str) -> int:
+    from realtime.api import Gallery
+    from realtime.video_enroll import video_samples
+    wanted = args.samples or config.recognition.enroll_samples
+    with open_source(config, _source_value(args.source, None)) as source:
+        recognizer = _recognizer(config)
+        embeddings, stats = video_samples(recognizer, source, wanted)
+    if stats["someone_else"]:
+        log.warning("%d of the steady views looked unlike the main face (someone else, or a poor view): left out", stats["someone_else"])
+    if len(embeddings) < wanted:
+        log.warning("only %d steady views of the face (of %d wanted)", len(embeddings), wanted)
+    with Gallery(config.recognition.gallery, recognizer) as gallery:
+        total = gallery.add(name, embeddings)
+    print(f"enrolled {name}: {len(embeddings)} samples from {source.name} (frames "
+          f"{', '.join(map(str, stats['frames']))}), {total} in total")
     return 0
 
 
 def list_main(argv: Sequence[str] | None) -> int:
-    p = argparse.ArgumentParser(prog="python -m realtime list", description="Print each person and their sample count.")
+    p = argparse.ArgumentParser(prog="python -m realtime list",
+                                description="Print each person and their sample count: name,samples (CSV).")
     _common(p)
     args = p.parse_args(argv)
     setup_logging(args.verbose)
     config = _load(args)
-    path = resolve_path(config.recognition.gallery)
-    if not path.exists():
-        log.info("gallery %s does not exist yet: nobody enrolled", path)
-        return 0
-    with _gallery(config, None, create=False) as gallery:
+    with _gallery(config, None, create=False) as gallery:  # a missing gallery is an error, never created
         people = gallery.people()
     if not people:
-        log.info("gallery %s is empty", path)
-    for name, count in people:
-        print(f"{name},{count}")
+        log.info("gallery %s is empty", gallery.location)
+    _csv_writer().writerows(people)
     return 0
 
 
 def remove_main(argv: Sequence[str] | None) -> int:
-    p = argparse.ArgumentParser(prog="python -m realtime remove", description="Remove a person and their samples.")
-    p.add_argument("name")
+    p = argparse.ArgumentParser(prog="python -m realtime remove", description="Remove a person and all their samples.")
+    p.add_argument("name", help="the person's name, exactly as `list` prints it")
     _common(p)
     args = p.parse_args(argv)
     setup_logging(args.verbose)
+    from realtime.names import check_name
+    name = check_name(args.name)  # NFC and stripped, as enroll stores it; a 100,000-character name is not echoed
     config = _load(args)
     with _gallery(config, None, create=False) as gallery:
-        count = gallery.remove(args.name)
-    print(f"removed {args.name} ({count} samples)")
+        count = gallery.remove(name)
+    print(f"removed {name} ({count} samples)")
     return 0
 
 
+IDENTIFY_FIELDS = ("path", "name", "distance", "x", "y", "w", "h")
+
+
+def identify_rows(path: Path, faces) -> list[dict]:
+    """One row per face, or one with no face (name, distance and box None) for a photo without any."""
+    if not faces:
+        return [{"path": str(path), "box": None, "name": None, "nearest": None, "distance": None}]
+    return [{"path": str(path), "box": list(f.box), "name": f.name, "nearest": f.nearest,
+             "distance": round(f.distance, 4) if f.nearest is not None else None} for f in faces]
+
+
+def _csv_row(row: dict) -> list:
+    """Unknown is spelled `unknown`; a photo without a face has an empty name, distance and box."""
+    box = row["box"] or ["", "", "", ""]
+    name = "" if row["box"] is None else (row["name"] if row["name"] is not None else "unknown")
+    distance = "" if row["distance"] is None else f"{row['distance']:.4f}"
+    return [row["path"], name, distance, *box]
+
+
 def identify_main(argv: Sequence[str] | None) -> int:
-    p = argparse.ArgumentParser(prog="python -m realtime identify",
-                                description="Print path,name,distance for each face in photos "
-                                            "(unknown beyond the threshold).")
+    p = argparse.ArgumentParser(
+        prog="python -m realtime identify",
+        description="Who is in these photos: a header, then path,name,distance,x,y,w,h for each face (CSV; name "
+                    "`unknown` beyond the threshold; a photo without a face gets a row with an empty name). "
+                    "--json: one JSON object per face (name null when unknown).")
     p.add_argument("paths", nargs="+", metavar="PATH", help="photos or folders of photos")
     _common(p)
     _threshold_flag(p)
+    _json_flag(p, "keys path, box, name, nearest, distance")
     args = p.parse_args(argv)
     setup_logging(args.verbose)
     config = _load(args)
     photos = _photos(args.paths)
-    encoder = _encoder(config)
-    threshold = _threshold(config, encoder)
-    from realtime.matching import match
-    with _gallery(config, encoder.model_id) as gallery:
-        index = gallery.index()
-        if len(index) == 0:
+    _gallery(config, None, create=False).close()  # identify never creates a gallery: a missing one is an error
+    recognizer = _recognizer(config)
+    from realtime.api import Gallery
+    with Gallery(config.recognition.gallery, recognizer) as gallery:
+        if len(gallery.index()) == 0:
             log.warning("gallery %s is empty: every face is unknown", gallery.path)
+        write = _row_printer(args.json, IDENTIFY_FIELDS, _csv_row)
         for photo in photos:
-            found = _faces_in(photo, config, encoder.input_size)
-            if found is None:
-                continue
-            boxes, crops = found
-            if not boxes:
+            image = _readable(photo)
+            faces = [] if image is None else recognizer.identify(image, gallery)
+            if image is not None and not faces:
                 log.warning("%s: no face found", photo)
-            for m in match(index, encoder.encode(crops), threshold, config.recognition.match):
-                distance = "" if m.nearest is None else f"{m.distance:.4f}"
-                print(f"{photo},{m.name if m.name is not None else 'unknown'},{distance}")
+            for row in identify_rows(photo, faces):
+                write(row)
     return 0
 
 
+def _row_printer(as_json: bool, header: Sequence[str], to_csv: Callable[[dict], list]) -> Callable[[dict], None]:
+    """Print rows as JSON lines, or as CSV after a header line."""
+    if as_json:
+        return lambda row: print(json.dumps(row, ensure_ascii=False))
+    writer = _csv_writer()
+    writer.writerow(header)
+    return lambda row: writer.writerow(to_csv(row))
+
+
+def verify_main(argv: Sequence[str] | None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m realtime verify",
+        description="Are the largest faces of two photos the same person? Prints the answer, the distance and the "
+                    "threshold; exit status 0 same person, 1 different people, 2 an error (e.g. no face found).")
+    p.add_argument("photo_a", metavar="PHOTO_A", help="a photo with a face")
+    p.add_argument("photo_b", metavar="PHOTO_B", help="another photo with a face")
+    _common(p)
+    _threshold_flag(p)
+    _json_flag(p, "keys same, distance, threshold, box_a, box_b")
+    args = p.parse_args(argv)
+    setup_logging(args.verbose)
+    config = _load(args)
+    for photo in (args.photo_a, args.photo_b):
+        if not Path(photo).is_file():
+            raise UserError(f"{photo} not found: pass two photos")
+    result = _recognizer(config).verify(args.photo_a, args.photo_b)
+    if args.json:
+        print(json.dumps({"same": result.same, "distance": round(result.distance, 4), "threshold": result.threshold,
+                          "box_a": list(result.box_a), "box_b": list(result.box_b)}))
+    else:
+        verdict = "same person" if result.same else "different people"
+        print(f"{verdict}: distance {result.distance:.4f} {'<=' if result.same else '>'} "
+              f"threshold {result.threshold:.4f}")
+    return 0 if result.same else 1
+
+
+def _gallery_main(argv: Sequence[str] | None) -> int:
+    from realtime.gallery.copy import gallery_main
+    return gallery_main(argv)
+
+
+COMMANDS: dict[str, Callable[[Sequence[str] | None], int]] = {
+    "enroll": enroll_main, "list": list_main, "remove": remove_main, "identify": identify_main,
+    "verify": verify_main, "gallery": _gallery_main,
+}
+
+
+def _value_options() -> set[str]:
+    """Options that take a value (their value is never mistaken for a command)."""
+    parsers = [live_parser(), enroll_parser()]
+    return {s for p in parsers for a in p._actions if a.nargs != 0 for s in a.option_strings}
+
+
+def split_command(argv: Sequence[str]) -> tuple[str | None, list[str]]:
+    """The command and its arguments, global options given before it moved after it:
+    ``--config F list`` -> ``("list", ["--config", "F"])``; no command: ``(None, argv)`` (the live program)."""
+    argv = list(argv)
+    takes_value = None
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token in COMMANDS:
+            return token, argv[:i] + argv[i + 1:]
+        if token == "--" or not token.startswith("-"):
+            break
+        if "=" not in token:
+            takes_value = takes_value if takes_value is not None else _value_options()
+            i += 1 if token not in takes_value else 2
+            continue
+        i += 1
+    return None, argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    command, rest = live_main, argv
-    if argv and argv[0] in COMMANDS:
-        command = {"enroll": enroll_main, "list": list_main, "remove": remove_main, "identify": identify_main}[argv[0]]
-        rest = argv[1:]
+    name, rest = split_command(sys.argv[1:] if argv is None else argv)
+    command = COMMANDS[name] if name is not None else live_main
     try:
         return run_command(command, rest)
     except BrokenPipeError:  # `... | head`: the reader left, which is not an error

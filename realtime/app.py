@@ -7,11 +7,11 @@ and recording around it.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import deque
 import logging
 import signal
-from concurrent.futures import Future, ThreadPoolExecutor
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,16 +25,18 @@ from realtime.capture import VideoSource
 from realtime.config import Config
 from realtime.encoder import Encoder
 from realtime.errors import UserError
-from realtime.faces import Box, clip_box, crop_faces, find_faces, load_cascade, sort_largest_first, to_gray
+from realtime.detection import FaceFinder
+from realtime.faces import Box, face_crops, make_preprocessor
 from realtime.gallery import Gallery, check_name
 from realtime.keys import KeyState, handle_key
 from realtime.matching import match
-from realtime.overlay import FaceLabel, draw
-from realtime.tracking import Tracker, iou
+from realtime.outputs import PendingFile
+from realtime.overlay import FaceLabel, draw_faces, draw_hud
+from realtime.thresholds import key_cap, resolve_threshold, step_threshold
+from realtime.tracking import Tracker
+from realtime.window import Window
 
 log = logging.getLogger(__name__)
-
-WINDOW = "realtime faces"
 
 
 @dataclass(frozen=True)
@@ -60,106 +62,6 @@ class FrameResult:
                            "track": f.track} for f in self.faces]}
 
 
-class FaceFinder:
-    """Detection with the speed switches: downscaled frames, and a full pass only every
-    ``detect_every`` frames; in between, faces are searched for only near their last box.
-
-    With ``detect_async`` the full pass runs on a worker thread: every frame is followed at once,
-    and a finished full pass adds the faces it found that are not followed yet (new faces)."""
-
-    def __init__(self, config: Config, live: bool = False):
-        self.detection = config.detection
-        rec = config.recognition
-        self.scale, self.every, self.margin = rec.detect_scale, rec.detect_every, rec.track_margin
-        self.max_width = rec.detect_max_width
-        self.follow_size = rec.follow_size
-        self._since_full: int | None = None
-        self.is_async = rec.detect_async == "always" or (rec.detect_async == "auto" and live)
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="detect") if self.is_async else None
-        self._future: Future | None = None
-        # The follower's own cascade: a CascadeClassifier must not run in two threads at once.
-        self._cascade = load_cascade.__wrapped__(self.detection.cascade)
-
-    def find(self, frame: np.ndarray, last: list[Box]) -> tuple[list[Box], bool]:
-        """Boxes in full-frame pixels (largest first) and whether a full detection is in them."""
-        if self._pool is not None:
-            return self._find_async(frame, last)
-        if self._since_full is None or self._since_full + 1 >= self.every:
-            self._since_full = 0
-            return find_faces(frame, self.detection, self._scale(frame)), True
-        followed = self._follow(frame, last) if last else []
-        if last and not followed:  # every followed face is gone (it left, or the scene cut): look everywhere now
-            self._since_full = 0
-            return find_faces(frame, self.detection, self._scale(frame)), True
-        self._since_full += 1
-        return followed, False
-
-    def _scale(self, frame: np.ndarray) -> float:
-        """The full detection's scale: ``detect_scale``, and no wider than ``detect_max_width``."""
-        if self.max_width and frame.shape[1] * self.scale > self.max_width:
-            return self.max_width / frame.shape[1]
-        return self.scale
-
-    def _find_async(self, frame: np.ndarray, last: list[Box]) -> tuple[list[Box], bool]:
-        first = self._since_full is None
-        fresh = None
-        due = first or self._since_full + 1 >= self.every
-        # A pass that is done joins now; one that is due again waits, so boxes are never more
-        # than ``detect_every`` frames old (files run headless faster than detection can).
-        if self._future is not None and (due or self._future.done()):
-            fresh, self._future = self._future.result(), None
-        if self._future is None and due:
-            # A copy: the caller draws on ``frame`` while the worker still reads it.
-            self._future = self._pool.submit(find_faces, frame.copy(), self.detection, self._scale(frame))
-            self._since_full = 0
-            if first:  # the very first frame waits, so faces show from frame 0
-                fresh, self._future = self._future.result(), None
-        else:
-            self._since_full += 1
-        followed = self._follow(frame, last) if last and not first else []
-        if fresh is None:
-            return followed, False
-        boxes = followed + [b for b in fresh if all(iou(b, f) < 0.3 for f in followed)]
-        return sort_largest_first(boxes), True
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-
-    def _follow(self, frame: np.ndarray, last: list[Box]) -> list[Box]:
-        """Look for each face only near its last box and only at about its last size.
-
-        The region is shrunk so the face is ~``follow_size`` px and the cascade only tries sizes
-        within a factor ~1.6 of it: a handful of tiny pyramid levels instead of a full pass."""
-        gray = to_gray(frame)
-        height, width = gray.shape[:2]
-        cascade = self._cascade
-        found: list[Box] = []
-        for x, y, w, h in last:
-            mx, my = int(w * self.margin), int(h * self.margin)
-            x0, y0 = max(0, x - mx), max(0, y - my)
-            x1, y1 = min(width, x + w + mx), min(height, y + h + my)
-            if x1 - x0 < 8 or y1 - y0 < 8:
-                continue
-            factor = min(1.0, self.follow_size / max(w, 1))
-            roi = gray[y0:y1, x0:x1]
-            if factor < 1.0:
-                roi = cv2.resize(roi, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-            side = w * factor
-            lo = max(24, int(side / 1.6))
-            hi = max(lo + 1, int(side * 1.6))
-            hits = np.asarray(cascade.detectMultiScale(
-                roi, scaleFactor=self.detection.scale_factor, minNeighbors=self.detection.min_neighbors,
-                minSize=(lo, lo), maxSize=(hi, hi))).reshape(-1, 4)
-            if len(hits):
-                bx, by, bw, bh = max(hits.tolist(), key=lambda b: b[2] * b[3])
-                box = clip_box((int(round(bx / factor)) + x0, int(round(by / factor)) + y0,
-                                int(round(bw / factor)), int(round(bh / factor))), gray.shape)
-                if box[2] > 0 and box[3] > 0 and all(iou(box, other) < 0.5 for other in found):
-                    found.append(box)
-        return sort_largest_first(found)
-
-
 @dataclass
 class Enrollment:
     name: str
@@ -179,11 +81,14 @@ class App:
         self.rec = config.recognition
         self.encoder = encoder
         self.gallery = gallery
-        self.threshold = float(threshold if threshold is not None else
-                               (self.rec.threshold if self.rec.threshold is not None else encoder.threshold))
+        self.threshold = resolve_threshold(encoder, self.rec.threshold, threshold)
+        # The + key stops here: beyond it unrelated faces start to match (shown when reached).
+        self.threshold_cap = key_cap(self.threshold, bool(getattr(encoder, "info", {}).get("normalized", True)))
         self.live = live  # a camera: detect_async "auto" runs the full detection on a worker
         self.finder = FaceFinder(config, live)
-        self.tracker = Tracker(self.rec.track_iou, self.rec.track_max_missed, self.rec.vote_frames)
+        self.aligner = make_preprocessor(config, encoder.info, encoder.input_size)
+        self.tracker = Tracker(self.rec.track_iou, self.rec.track_max_missed, self.rec.vote_frames,
+                               self.rec.vote_agree)
         self.keys = KeyState()
         self.enrollment: Enrollment | None = None
         self.message: str | None = None
@@ -208,9 +113,10 @@ class App:
         self.frame_index += 1
         t = float(index) if t is None else t
         c0 = time.perf_counter()
-        boxes, full = self.finder.find(frame, self._last_boxes)
+        found, full = self.finder.find(frame, self._last_boxes)
         c1 = time.perf_counter()
-        crops = crop_faces(frame, boxes, self.encoder.input_size)
+        crops, kept = face_crops(frame, found, self.encoder.input_size, self.aligner)
+        boxes = [found[i] for i in kept]  # boxes the aligner found no face in are false detections
         emb = self.encoder.encode(crops) if self.rec.batch_encode else self.encoder.encode_each(crops)
         c2 = time.perf_counter()
         matches = match(self.gallery.index(), emb, self.threshold, self.rec.match)
@@ -254,7 +160,7 @@ class App:
 
     # -- keys ----------------------------------------------------------------------------------
     def key(self, code: int, t: float) -> None:
-        """Apply one key press (a cv2.waitKey code) at frame time ``t``."""
+        """Apply one key (a :mod:`realtime.keys` code: a code point, Enter, Esc, Backspace) at time ``t``."""
         self.keys, action = handle_key(self.keys, code)
         if action is None:
             return
@@ -264,121 +170,159 @@ class App:
             self.paused = not self.paused
         elif action.kind in ("threshold_up", "threshold_down"):
             step = self.rec.threshold_step if action.kind == "threshold_up" else -self.rec.threshold_step
-            self.threshold = float(min(4.0, max(0.01, self.threshold + step)))
+            self.threshold = step_threshold(self.threshold, step, self.threshold_cap)
             self.tracker.reset()
             log.info("threshold %.3f", self.threshold)
+            if action.kind == "threshold_up" and self.threshold >= self.threshold_cap:
+                self._say(f"Threshold at its cap {self.threshold_cap:.2f}: higher would match strangers", t)
         elif action.kind == "cancel":
             self._say("Enrollment cancelled", t)
         elif action.kind == "enroll":
             try:
-                check_name(action.name)
+                name = check_name(action.name)  # stored NFC and stripped, as `enroll` and `remove` take it
             except UserError as err:
                 log.warning("%s", err)
                 self._say(f"Name refused: {err}", t)
                 return
             interval = self.rec.enroll_seconds / self.rec.enroll_samples
-            self.enrollment = Enrollment(action.name, t, interval, self.rec.enroll_samples, next_time=t)
-            self._say(f"Enrolling {action.name}: look at the camera and move a little", t)
+            self.enrollment = Enrollment(name, t, interval, self.rec.enroll_samples, next_time=t)
+            self._say(f"Enrolling {name}: look at the camera and move a little", t)
 
     def prompt(self) -> str | None:
         return f"Name: {self.keys.text}_  (Enter saves, Esc cancels)" if self.keys.naming else None
 
     def render(self, frame: np.ndarray, result: FrameResult) -> np.ndarray:
+        """Faces and HUD drawn on ``frame`` (what the window shows)."""
         c0 = time.perf_counter()
-        if self.message and result.time > self.message_until:
-            self.message = None
-        draw(frame, [FaceLabel(f.box, f.name, f.distance) for f in result.faces],
-             fps=self.fps if self.rec.show_fps else None, threshold=self.threshold,
-             prompt=self.prompt(), message=self.message, paused=self.paused)
+        self.annotate(frame, result)
+        self.hud(frame)
         self.timings["draw"] = time.perf_counter() - c0
         return frame
 
+    def annotate(self, frame: np.ndarray, result: FrameResult) -> np.ndarray:
+        """Boxes, names and distances: what a recording keeps."""
+        if self.message and result.time > self.message_until:
+            self.message = None
+        return draw_faces(frame, [FaceLabel(f.box, f.name, f.distance) for f in result.faces])
+
+    def hud(self, frame: np.ndarray, ended: bool = False) -> np.ndarray:
+        """FPS, threshold, key help, the name prompt, messages, PAUSED: on screen only, unless --record-hud."""
+        return draw_hud(frame, fps=self.fps if self.rec.show_fps else None, threshold=self.threshold,
+                        prompt=self.prompt(), message=self.message, paused=self.paused, ended=ended)
+
     # -- the loop ------------------------------------------------------------------------------
     def run(self, source: VideoSource, *, window: bool = False, events: TextIO | None = None,
-            recorder: "cv2.VideoWriter | None" = None, max_frames: int | None = None,
+            recorder: "Recording | None" = None, max_frames: int | None = None,
             key_script: dict[int, list[int]] | None = None,
-            on_frame: Callable[[np.ndarray, FrameResult], None] | None = None) -> dict:
-        """Run until the source ends, ``q``, Ctrl-C or ``max_frames``; returns the summary.
+            on_frame: Callable[[np.ndarray, FrameResult], None] | None = None,
+            loop: bool = False, record_hud: bool = False) -> dict:
+        """Run until the source ends, ``q``/Esc, the window is closed, SIGINT/SIGTERM/SIGHUP or
+        ``max_frames``; returns the summary (also the events file's last line).
 
-        The recording (if any) is always finished so it plays, whatever ends the loop."""
+        ``loop`` plays a file again from its start when it ends. With a window, a file that ends
+        stays on its last frame until a key is pressed. Whatever ends the loop, the recording (if
+        any) is finished so it plays, and the summary is written."""
+        self._match_source(source)
+        run = _Run(source, events, recorder, on_frame, key_script or {}, max_frames, loop, record_hud)
+        with _stop_on_signals() as stop:
+            try:
+                run.window = Window() if window else None
+                frame = None
+                while not (self.quit or stop.is_set() or run.limit_reached()):
+                    if self.paused and run.window is not None:
+                        self._wait_paused(run)
+                        continue
+                    frame = self._next_frame(run)
+                    if frame is None:
+                        break
+                    self._step(run, frame)
+                if frame is None and run.window is not None and not run.source.is_camera:
+                    self._hold_last_frame(run, stop)      # the file ended (not q, a signal or --max-frames)
+            finally:
+                run.close()
+            return self._finish(run, stop)
+
+    def _match_source(self, source: VideoSource) -> None:
+        """A camera runs the full detection on a worker (detect_async auto), a file does not."""
         if source.is_camera != self.live and self.frame_index == 0:
             self.finder.close()
             self.live, self.finder = source.is_camera, FaceFinder(self.config, source.is_camera)
-        stop = threading.Event()
-        previous = None
-        if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
-        key_script = key_script or {}
-        frames = faces = 0
-        start = pace_start = time.perf_counter()
-        ticks: deque = deque(maxlen=30)  # FPS over the last 30 frames
-        shown: np.ndarray | None = None
-        try:
-            if window:
-                cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE)
-            while not (self.quit or stop.is_set()):
-                if max_frames is not None and frames >= max_frames:
-                    break
-                if self.paused and window:
-                    paused_at = time.perf_counter()
-                    if shown is not None:
-                        cv2.imshow(WINDOW, shown)
-                    code = cv2.waitKey(30)
-                    if code >= 0:
-                        self.key(code, self._time(source, start))
-                    pace_start += time.perf_counter() - paused_at  # a paused file resumes at its own rate
-                    continue
-                frame = source.read()
-                if frame is None:
-                    break
-                t = self._time(source, start)
-                for code in key_script.get(self.frame_index, ()):
-                    self.key(code, t)
-                    if self.paused and not window:
-                        log.info("pause ignored without a window")
-                        self.paused = False
-                result = self.process(frame, t)
-                frames += 1
-                faces += len(result.faces)
-                ticks.append(time.perf_counter())
-                if len(ticks) >= 2:
-                    self.fps = (len(ticks) - 1) / max(ticks[-1] - ticks[0], 1e-6)
-                if events is not None:
-                    events.write(json.dumps(result.event(), ensure_ascii=False) + "\n")
-                if window or recorder is not None or on_frame is not None:
-                    self.render(frame, result)
-                if recorder is not None:
-                    if (frame.shape[1], frame.shape[0]) != source.size:
-                        frame = cv2.resize(frame, source.size)
-                    recorder.write(frame)
-                if on_frame is not None:
-                    on_frame(frame, result)
-                if window:
-                    shown = frame
-                    cv2.imshow(WINDOW, frame)
-                    wait = 1
-                    if not source.is_camera:  # play files at their own rate
-                        due = pace_start + frames / source.fps
-                        wait = max(1, int((due - time.perf_counter()) * 1000))
-                    code = cv2.waitKey(wait)
-                    if code >= 0:
-                        self.key(code, t)
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
-            if recorder is not None:
-                recorder.release()
-            if window:
-                cv2.destroyAllWindows()
-                cv2.waitKey(1)
-        elapsed = max(time.perf_counter() - start, 1e-9)
-        summary = {"frames": frames, "faces": faces, "fps": round(frames / elapsed, 2),
+
+    def _next_frame(self, run: "_Run") -> np.ndarray | None:
+        frame = run.source.read()
+        if frame is None and run.loop and not run.source.is_camera and run.frames > 0:
+            log.info("%s ended: playing it again (--loop)", run.source.name)
+            run.replay()
+            frame = run.source.read()
+        return frame
+
+    def _step(self, run: "_Run", frame: np.ndarray) -> None:
+        """One frame: scripted keys, processing, events, drawing, recording, showing, keys."""
+        t = self._time(run.source, run.start)
+        self._apply_keys(run.key_script.get(self.frame_index, ()), t, run)
+        result = self.process(frame, t)
+        run.count(result)
+        self.fps = run.fps()
+        if run.events is not None:
+            run.events.write(json.dumps(result.event(), ensure_ascii=False) + "\n")
+        if run.window is not None or run.recorder is not None or run.on_frame is not None:
+            self._draw(run, frame, result)
+        if run.on_frame is not None:
+            run.on_frame(frame, result)
+        if run.window is not None:
+            run.window.show(frame)
+            self._apply_keys(run.window.keys(run.wait_ms()), t, run)
+
+    def _draw(self, run: "_Run", frame: np.ndarray, result: FrameResult) -> None:
+        """Annotate, record (without the HUD unless --record-hud), then add the HUD for the screen."""
+        c0 = time.perf_counter()
+        self.annotate(frame, result)
+        if run.recorder is not None and not run.record_hud:
+            run.record(frame)
+        if run.window is not None:
+            run.annotated = frame.copy()    # redrawn with PAUSED or the end banner on top
+        self.hud(frame)
+        if run.recorder is not None and run.record_hud:
+            run.record(frame)
+        self.timings["draw"] = time.perf_counter() - c0
+
+    def _apply_keys(self, keys, t: float, run: "_Run") -> None:
+        for key in keys:
+            self.key(key, t)
+            if self.paused and run.window is None:
+                log.info("pause ignored without a window")
+                self.paused = False
+
+    def _wait_paused(self, run: "_Run") -> None:
+        """Show the last frame with PAUSED (and any name being typed) and wait for keys."""
+        paused_at = time.perf_counter()
+        if run.annotated is not None:
+            run.window.show(self.hud(run.annotated.copy()))
+        self._apply_keys(run.window.keys(30), self._time(run.source, run.start), run)
+        if run.window.closed:
+            self.quit = True
+        run.pace_start += time.perf_counter() - paused_at  # a paused file resumes at its own rate
+
+    def _hold_last_frame(self, run: "_Run", stop: threading.Event) -> None:
+        """A file has ended: its last frame stays, saying so, until a key, a closed window or a signal."""
+        if run.annotated is None:
+            return
+        run.window.show(self.hud(run.annotated.copy(), ended=True))
+        log.info("%s ended: press any key to close the window", run.source.name)
+        while not (stop.is_set() or run.window.closed or run.window.keys(50)):
+            pass
+
+    def _finish(self, run: "_Run", stop: threading.Event) -> dict:
+        elapsed = max(time.perf_counter() - run.start, 1e-9)
+        summary = {"frames": run.frames, "faces": run.faces, "fps": round(run.frames / elapsed, 2),
                    "seconds": round(elapsed, 3), "interrupted": stop.is_set(),
                    "enrolled": [{"name": n, "samples": k} for n, k in self.enrolled]}
-        if events is not None:
-            events.write(json.dumps({"summary": summary}, ensure_ascii=False) + "\n")
-            events.flush()
-        log.info("%d frames, %d faces, %.1f fps", frames, faces, summary["fps"])
+        if run.events is not None:
+            run.events.write(json.dumps({"summary": summary}, ensure_ascii=False) + "\n")
+            run.events.flush()
+        if stop.is_set():
+            log.info("stopped by %s", stop.signal_name)
+        log.info("%d frames, %d faces, %.1f fps", run.frames, run.faces, summary["fps"])
         return summary
 
     def _time(self, source: VideoSource, start: float) -> float:
@@ -388,21 +332,127 @@ class App:
         return self.frame_index / source.fps
 
 
-def open_recorder(path: str | Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
-    """An mp4v writer, checked before the loop starts so a bad path fails at once."""
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f"--record {path} is a folder: give a file name like out.mp4")
-    if not path.parent.is_dir():
-        what = "is not a folder" if path.parent.exists() else "does not exist"
-        raise UserError(f"--record {path}: folder {path.parent} {what}: give a file in a folder you can write")
+class _Run:
+    """What one :meth:`App.run` works with: its source, outputs, window, counters and clock."""
+
+    def __init__(self, source, events, recorder, on_frame, key_script, max_frames, loop, record_hud):
+        self.source, self.original = source, source
+        self.events, self.recorder, self.on_frame = events, recorder, on_frame
+        self.key_script, self.max_frames, self.loop, self.record_hud = key_script, max_frames, loop, record_hud
+        self.window: Window | None = None
+        self.annotated: np.ndarray | None = None     # the last frame shown, before its HUD
+        self.frames = self.faces = 0
+        self.start = self.pace_start = time.perf_counter()
+        self._ticks: deque = deque(maxlen=30)        # FPS over the last 30 frames
+
+    def limit_reached(self) -> bool:
+        return self.max_frames is not None and self.frames >= self.max_frames
+
+    def count(self, result: FrameResult) -> None:
+        self.frames += 1
+        self.faces += len(result.faces)
+        self._ticks.append(time.perf_counter())
+
+    def fps(self) -> float | None:
+        if len(self._ticks) < 2:
+            return None
+        return (len(self._ticks) - 1) / max(self._ticks[-1] - self._ticks[0], 1e-6)
+
+    def wait_ms(self) -> float:
+        """How long to show this frame: a file plays at its own rate, a camera as fast as it comes."""
+        if self.source.is_camera:
+            return 1
+        due = self.pace_start + self.frames / self.source.fps
+        return max(1.0, (due - time.perf_counter()) * 1000)
+
+    def record(self, frame: np.ndarray) -> None:
+        if (frame.shape[1], frame.shape[0]) != self.original.size:   # a camera that came back at another size
+            frame = cv2.resize(frame, self.original.size)
+        self.recorder.write(frame)
+
+    def replay(self) -> None:
+        """The file again from its start (--loop)."""
+        if self.source is not self.original:
+            self.source.close()
+        self.source = VideoSource(self.original.source)
+
+    def close(self) -> None:
+        if self.source is not self.original:
+            self.source.close()
+        if self.recorder is not None:
+            self.recorder.release()
+        if self.window is not None:
+            self.window.close()
+
+
+class _StopEvent(threading.Event):
+    signal_name = ""
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """SIGINT (Ctrl-C), SIGTERM and SIGHUP end the loop the way ``q`` does, so the recording and
+    the events summary are finished; the previous handlers come back afterwards."""
+    stop = _StopEvent()
+
+    def handler(number, _frame):
+        stop.signal_name = signal.Signals(number).name
+        stop.set()
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            number = getattr(signal, name, None)
+            if number is not None:
+                previous[number] = signal.signal(number, handler)
     try:
-        with open(path, "ab"):
-            pass
-    except OSError as err:
-        raise UserError(f"--record {path} cannot be written ({err.strerror or err}): "
-                        f"give a file in a folder you can write") from None
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), tuple(int(v) for v in size))
+        yield stop
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+class Recording:
+    """A video being written under a temporary name beside its final one, renamed into place by
+    :meth:`release`: a run ended by a key, a signal or an error leaves a complete, playable file,
+    and a run that never started leaves nothing."""
+
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int]):
+        self.pending = PendingFile(path, "--record")
+        self.path = self.pending.path
+        try:
+            self.writer, self.codec = _video_writer(self.pending.temp, fps, tuple(int(v) for v in size), self.path)
+        except BaseException:
+            self.pending.discard()
+            raise
+
+    def write(self, frame: np.ndarray) -> None:
+        self.writer.write(frame)
+
+    def release(self) -> None:
+        if not self.pending.done:
+            self.writer.release()
+            self.pending.commit()
+
+
+def _video_writer(path: Path, fps: float, size: tuple[int, int], shown: Path) -> tuple[cv2.VideoWriter, str]:
+    """H.264 (avc1) where this OpenCV can write it, else MPEG-4 Part 2 (mp4v), said in the log."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)   # a failed codec probe is not an error
+    try:
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"avc1"), float(fps), size)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    if writer.isOpened():
+        return writer, "avc1"
+    writer.release()
+    log.info("this OpenCV cannot write H.264 (avc1): recording as MPEG-4 Part 2 (mp4v)")
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
     if not writer.isOpened():
-        raise UserError(f"--record {path}: OpenCV cannot write this video (use a .mp4 or .avi name)")
-    return writer
+        raise UserError(f"--record {shown}: OpenCV cannot write this video (use a .mp4 or .avi name)")
+    return writer, "mp4v"
+
+
+def open_recorder(path: str | Path, fps: float, size: tuple[int, int]) -> Recording:
+    """The recording, opened before the loop starts so a bad path fails at once."""
+    return Recording(path, fps, size)

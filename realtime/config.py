@@ -18,10 +18,22 @@ from typing import Any, Mapping, Optional, Union
 
 import yaml
 
-from realtime.errors import UserError
+from realtime.errors import UserError, shorten
+from realtime.paths import read_regular_file
+from realtime.thresholds import MAX_THRESHOLD, MIN_THRESHOLD
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# In a checkout the project is the folder above the package. `pip install .` ships config.yaml and
+# models/ inside the package (realtime/_shipped, see pyproject.toml), so relative paths resolve there.
+_PACKAGE = Path(__file__).resolve().parent
+PROJECT_ROOT = _PACKAGE / "_shipped" if (_PACKAGE / "_shipped" / "config.yaml").is_file() else _PACKAGE.parent
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config.yaml"
+
+# Camera indices OpenCV is asked to open (a negative index crashes it; a huge one overflows).
+MAX_CAMERA_INDEX = 99
+# A config file is a page of settings: anything bigger, or anything whose aliases expand to more
+# values than this, is refused before it costs memory or time.
+MAX_CONFIG_BYTES = 1_000_000
+MAX_CONFIG_VALUES = 100_000
 
 
 def _num(default, lo=None, hi=None, choices=None):
@@ -43,6 +55,39 @@ class DetectionConfig:
     # For already face-centred sets (LFW): when Haar finds nothing, take this centred fraction.
     center_crop_fallback: bool = False
     center_crop_fraction: float = _num(0.45, 0.1, 1.0)
+    # Photos are refused before they cost memory: a file over max_image_bytes is not read, a header
+    # claiming over max_image_pixels is not decoded (a small PNG can claim 30000 x 30000).
+    max_image_bytes: int = _num(100_000_000, 1_000, 2_000_000_000)
+    max_image_pixels: int = _num(100_000_000, 1_000, 1_000_000_000)
+    # ... and images that cannot hold a face (a 1 x 2100 strip) are skipped with a warning.
+    min_image_side: int = _num(16, 1, 10000)
+    max_image_aspect: float = _num(20.0, 1.0, 1000.0)
+
+
+# The ArcFace five-point template (eye centres, nose tip, mouth corners, as seen in the image from
+# left to right) in a 112 x 112 crop; scaled to the crop size it is where alignment puts them.
+ARCFACE_TEMPLATE = ((38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366),
+                    (41.5493, 92.3655), (70.7299, 92.2041))
+
+
+@dataclass(frozen=True)
+class AlignmentConfig:
+    """Five landmarks in each detected box, then a similarity warp onto a fixed template.
+
+    Shared by training crops and the live loop (and recorded in encoder.json), so a face is
+    aligned at run time exactly as the encoder was trained on."""
+
+    # yunet: OpenCV's YuNet (cv2.FaceDetectorYN) on the box's neighbourhood; none: plain box crops
+    method: str = _num("yunet", choices=("yunet", "none"))
+    model: str = "models/face_detection_yunet_2023mar_int8bq.onnx"
+    # The box grown by this fraction on each side, resized to landmark_size square, is what YuNet sees.
+    box_margin: float = _num(0.25, 0.0, 2.0)
+    landmark_size: int = _num(160, 32, 640)
+    # YuNet's face score below which a Haar box is not a face (a false positive): dropped.
+    min_score: float = _num(0.6, 0.0, 1.0)
+    # Template points (x, y) in a template_size square; scaled to model.input_size.
+    template: list[list[float]] = field(default_factory=lambda: [list(p) for p in ARCFACE_TEMPLATE])
+    template_size: float = _num(112.0, 8.0, 4096.0)
 
 
 @dataclass(frozen=True)
@@ -64,7 +109,7 @@ class TrainingConfig:
 
     data: str = "data/celebrity5"
     extra_data: list[str] = field(default_factory=list)
-    method: str = _num("triplet", choices=("triplet", "classifier", "seed-triplet"))
+    method: str = _num("triplet", choices=("triplet", "classifier", "seed-triplet", "distill"))
     mining: str = _num("semi-hard", choices=("semi-hard", "batch-hard"))
     margin: float = _num(0.2, 0.0, 4.0)
     people_per_batch: int = _num(5, 2, 1024)
@@ -78,16 +123,26 @@ class TrainingConfig:
     finish_mining: str = _num("batch-hard", choices=("semi-hard", "batch-hard"))
     finish_learning_rate: float = _num(0.0001, 1e-7, 1.0)
     finish_final_learning_rate: float = _num(0.00001, 1e-9, 1.0)
+    # distill only: weights of (1 - cosine to the dlib teacher), of the batch's similarity-matrix
+    # difference to the teacher's, and of the triplet loss; extra one-photo people per batch.
+    distill_weight: float = _num(1.0, 0.0, 100.0)
+    relation_weight: float = _num(1.0, 0.0, 100.0)
+    triplet_weight: float = _num(1.0, 0.0, 100.0)
+    singletons_per_batch: int = _num(0, 0, 4096)
     steps_per_epoch: int = _num(20, 1, 100000)
     learning_rate: float = _num(0.001, 1e-7, 1.0)
     final_learning_rate: float = _num(0.0001, 1e-9, 1.0)
     augment: bool = True
     seed: int = _num(1, 0, 2**31 - 1)
     cache_dir: str = "~/.cache/realtime-faces"
-    out: str = "models"
+    # None: a new folder runs/<timestamp>/; an existing model folder needs --overwrite.
+    out: Optional[str] = None
     init: Optional[str] = None
     strategy: str = _num("default", choices=("default", "mirrored", "multi-worker"))
     target_far: float = _num(0.01, 1e-6, 0.5)
+    # The threshold written to encoder.json names at most target_far of strangers' photos against a
+    # gallery of this many people (held-out people enrolled, other held-out people as strangers).
+    design_gallery_people: int = _num(100, 1, 100000)
     # Pairs files or name lists: people never trained on (LFW's DevTest, for an honest check).
     exclude_people: list[str] = field(default_factory=list)
     # People (two or more photos, from the training pool) set aside as strangers: the threshold
@@ -101,10 +156,11 @@ class TrainingConfig:
 class RecognitionConfig:
     """The live program: source, gallery, threshold and the speed switches."""
 
-    source: Union[int, str] = 0
+    # A camera index (0..MAX_CAMERA_INDEX, checked before OpenCV sees it) or a video file.
+    source: Union[int, str] = _num(0, 0, MAX_CAMERA_INDEX)
     gallery: str = "~/.local/share/realtime-faces/gallery.db"
     # None: use the threshold measured at training time and written into encoder.json.
-    threshold: Optional[float] = _num(None, 1e-6, 4.0)
+    threshold: Optional[float] = _num(None, MIN_THRESHOLD, MAX_THRESHOLD)
     threshold_step: float = _num(0.02, 1e-4, 1.0)
     # Detect on a frame scaled by this factor and scale the boxes back (1.0 = full size).
     detect_scale: float = _num(0.5, 0.05, 1.0)
@@ -128,18 +184,25 @@ class RecognitionConfig:
     match: str = _num("nearest", choices=("nearest", "mean"))
     batch_encode: bool = True
     vote_frames: int = _num(5, 1, 100)
+    # A name is shown only once this many of the last vote_frames frames gave it (else Unknown).
+    vote_agree: int = _num(3, 1, 100)
     track_iou: float = _num(0.3, 0.0, 1.0)
     track_max_missed: int = _num(5, 0, 1000)
     enroll_samples: int = _num(5, 1, 100)
     enroll_seconds: float = _num(1.0, 0.0, 60.0)
     camera_retries: int = _num(3, 0, 100)
     camera_backoff: float = _num(0.5, 0.0, 60.0)
+    # Asked of a camera when it opens (0: the camera's default); what it delivers is logged.
+    camera_width: int = _num(0, 0, 10000)
+    camera_height: int = _num(0, 0, 10000)
+    camera_fps: float = _num(0.0, 0.0, 1000.0)
     show_fps: bool = True
 
 
 @dataclass(frozen=True)
 class Config:
     detection: DetectionConfig = field(default_factory=DetectionConfig)
+    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
@@ -187,7 +250,7 @@ def _coerce(key: str, value: Any, tp) -> Any:
     elif tp is str:
         if isinstance(value, str):
             return value
-    raise UserError(f"config: {key}: expected {_type_name(tp)}, got {value!r}")
+    raise UserError(f"config: {key}: expected {_type_name(tp)}, got {shorten(value)}")
 
 
 def _check_range(key: str, value: Any, meta: Mapping) -> None:
@@ -195,24 +258,29 @@ def _check_range(key: str, value: Any, meta: Mapping) -> None:
         return
     lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
     if choices is not None and value not in choices:
-        raise UserError(f"config: {key}: expected one of {', '.join(choices)}, got {value!r}")
+        raise UserError(f"config: {key}: expected one of {', '.join(choices)}, got {shorten(value)}")
     if isinstance(value, (int, float)):
         if lo is not None and value < lo:
-            raise UserError(f"config: {key}: must be at least {lo}, got {value}")
+            raise UserError(f"config: {key}: must be at least {lo}, got {shorten(value)}")
         if hi is not None and value > hi:
-            raise UserError(f"config: {key}: must be at most {hi}, got {value}")
+            raise UserError(f"config: {key}: must be at most {hi}, got {shorten(value)}")
+
+
+def _key_text(key: Any) -> str:
+    """A key as typed, or shortened when it is long (or not text): messages stay one short line."""
+    return key if isinstance(key, str) and len(key) <= 100 and key.isprintable() else shorten(key)
 
 
 def _build_section(section_name: str, cls, raw: Any):
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
-        raise UserError(f"config: {section_name}: expected a mapping of settings, got {raw!r}")
+        raise UserError(f"config: {section_name}: expected a mapping of settings, got {shorten(raw)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values = {}
     for key, value in raw.items():
-        full = f"{section_name}.{key}"
+        full = f"{section_name}.{_key_text(key)}"
         if key not in fields:
             raise UserError(f"config: unknown key {full} (known: {', '.join(fields)})")
         value = _coerce(full, value, hints[key])
@@ -236,7 +304,7 @@ def config_from_dict(raw: Any, source: str | Path | None = None) -> Config:
         built = {}
         for name, value in raw.items():
             if name not in sections:
-                raise UserError(f"config: unknown section {name!r} (known: {', '.join(sections)})")
+                raise UserError(f"config: unknown section {shorten(name)} (known: {', '.join(sections)})")
             built[name] = _build_section(name, typing.get_type_hints(Config)[name], value)
         return Config(**built)
     except UserError as err:
@@ -249,18 +317,61 @@ def config_from_dict(raw: Any, source: str | Path | None = None) -> Config:
 def read_config_file(path: str | Path) -> dict:
     """Parse YAML safely; any failure becomes a one-line :class:`UserError`."""
     path = Path(path)
+    data = read_regular_file(path, "config file", MAX_CONFIG_BYTES, "pass --config with an existing settings file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"config file {path} not found: pass --config with an existing file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"config file {path} cannot be read: {err}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"config file {path} is not UTF-8 text (byte {err.start}): save it as UTF-8") from None
     try:
-        return yaml.safe_load(text)
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""
         raise UserError(f"config file {path} is not valid YAML{at}: fix the syntax") from None
+    except RecursionError:
+        raise UserError(f"config file {path} is nested too deeply to be a settings file") from None
+    except ValueError as err:  # e.g. an integer of more digits than Python converts
+        raise UserError(f"config file {path} holds a value that cannot be read ({shorten(str(err))})") from None
+    if _expanded_size(raw, MAX_CONFIG_VALUES) > MAX_CONFIG_VALUES:
+        raise UserError(f"config file {path}: its aliases (&/*) expand to more than {MAX_CONFIG_VALUES:,} values, "
+                        f"or refer to themselves: not a settings file")
+    return raw
+
+
+def _expanded_size(value: Any, limit: int) -> int:
+    """How many values ``value`` holds with every alias expanded, stopping past ``limit``.
+
+    Aliases make a small file a huge (or self-referencing) structure; counting shared parts once
+    per use, memoised by identity, costs time in the file's size, not the expansion's."""
+    sizes: dict[int, int] = {}
+    open_ids: set[int] = set()
+
+    def size(node: Any) -> int:
+        if not isinstance(node, (list, dict)):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_ids:  # a structure that contains itself
+            return limit + 1
+        open_ids.add(key)
+        total = 1
+        for item in (node.items() if isinstance(node, dict) else node):
+            parts = item if isinstance(node, dict) else (item,)
+            for part in parts:
+                total += size(part)
+                if total > limit:
+                    break
+            if total > limit:
+                break
+        open_ids.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        return size(value)
+    except RecursionError:
+        return limit + 1
 
 
 def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
@@ -271,11 +382,12 @@ def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
         section_name, _, key = dotted.partition(".")
         sections = [f.name for f in dataclasses.fields(Config)]
         if section_name not in sections:
-            raise UserError(f"config: unknown key {dotted} (expected section.key, sections: {', '.join(sections)})")
+            raise UserError(f"config: unknown key {shorten(dotted)} (expected section.key, sections: "
+                            f"{', '.join(sections)})")
         section = getattr(config, section_name)
         fields = {f.name: f for f in dataclasses.fields(section)}
         if key not in fields:
-            raise UserError(f"config: unknown key {dotted}")
+            raise UserError(f"config: unknown key {shorten(dotted)}")
         value = _coerce(dotted, value, typing.get_type_hints(type(section))[key])
         _check_range(dotted, value, fields[key].metadata)
         section = dataclasses.replace(section, **{key: value})
@@ -288,6 +400,23 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     path = path or DEFAULT_CONFIG_PATH
     config = config_from_dict(read_config_file(path), source=path)
     return apply_overrides(config, overrides or {})
+
+
+def camera_index(value: int | str, where: str) -> int:
+    """A camera index in 0..MAX_CAMERA_INDEX, or a one-line UserError naming ``where`` (never a
+    negative or huge number handed to OpenCV, which crashes or overflows on them)."""
+    text = str(value).strip()
+    digits = text.lstrip("+-")
+    if isinstance(value, int) and not isinstance(value, bool):
+        index = value
+    elif digits.isdigit() and len(digits) <= 6:
+        index = int(text)
+    else:
+        index = -1
+    if not 0 <= index <= MAX_CAMERA_INDEX:
+        raise UserError(f"{where}: camera index {shorten(text, 30)} is out of range: use 0..{MAX_CAMERA_INDEX}, "
+                        f"or a video file")
+    return index
 
 
 def resolve_path(value: str | Path, base: Path = PROJECT_ROOT) -> Path:

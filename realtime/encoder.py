@@ -15,13 +15,18 @@ from typing import Any
 
 import numpy as np
 
-from realtime.errors import UserError
+from realtime.errors import UserError, shorten
 from realtime.faces import scale_crops
+from realtime.paths import read_regular_file
+from realtime.thresholds import check_threshold
 
 log = logging.getLogger(__name__)
 
 JSON_NAME = "encoder.json"
 TFLITE_NAME = "encoder.tflite"
+# encoder.json is a page of metadata; sizes are pixels and vector lengths, never millions.
+MAX_JSON_BYTES = 1_000_000
+MAX_SIZE = 65536
 
 
 def _interpreter_class():
@@ -40,20 +45,29 @@ def read_model_info(model_dir: str | Path) -> dict[str, Any]:
     if not model_dir.is_dir():
         raise UserError(f"model folder {model_dir} not found: run `python -m training` first or pass --model DIR")
     path = model_dir / JSON_NAME
+    if not path.exists() and not path.is_symlink():
+        raise UserError(f"{model_dir} has no {JSON_NAME}: run `python -m training` first or pass --model DIR")
+    data = read_regular_file(path, "model metadata", MAX_JSON_BYTES, "re-export the model")
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{model_dir} has no {JSON_NAME}: run `python -m training` first or pass --model DIR") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise UserError(f"{path} is not valid JSON ({err}): re-export the model") from None
+        info = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"{path} is not valid JSON ({shorten(str(err))}): re-export the model") from None
+    except RecursionError:  # [[[[... 200,000 deep
+        raise UserError(f"{path} is nested too deeply to be model metadata: re-export the model") from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise UserError(f"{path} holds a number too long to read: re-export the model") from None
     if not isinstance(info, dict):
         raise UserError(f"{path}: expected a JSON object, re-export the model")
-    for key, kind in (("input_size", int), ("embedding_size", int), ("threshold", (int, float))):
+    for key in ("input_size", "embedding_size"):
         value = info.get(key)
-        if not isinstance(value, kind) or isinstance(value, bool) or value <= 0:
-            raise UserError(f"{path}: {key} missing or invalid ({value!r}): re-export the model")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_SIZE:
+            raise UserError(f"{path}: {key} missing or invalid ({shorten(value)}): re-export the model")
+    normalized = info.get("normalized", True)
+    if not isinstance(normalized, bool):
+        raise UserError(f"{path}: normalized must be true or false, got {shorten(normalized)}: re-export the model")
+    check_threshold(info.get("threshold"), f"{path}", normalized)
     if info.get("distance", "euclidean") != "euclidean":
-        raise UserError(f"{path}: distance {info.get('distance')!r} is not supported (euclidean only)")
+        raise UserError(f"{path}: distance {shorten(info.get('distance'))} is not supported (euclidean only)")
     return info
 
 

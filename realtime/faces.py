@@ -12,75 +12,45 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import cv2
 import numpy as np
 
-from realtime.config import DetectionConfig
-from realtime.errors import UserError
+from realtime.config import Config, DetectionConfig
+from realtime.errors import UserError, shorten
+# Reading photos lives in realtime.images; these names stay importable from here.
+from realtime.images import IMAGE_SUFFIXES, UnreadableImage, read_image, to_bgr8  # noqa: F401
 
-Box = tuple[int, int, int, int]  # x, y, w, h in pixels of the full-size image
+if TYPE_CHECKING:
+    from realtime.align import Aligner
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm"})
-
-
-class UnreadableImage(UserError):
-    """A file that exists but does not decode as an image."""
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """Decode any common image file to 8-bit BGR (grayscale, RGBA and 16-bit included).
-
-    Every way a file can fail to be a usable image (missing, a folder, text named .jpg,
-    corrupt, truncated, a header claiming billions of pixels) is one :class:`UnreadableImage`
-    naming the file, never a ``cv2.error`` traceback.
-    """
-    path = Path(path)
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as err:
-        raise UnreadableImage(f"{path}: cannot be read ({err.strerror or err})") from None
-    try:
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    except cv2.error as err:
-        # OpenCV asserts (rather than returning None) on headers past CV_IO_MAX_IMAGE_PIXELS.
-        too_big = "MAX_IMAGE_PIXELS" in str(err)
-        raise UnreadableImage(f"{path}: " + ("image is too large to decode (over ~1 gigapixel): shrink it"
-                                             if too_big else "not an image, or a corrupt one")) from None
-    except MemoryError:
-        raise UnreadableImage(f"{path}: not enough memory to decode this image: shrink it") from None
-    if image is None or image.size == 0:
-        raise UnreadableImage(f"{path}: not an image, or a corrupt or truncated one")
-    return to_bgr8(image)
+from realtime.boxes import Box  # noqa: E402  (app.py takes it from here too)
 
 
-def to_bgr8(image: np.ndarray) -> np.ndarray:
-    """Normalise a decoded image to contiguous 3-channel uint8 BGR."""
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        # Float images are [0, 1] or [0, 255]; NaN must not become an arbitrary byte.
-        values = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
-        peak = float(values.max()) if values.size else 0.0
-        image = np.clip(values * (255.0 if peak <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-    if image.ndim == 3 and image.shape[2] in (1, 2):  # gray, or gray + alpha
-        image = image[:, :, 0]
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    return np.ascontiguousarray(image[:, :, :3])
+def open_cascade(name: str) -> cv2.CascadeClassifier:
+    """A new Haar cascade by file name in ``cv2.data.haarcascades`` (or a path).
 
-
-@functools.lru_cache(maxsize=8)
-def load_cascade(name: str) -> cv2.CascadeClassifier:
-    """A Haar cascade by file name in ``cv2.data.haarcascades`` (or a path)."""
+    A CascadeClassifier must not run in two threads at once: a detector that detects on a
+    worker thread opens its own with this; photos share one through :func:`load_cascade`."""
     path = Path(name) if Path(name).is_file() else Path(cv2.data.haarcascades) / name
     cascade = cv2.CascadeClassifier(str(path))
     if cascade.empty():
         raise UserError(f"detection.cascade: cannot load Haar cascade {name!r} (looked in {path.parent})")
     return cascade
+
+
+load_cascade = functools.lru_cache(maxsize=8)(open_cascade)
+
+
+# The detection settings that decide which box a photo's face gets (caches are keyed on these;
+# the file-size and pixel limits decide only whether a photo is read at all).
+BOX_SETTINGS = ("cascade", "scale_factor", "min_neighbors", "min_size", "max_side",
+                "center_crop_fallback", "center_crop_fraction")
+
+
+def box_settings(settings: DetectionConfig) -> dict:
+    return {k: getattr(settings, k) for k in BOX_SETTINGS}
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -93,11 +63,13 @@ def detection_factor(shape: Sequence[int], settings: DetectionConfig, scale: flo
     return min(1.0, scale, settings.max_side / longest)
 
 
-def find_faces(image: np.ndarray, settings: DetectionConfig, scale: float = 1.0) -> list[Box]:
+def find_faces(image: np.ndarray, settings: DetectionConfig, scale: float = 1.0,
+               cascade: cv2.CascadeClassifier | None = None) -> list[Box]:
     """Haar faces in full-size pixel boxes, largest first.
 
     ``scale`` < 1 detects on a downscaled copy (the live loop's speed switch); photos larger
     than ``settings.max_side`` are always downscaled, so huge images cost no extra memory.
+    ``cascade``: a thread's own (default: the shared one for ``settings.cascade``).
     """
     gray = to_gray(image)
     if gray.size == 0:
@@ -105,7 +77,7 @@ def find_faces(image: np.ndarray, settings: DetectionConfig, scale: float = 1.0)
     factor = detection_factor(gray.shape, settings, scale)
     small = gray if factor >= 1.0 else cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
     min_side = max(1, int(round(settings.min_size * factor)))
-    found = load_cascade(settings.cascade).detectMultiScale(
+    found = (cascade or load_cascade(settings.cascade)).detectMultiScale(
         small, scaleFactor=settings.scale_factor, minNeighbors=settings.min_neighbors,
         minSize=(min_side, min_side))
     boxes = [tuple(int(round(v / factor)) for v in box) for box in np.asarray(found).reshape(-1, 4)]
@@ -160,15 +132,81 @@ def scale_crops(crops: np.ndarray) -> np.ndarray:
     return np.asarray(crops, dtype=np.float32) * np.float32(1.0 / 255.0)
 
 
-def face_from_photo(image: np.ndarray, settings: DetectionConfig, size: int) -> tuple[np.ndarray | None, str, int]:
-    """The crop of the largest face, how it was found, and how many faces Haar saw.
+def photo_face_box(image: np.ndarray, settings: DetectionConfig) -> tuple[Box | None, str, int]:
+    """The box of a photo's largest face, how it was found, and how many faces Haar saw.
 
-    The status is ``"face"``, ``"fallback"`` (centre crop, when ``center_crop_fallback`` is on)
-    or ``"no_face"`` (crop is None).
+    The status is ``"face"``, ``"fallback"`` (centre box, when ``center_crop_fallback`` is on)
+    or ``"no_face"`` (box is None). Training's crops and the teacher's embeddings both start here,
+    so they always describe the same face.
     """
     boxes = find_faces(image, settings)
     if boxes:
-        return crop_face(image, boxes[0], size), "face", len(boxes)
+        return boxes[0], "face", len(boxes)
     if settings.center_crop_fallback:
-        return crop_face(image, center_box(image.shape, settings.center_crop_fraction), size), "fallback", 0
+        return center_box(image.shape, settings.center_crop_fraction), "fallback", 0
     return None, "no_face", 0
+
+
+def face_from_photo(image: np.ndarray, settings: DetectionConfig, size: int,
+                    aligner: "Aligner | None" = None) -> tuple[np.ndarray | None, str, int]:
+    """The crop of the largest face, how it was found, and how many faces Haar saw (see :func:`photo_face_box`).
+
+    With an aligner the crop is aligned, and a box in which it finds no face gives ``"not_a_face"``.
+    """
+    box, status, count = photo_face_box(image, settings)
+    if box is None:
+        return None, status, count
+    crops, kept = face_crops(image, [box], size, aligner)
+    return (crops[0], status, count) if kept else (None, "not_a_face", count)
+
+
+def face_crops(image: np.ndarray, boxes: Sequence[Box], size: int,
+               aligner: "Aligner | None" = None) -> tuple[np.ndarray, list[int]]:
+    """The encoder's input for each box that holds a face, and which boxes those are.
+
+    The one place a detected box becomes a crop, for training photos and live frames alike:
+    aligned on five landmarks when an aligner is given (boxes without a face are dropped), else
+    the box resized.
+    """
+    if aligner is None:
+        return crop_faces(image, boxes, size), list(range(len(boxes)))
+    return aligner.crops(image, boxes)
+
+
+def preprocessing_record(config: "Config") -> dict:
+    """What ``encoder.json`` records of the path that made the training crops (checked at run time)."""
+    from realtime.align import YUNET_SHA256
+    a = config.alignment
+    alignment = {"method": "none"} if a.method == "none" else {
+        "method": a.method, "model_sha256": YUNET_SHA256, "template": [list(map(float, p)) for p in a.template],
+        "template_size": a.template_size, "box_margin": a.box_margin, "landmark_size": a.landmark_size}
+    return {"detector": "haar", "cascade": config.detection.cascade, "color": "RGB", "scale": "1/255",
+            "crop": "largest face", "alignment": alignment}
+
+
+def check_preprocessing(info: dict, config: "Config", where: str = "encoder.json") -> None:
+    """Refuse a config whose preprocessing differs from the one the encoder was trained with.
+
+    A crop made another way (another cascade, no alignment, another template) is encoded into
+    meaningless embeddings without any error, so the mismatch is said at start, naming the key.
+    An ``encoder.json`` from before alignment existed records none: that means ``method: none``.
+    """
+    recorded = info.get("preprocessing") if isinstance(info.get("preprocessing"), dict) else {}
+    wanted = preprocessing_record(config)
+    if recorded.get("cascade", wanted["cascade"]) != wanted["cascade"]:
+        raise UserError(f"{where}: the encoder was trained on crops from Haar cascade "
+                        f"{shorten(recorded.get('cascade'))}, config detection.cascade is {shorten(wanted['cascade'])}: "
+                        "set detection.cascade to match, or use a model trained with it")
+    trained = recorded.get("alignment") if isinstance(recorded.get("alignment"), dict) else {"method": "none"}
+    for key, value in wanted["alignment"].items():
+        if trained.get(key) != value:
+            raise UserError(f"{where}: the encoder was trained with alignment {key} {shorten(trained.get(key))}, "
+                            f"config alignment.{key.replace('model_sha256', 'model')} gives {shorten(value)}: "
+                            "set the config's alignment section as in the model's config.yaml, or use a matching model")
+
+
+def make_preprocessor(config: "Config", info: dict, size: int, where: str = "encoder.json") -> "Aligner | None":
+    """The aligner for an encoder (None: plain box crops), after checking it matches the encoder's training."""
+    from realtime.align import make_aligner
+    check_preprocessing(info, config, where)
+    return make_aligner(config.alignment, size)

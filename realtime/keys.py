@@ -3,14 +3,24 @@
 Normal mode: ``e`` starts name entry, ``q``/Esc quit, space pauses, ``+``/``-`` move the
 threshold. Name entry: printable keys append, Backspace deletes, Enter saves, Esc cancels
 (``q`` and space are letters there).
+
+Keys are code points (``ord`` of the character typed) or :data:`ENTER`, :data:`ESC`,
+:data:`BACKSPACE`. :func:`from_waitkey` and :func:`from_keysym` turn what a window backend
+delivers into them, dropping modifiers (Shift alone is not a letter) and other non-printables.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from realtime.names import MAX_NAME_LENGTH
+
 ENTER = (10, 13)
 ESC = 27
 BACKSPACE = (8, 127, 65288)
+
+# X11 keysyms (also what OpenCV's Qt and GTK backends return for keys that are not Latin-1 text).
+_KEYSYM_SPECIAL = {0xFF0D: 13, 0xFF8D: 13, 0xFF1B: ESC, 0xFF08: 8, 0xFFFF: 127, 0xFF80: 32, 0xFFAB: 43, 0xFFAD: 45}
+_UNICODE_KEYSYM = 0x01000000
 
 # Names a scripted key sequence may use for keys that are not one printable character.
 KEY_NAMES = {"ENTER": 13, "RETURN": 13, "ESC": 27, "ESCAPE": 27, "BACKSPACE": 8, "SPACE": 32, "COMMA": 44,
@@ -32,8 +42,47 @@ class Action:
     name: str = ""
 
 
+def from_keysym(keysym: int) -> int | None:
+    """An X11 keysym (case already applied, as ``XLookupString`` gives it) -> a key, or None for
+    modifiers, function and cursor keys."""
+    if 0x20 <= keysym <= 0x7E or 0xA0 <= keysym <= 0xFF:
+        return keysym                                   # Latin-1 keysyms are their code points
+    if keysym in _KEYSYM_SPECIAL:
+        return _KEYSYM_SPECIAL[keysym]
+    if _UNICODE_KEYSYM + 0x20 <= keysym <= _UNICODE_KEYSYM + 0x10FFFF:
+        return _printable(keysym - _UNICODE_KEYSYM)
+    return None                                          # Shift, Control, Caps Lock, arrows, F-keys...
+
+
+def from_waitkey(code: int) -> int | None:
+    """A ``cv2.waitKeyEx`` code -> a key, or None (no key, a modifier, a non-printable).
+
+    OpenCV's Qt backend sends ASCII keys as ASCII (letters always lower case: it drops Shift),
+    Latin-1 letters as a *signed* char of their upper-case form (``Ë`` = -53, also for ``ë``),
+    and everything else as the X11 keysym (Shift = 0xFFE1, ``ř`` = 0x1000159). Windows and the
+    GTK backend send characters and keysyms. A window that can, reads the exact text instead
+    (:mod:`realtime.x11keys`); this is the portable fallback.
+    """
+    if code is None or code == -1:
+        return None
+    if -128 <= code < -1:        # Qt: a Latin-1 letter as a signed char, upper case like its ASCII keys' names
+        return ord(chr(code & 0xFF).lower())
+    if code in (8, 13, 10, 27, 127):
+        return 13 if code == 10 else code
+    if 0x20 <= code <= 0x7E or 0xA0 <= code <= 0xFF:
+        return code
+    if code >= 0x100:
+        return from_keysym(code)
+    return None
+
+
+def _printable(point: int) -> int | None:
+    """The code point if it is one printable character."""
+    return point if point < 0x110000 and chr(point).isprintable() else None
+
+
 def handle_key(state: KeyState, key: int) -> tuple[KeyState, Action | None]:
-    """Next state and the action for one key code (as ``cv2.waitKey`` returns; -1 = none)."""
+    """Next state and the action for one key (a code point, ENTER, ESC or BACKSPACE; -1 = none)."""
     if key is None or key < 0:
         return state, None
     if state.naming:
@@ -47,11 +96,10 @@ def handle_key(state: KeyState, key: int) -> tuple[KeyState, Action | None]:
         if key in BACKSPACE:
             return replace(state, text=state.text[:-1]), Action("edit")
         if key >= 32 and key != 127 and key < 0x110000 and chr(key).isprintable():
-            if len(state.text) >= 64:
+            if len(state.text) >= MAX_NAME_LENGTH:
                 return state, None
             return replace(state, text=state.text + chr(key)), Action("edit")
         return state, None
-    key &= 0xFF
     if key in (ord("q"), ord("Q"), ESC):
         return state, Action("quit")
     if key == ord(" "):

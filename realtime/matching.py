@@ -79,14 +79,6 @@ class Index:
         return len(self.labels)
 
 
-def pairwise_distances(queries: np.ndarray, refs: np.ndarray, ref_sq_norms: np.ndarray | None = None) -> np.ndarray:
-    """Euclidean distances ``(m, n)`` via ``|q|^2 + |r|^2 - 2 q.r`` (one BLAS call)."""
-    q = np.asarray(queries, np.float32)
-    r_sq = np.einsum("ij,ij->i", refs, refs) if ref_sq_norms is None else ref_sq_norms
-    sq = np.einsum("ij,ij->i", q, q)[:, None] + r_sq[None, :] - 2.0 * (q @ refs.T)
-    return np.sqrt(np.maximum(sq, 0.0))
-
-
 def nearest_rows(queries: np.ndarray, refs: np.ndarray, ref_sq_norms: np.ndarray,
                  int8: Int8Scorer | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Index of each query's nearest row of ``refs`` and the exact Euclidean distance to it.

@@ -1,78 +1,107 @@
-"""Drawing on the frame: boxes, names and distances, FPS, threshold, key help, prompts.
+"""Drawing on the frame: boxes with names and distances (the annotation a recording keeps), and the
+HUD around them (FPS, threshold, key help, the name prompt, messages, PAUSED).
 
-OpenCV's Hershey fonts only know ASCII, so names are transliterated (accents dropped) and any
-other character is drawn as ``?``; the gallery and the events keep the exact Unicode name.
+Text goes through :mod:`realtime.text`, so names are drawn exactly as written, and its size
+follows the frame's (readable at 480p and at 1080p). Each distinct label is rendered once.
 """
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from typing import Sequence
 
 import cv2
 import numpy as np
 
+from realtime import text
+from realtime.boxes import Box
+
 GREEN = (0, 200, 0)
 RED = (0, 0, 230)
 WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
 YELLOW = (0, 220, 255)
-FONT = cv2.FONT_HERSHEY_SIMPLEX
-HELP = "e: enroll  space: pause  +/-: threshold  q: quit"
+HELP = "e: enroll   space: pause   +/-: threshold   q: quit"
+ENDED = "end of the video: press any key to close"
 
 
 @dataclass(frozen=True)
 class FaceLabel:
-    box: tuple[int, int, int, int]
+    box: Box
     name: str | None        # voted name, None = unknown
     distance: float
 
 
-def drawable(text: str) -> str:
-    """Best ASCII rendering of a Unicode string for cv2.putText."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    out = []
-    for ch in decomposed:
-        if unicodedata.combining(ch):
-            continue
-        out.append(ch if 32 <= ord(ch) < 127 else "?")
-    return "".join(out)
+def unit(frame: np.ndarray) -> float:
+    """Text and line size relative to a 480-line frame (1.0 at 640x480, 2.25 at 1920x1080)."""
+    height, width = frame.shape[:2]
+    return max(0.5, min(height, width * 0.75) / 480.0)
 
 
-def _text(frame, text, org, scale, color, thickness=1, bg=BLACK):
-    """Text on a filled background so it reads over any image."""
-    text = drawable(text)
-    (w, h), base = cv2.getTextSize(text, FONT, scale, thickness)
-    x, y = int(org[0]), int(org[1])
-    cv2.rectangle(frame, (x, y - h - base), (x + w, y + base), bg, cv2.FILLED)
-    cv2.putText(frame, text, (x, y), FONT, scale, color, thickness, cv2.LINE_AA)
+def _px(frame: np.ndarray, size: float) -> int:
+    return max(12, int(round(size * unit(frame))))
+
+
+def _fitting(frame: np.ndarray, line: str, px: int, margin: int) -> int:
+    """``px``, made smaller if ``line`` would not fit across the frame."""
+    width = text.size(line, px)[0]
+    room = frame.shape[1] - 2 * margin
+    return px if width <= room else max(8, int(px * room / width))
+
+
+def draw_faces(frame: np.ndarray, faces: Sequence[FaceLabel]) -> np.ndarray:
+    """Boxes (green: named, red: unknown) with the name and distance above each; in place."""
+    u = unit(frame)
+    thick = max(2, int(round(2 * u)))
+    px = _px(frame, 20)
+    pad = max(2, int(3 * u))
+    for face in faces:
+        x, y, w, h = face.box
+        color = GREEN if face.name is not None else RED
+        cv2.rectangle(frame, (x, y), (x + w, y + h), color, thick)
+        label = face.name if face.name is not None else "Unknown"
+        if np.isfinite(face.distance):  # inf: nobody enrolled yet
+            label += f" {face.distance:.2f}"
+        label_h = text.size(label, px)[1] + 2 * pad
+        top = y - label_h if y - label_h >= 0 else y + h      # above the box, or below it at the top edge
+        text.put(frame, label, (x - thick // 2, top), px, WHITE, background=color, pad=pad)
+    return frame
+
+
+def draw_hud(frame: np.ndarray, *, fps: float | None, threshold: float | None, prompt: str | None = None,
+             message: str | None = None, paused: bool = False, help_line: bool = True,
+             ended: bool = False) -> np.ndarray:
+    """The status line (FPS, threshold), key help, name prompt, message and PAUSED; in place."""
+    height, width = frame.shape[:2]
+    u = unit(frame)
+    margin, pad = max(4, int(6 * u)), max(2, int(3 * u))
+    x = margin
+    if fps is not None:  # whole fps: a few distinct labels, each rendered once
+        x += text.put(frame, f"{fps:.0f} fps", (x, margin), _px(frame, 16), WHITE, BLACK, pad)[0] + pad
+    if threshold is not None:
+        text.put(frame, f"threshold {threshold:.2f}", (x, margin), _px(frame, 16), WHITE, BLACK, pad)
+    bottom = height - margin                 # lines stack upwards from the bottom edge, clear of the faces
+    if help_line:
+        px = _fitting(frame, HELP, _px(frame, 15), margin + pad)
+        bottom -= text.size(HELP, px)[1] + 2 * pad
+        text.put(frame, HELP, (margin, bottom), px, WHITE, BLACK, pad)
+        bottom -= pad
+    if paused or ended:
+        banner = "PAUSED" if paused else ENDED
+        px = _fitting(frame, banner, _px(frame, 32 if paused else 22), margin + pad)
+        w, h = text.size(banner, px)
+        text.put(frame, banner, ((width - w) // 2 - pad, bottom - h - 2 * pad), px, YELLOW, BLACK, pad)
+    y = height // 2
+    for line in (prompt, message):
+        if line:
+            px = _fitting(frame, line, _px(frame, 22), margin + pad)
+            y += text.put(frame, line, (margin, y), px, YELLOW, BLACK, pad)[1] + pad
+    return frame
 
 
 def draw(frame: np.ndarray, faces: Sequence[FaceLabel], *, fps: float | None, threshold: float,
          prompt: str | None = None, message: str | None = None, paused: bool = False,
          help_line: bool = True) -> np.ndarray:
-    """Annotate ``frame`` in place (and return it)."""
-    height, width = frame.shape[:2]
-    scale = max(0.4, min(1.0, width / 1000.0))
-    thick = 1 if width < 900 else 2
-    for face in faces:
-        x, y, w, h = face.box
-        color = GREEN if face.name is not None else RED
-        cv2.rectangle(frame, (x, y), (x + w, y + h), color, 2)
-        label = face.name if face.name is not None else "Unknown"
-        if np.isfinite(face.distance):  # inf: nobody enrolled yet
-            label += f" {face.distance:.2f}"
-        _text(frame, label, (x, max(int(20 * scale) + 4, y - 6)), scale * 0.7, WHITE, thick, bg=color)
-    status = f"threshold {threshold:.2f}"
-    if fps is not None:
-        status = f"{fps:5.1f} fps  " + status
-    if paused:
-        status += "  PAUSED"
-    _text(frame, status, (6, int(24 * scale) + 4), scale * 0.6, WHITE, thick)
-    if help_line:
-        _text(frame, HELP, (6, height - 8), scale * 0.5, WHITE, 1)
-    if prompt is not None:
-        _text(frame, prompt, (6, height // 2), scale * 0.8, YELLOW, thick)
-    if message:
-        _text(frame, message, (6, height // 2 + int(36 * scale)), scale * 0.7, YELLOW, thick)
-    return frame
+    """Faces and HUD together (what the window shows)."""
+    draw_faces(frame, faces)
+    return draw_hud(frame, fps=fps, threshold=threshold, prompt=prompt, message=message, paused=paused,
+                    help_line=help_line)

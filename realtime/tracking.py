@@ -8,7 +8,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Hashable, Sequence
 
-Box = tuple[int, int, int, int]
+from realtime.boxes import Box
 
 
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -29,14 +29,18 @@ class Track:
     votes: deque = field(default_factory=deque)
 
 
-def vote(labels: Sequence[Hashable]) -> Hashable:
-    """The most common label; a tie goes to the most recent of the tied labels."""
-    if not labels:
+def vote(labels: Sequence[Hashable], agree: int = 1) -> Hashable:
+    """The name at least ``agree`` of ``labels`` give, or None (unknown).
+
+    A name needs that many frames behind it, so one bad frame never shows a wrong name; among
+    names with enough frames the most common wins, a tie going to the most recent.
+    """
+    counts = Counter(label for label in labels if label is not None)
+    if not counts or max(counts.values()) < agree:
         return None
-    counts = Counter(labels)
     top = max(counts.values())
     for label in reversed(labels):
-        if counts[label] == top:
+        if label is not None and counts[label] == top:
             return label
     return None  # pragma: no cover
 
@@ -44,10 +48,11 @@ def vote(labels: Sequence[Hashable]) -> Hashable:
 class Tracker:
     """Greedy IoU tracker: each box joins the unclaimed track it overlaps most (>= ``min_iou``)."""
 
-    def __init__(self, min_iou: float = 0.3, max_missed: int = 5, vote_frames: int = 5):
+    def __init__(self, min_iou: float = 0.3, max_missed: int = 5, vote_frames: int = 5, vote_agree: int = 1):
         self.min_iou = min_iou
         self.max_missed = max_missed
         self.vote_frames = vote_frames
+        self.vote_agree = min(vote_agree, vote_frames)
         self.tracks: dict[int, Track] = {}
         self._next_id = 1
 
@@ -83,7 +88,7 @@ class Tracker:
         """Record this frame's label for a track and return the vote over its last frames."""
         track = self.tracks[track_id]
         track.votes.append(label)
-        return vote(list(track.votes))
+        return vote(list(track.votes), self.vote_agree)
 
     def reset(self) -> None:
         """Forget votes (after an enrollment, so the new name shows at once)."""

@@ -51,23 +51,31 @@ def test_encoder_batch_equals_one_by_one_and_is_deterministic(encoder):
     {"recognition.detect_async": "never", "recognition.detect_scale": 1.0, "recognition.detect_every": 1,
      "recognition.batch_encode": False},
 ])
-def test_app_enrolls_by_key_and_recognises_from_the_next_frame(tmp_path, encoder, switches):
+def test_app_enrolls_by_key_and_recognises_once_the_vote_agrees(tmp_path, encoder, switches):
     config = apply_overrides(load_config(), {"recognition.enroll_samples": 3, "recognition.enroll_seconds": 0.0,
                                              **switches})
     with Gallery(tmp_path / "g.db", encoder.model_id) as gallery:
         app = App(config, encoder, gallery)
         clip = frames(40)
-        results = []
+        results, done = [], None
         for i, frame in enumerate(clip):
             if i == 5:
                 for key in "eAnnA\r":
                     app.key(ord(key), t=i / 25)
             results.append(app.process(frame, t=i / 25))
             app.render(frame, results[-1])
+            if done is None and app.enrolled:
+                done = i                  # the enrollment was saved while this frame was processed
         assert set(app.timings) == {"detect", "encode", "match", "track", "draw"}
         assert gallery.people() == [("AnnA", 3)]
-        done = next(i for i, r in enumerate(results) if i > 5 and app.enrolled)
-        after = [r for r in results[done + 5:] if r.faces]
+        assert done is not None and done < 30
+        assert all(f.name is None for r in results[:done + 1] for f in r.faces)   # unknown until then
+        # The index is rebuilt at once: from the next frame on the face's nearest match is AnnA,
+        # and the vote (reset) shows the name once vote_agree frames agree, never earlier.
+        agree = config.recognition.vote_agree
+        assert results[done + 1].faces and results[done + 1].faces[0].nearest == "AnnA"
+        assert all(f.name is None for r in results[done + 1:done + agree] for f in r.faces)
+        after = [r for r in results[done + agree:] if r.faces]
         assert after and all(r.faces[0].name == "AnnA" for r in after)
         assert any(r.full_detection for r in results)
         if switches.get("recognition.detect_every") == 1:

@@ -65,8 +65,7 @@ def test_the_patterns_leave_safe_code_alone(snippet):
 
 def test_crop_cache_format_loads_without_pickle(tmp_path):
     """The cache is written with plain string and uint8 arrays, so allow_pickle=False reads it."""
-    from realtime.config import DetectionConfig
-    from training.data import _write_cache
+    from training.data import _read_cache, _write_cache
 
     path = tmp_path / "cache" / "crops.npz"
     crop = np.zeros((8, 8, 3), np.uint8)
@@ -74,4 +73,7 @@ def test_crop_cache_format_loads_without_pickle(tmp_path):
     with np.load(path, allow_pickle=False) as data:
         assert data["keys"].dtype.kind == "U" and data["crops"].dtype == np.uint8
         assert data["statuses"].tolist() == ["face", "no_face"]
-    assert DetectionConfig  # imported from the same package the cache serves
+    # and the training code's own reader (allow_pickle=False too) gets back what was written
+    entries = _read_cache(path, 8)
+    assert entries["b|1|2"] == ("no_face", None) and entries["a|1|2"][0] == "face"
+    np.testing.assert_array_equal(entries["a|1|2"][1], crop)

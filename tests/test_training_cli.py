@@ -11,7 +11,6 @@ import pytest
 
 from realtime.config import DetectionConfig, load_config
 from realtime.errors import UserError
-from realtime.faces import largest_face
 from training.data import load_face_set
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,9 +65,15 @@ def test_config_validation_names_the_key(tmp_path):
         load_config(bad)
 
 
-def test_largest_face():
-    assert largest_face([(0, 0, 10, 10), (5, 5, 40, 30), (1, 1, 20, 20)]) == (5, 5, 40, 30)
-    assert largest_face([]) is None
+def test_every_configurable_method_is_registered_and_the_flag_offers_the_same():
+    import dataclasses
+    from realtime.config import TrainingConfig
+    from training import methods
+    from training.train import parse_args
+    schema = next(f.metadata["choices"] for f in dataclasses.fields(TrainingConfig) if f.name == "method")
+    assert set(schema) == set(methods.METHODS)
+    for name in schema:
+        assert parse_args(["--method", name]).method == name
 
 
 @needs_data

@@ -21,9 +21,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from realtime.config import DetectionConfig
+from realtime.align import make_aligner
+from realtime.config import AlignmentConfig, DetectionConfig
 from realtime.errors import UserError
-from realtime.faces import IMAGE_SUFFIXES, UnreadableImage, face_from_photo, read_image
+from realtime.faces import box_settings, IMAGE_SUFFIXES, UnreadableImage, face_from_photo, read_image
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +113,9 @@ def scan_people(root: str | Path) -> tuple[dict[str, list[Path]], Counter]:
     return people, skipped
 
 
-def _settings_key(settings: DetectionConfig, size: int) -> str:
-    blob = json.dumps({"v": CACHE_VERSION, "size": size, **dataclasses.asdict(settings)}, sort_keys=True)
+def _settings_key(settings: DetectionConfig, size: int, alignment: AlignmentConfig | None = None) -> str:
+    aligned = {} if alignment is None or alignment.method == "none" else {"alignment": dataclasses.asdict(alignment)}
+    blob = json.dumps({"v": CACHE_VERSION, "size": size, **box_settings(settings), **aligned}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -122,9 +124,10 @@ def _file_key(path: Path) -> str:
     return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
-def cache_file(cache_dir: str | Path, root: str | Path, settings: DetectionConfig, size: int) -> Path:
+def cache_file(cache_dir: str | Path, root: str | Path, settings: DetectionConfig, size: int,
+               alignment: AlignmentConfig | None = None) -> Path:
     root_id = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:16]
-    return Path(cache_dir).expanduser() / f"crops-{root_id}-{_settings_key(settings, size)}.npz"
+    return Path(cache_dir).expanduser() / f"crops-{root_id}-{_settings_key(settings, size, alignment)}.npz"
 
 
 def _parse_cache(data, size: int) -> dict[str, tuple[str, np.ndarray | None]]:
@@ -167,27 +170,22 @@ def _private_dir(folder: Path) -> None:
                     folder)
 
 
-def _write_cache(path: Path, entries: dict[str, tuple[str, np.ndarray | None]], size: int) -> None:
-    """Write atomically with mode 0600 in a 0700 folder: crops of faces are biometric data.
+def write_private_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Write an ``.npz`` atomically with mode 0600 in a 0700 folder: crops and embeddings are biometric.
 
     A cache that cannot be written only costs time next run, so failures are a warning.
     """
-    keys = list(entries)
-    statuses = [entries[k][0] for k in keys]
-    crops = [entries[k][1] for k in keys if entries[k][1] is not None]
-    stacked = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
     tmp = None
     try:
         _private_dir(path.parent)
         # mkstemp creates the file 0600 with a unique name, so two runs never share a temp file.
         fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, keys=np.array(keys, dtype=str), statuses=np.array(statuses, dtype=str),
-                     crops=stacked)
+            np.savez(handle, **arrays)
         os.replace(tmp, path)
         tmp = None
     except OSError as err:
-        log.warning("crop cache %s cannot be written (%s): continuing without it", path, err.strerror or err)
+        log.warning("cache %s cannot be written (%s): continuing without it", path, err.strerror or err)
     finally:
         if tmp is not None:
             try:
@@ -196,8 +194,15 @@ def _write_cache(path: Path, entries: dict[str, tuple[str, np.ndarray | None]], 
                 pass
 
 
+def _write_cache(path: Path, entries: dict[str, tuple[str, np.ndarray | None]], size: int) -> None:
+    keys = list(entries)
+    crops = [entries[k][1] for k in keys if entries[k][1] is not None]
+    write_private_npz(path, keys=np.array(keys, dtype=str), statuses=np.array([entries[k][0] for k in keys], dtype=str),
+                      crops=np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8))
+
+
 def load_face_set(root: str | Path, settings: DetectionConfig, size: int, cache_dir: str | Path | None,
-                  min_people: int = 0, progress: bool = True) -> FaceSet:
+                  min_people: int = 0, progress: bool = True, alignment: AlignmentConfig | None = None) -> FaceSet:
     """Crops of the largest face of every photo under ``root/<person>/``.
 
     Photos that do not decode, or where no face is found (and the centre-crop fallback is
@@ -207,7 +212,8 @@ def load_face_set(root: str | Path, settings: DetectionConfig, size: int, cache_
     if len(people) < min_people:
         raise UserError(f"{root}: found {len(people)} person folder(s) with photos; "
                         f"training needs at least {min_people} people, as {root}/<person>/<photo>.jpg")
-    cache_path = cache_file(cache_dir, root, settings, size) if cache_dir else None
+    cache_path = cache_file(cache_dir, root, settings, size, alignment) if cache_dir else None
+    aligner = make_aligner(alignment, size) if alignment is not None else None
     cached = _read_cache(cache_path, size) if cache_path else {}
     entries: dict[str, tuple[str, np.ndarray | None]] = {}
     crops, labels, paths = [], [], []
@@ -228,8 +234,8 @@ def load_face_set(root: str | Path, settings: DetectionConfig, size: int, cache_
             fresh += 1
             try:
                 status, crop = "no_face", None
-                image = read_image(path)
-                crop, status, count = face_from_photo(image, settings, size)
+                image = read_image(path, settings)
+                crop, status, count = face_from_photo(image, settings, size, aligner)
                 if count > 1:
                     summary["several_faces_kept_largest"] += 1
             except UnreadableImage as err:
@@ -259,7 +265,7 @@ def load_face_set(root: str | Path, settings: DetectionConfig, size: int, cache_
 def describe(summary: Counter) -> str:
     """One line: images read, faces used, skipped and why."""
     parts = [f"{summary.get('images', 0)} images read", f"{summary.get('faces', 0)} faces used"]
-    for reason in ("fallback", "no_face", "unreadable", "non_image", "empty_person_folder",
+    for reason in ("fallback", "no_face", "not_a_face", "unreadable", "non_image", "empty_person_folder",
                    "unreadable_person_folder", "several_faces_kept_largest", "cache_hits"):
         if summary.get(reason):
             parts.append(f"{summary[reason]} {reason.replace('_', ' ')}")

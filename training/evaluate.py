@@ -1,7 +1,9 @@
 """How good is an encoder: closed-set top-1, verification ROC, open-set rejection, LFW, plots.
 
-The numbers are computed by pure functions on embeddings (``closed_set``, ``verification``,
-``open_set``); ``evaluate_encoder`` wires them to face sets, and ``main`` is the command
+The numbers are computed by pure functions on embeddings (``closed_set``, ``verification_pairs``,
+``open_set``); identification is the live program's matcher (``realtime.matching``), so top-1 is
+what ``python -m realtime`` would answer. ``evaluate_encoder`` wires them to face sets, the plots
+are in ``training.plots``, and ``main`` is the command
 ``python -m training.evaluate --model DIR --data DIR --out FILE``. Every distance is plain
 Euclidean between embeddings, the unit of the threshold written into ``encoder.json``.
 """
@@ -15,102 +17,92 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from realtime.config import Config, load_config, resolve_path
-from realtime.errors import UserError, run_command, setup_logging
+from realtime.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT, Config, load_config, resolve_path
+from realtime.errors import UserError, run_command, setup_logging, shorten
+from realtime.outputs import check_output_dir, check_outputs_distinct, new_run_dir, same_file, \
+    write_text_atomic
 from realtime.faces import scale_crops
-from training import metrics
+from realtime.matching import Index, match
+from training import metrics, plots
 from training.data import FaceSet, describe, load_face_set
 
 log = logging.getLogger(__name__)
 
-Embed = Callable[[np.ndarray], np.ndarray]   # uint8 RGB crops -> embeddings
+def identify(gallery: np.ndarray, gallery_labels: np.ndarray, probes: np.ndarray,
+             mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each probe's nearest person and distance, by the live program's own matcher
+    (:mod:`realtime.matching`, ``mode`` nearest sample or per-person mean): what is measured
+    here is what ``python -m realtime`` runs."""
+    people, ids = np.unique(np.asarray(gallery_labels), return_inverse=True)
+    found = match(Index.build(gallery, ids, people.tolist()), probes, threshold=float("inf"), mode=mode)
+    return (np.array([m.nearest for m in found], dtype=object),
+            np.array([m.distance for m in found], dtype=np.float64))
 
 
-def euclidean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(len(a), len(b))`` Euclidean distances."""
-    sq = (a * a).sum(1)[:, None] - 2.0 * a @ b.T + (b * b).sum(1)[None, :]
-    return np.sqrt(np.maximum(sq, 0.0))
-
-
-def person_means(embeddings: np.ndarray, labels: np.ndarray, normalized: bool) -> tuple[list[str], np.ndarray]:
-    """One gallery entry per person: the mean embedding (back on the unit sphere when normalised)."""
-    people = sorted(set(labels.tolist()))
-    means = np.stack([embeddings[labels == p].mean(0) for p in people])
-    if normalized:
-        means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
-    return people, means
-
-
-def closed_set(gallery: np.ndarray, gallery_labels: np.ndarray, probes: np.ndarray, probe_labels: np.ndarray,
-               normalized: bool) -> dict:
+def closed_set(gallery: np.ndarray, gallery_labels: np.ndarray, probes: np.ndarray,
+               probe_labels: np.ndarray) -> dict:
     """Correct counts of nearest-person-mean and nearest-sample identification."""
-    people, means = person_means(gallery, gallery_labels, normalized)
-    by_mean = np.array(people)[euclidean(probes, means).argmin(1)] if len(probes) else np.zeros(0, str)
-    by_sample = gallery_labels[euclidean(probes, gallery).argmin(1)] if len(probes) else np.zeros(0, str)
-    return {"correct_mean": int((by_mean == probe_labels).sum()),
-            "correct_nearest": int((by_sample == probe_labels).sum())}
+    return {f"correct_{key}": int((identify(gallery, gallery_labels, probes, mode)[0] == probe_labels).sum())
+            for key, mode in (("mean", "mean"), ("nearest", "nearest"))}
 
 
 def verification_pairs(val: np.ndarray, val_labels: np.ndarray, train: np.ndarray,
                        train_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distances and same-person flags of every val x val (i < j) and val x train pair."""
-    i, j = np.triu_indices(len(val), k=1)
-    d_vv = euclidean(val, val)[i, j]
-    s_vv = val_labels[i] == val_labels[j]
-    d_vt = euclidean(val, train).ravel()
+    d_vv, s_vv = metrics.all_pairs(val, val_labels)
+    d_vt = metrics.distance_matrix(val, train).ravel()
     s_vt = (val_labels[:, None] == train_labels[None, :]).ravel()
     return np.concatenate([d_vv, d_vt]), np.concatenate([s_vv, s_vt])
 
 
 def open_set(gallery: np.ndarray, gallery_labels: np.ndarray, probes: np.ndarray, probe_labels: np.ndarray,
-             threshold: float, normalized: bool) -> dict:
+             threshold: float, mode: str = "nearest") -> dict:
     """Leave each person out of the gallery in turn: their probes should be nearer no one than ``threshold``.
 
     Also, with everyone enrolled: how many probes are accepted as the right person.
     """
-    people, means = person_means(gallery, gallery_labels, normalized)
     rejected = 0
-    for k, person in enumerate(people):
+    for person in np.unique(gallery_labels):
         mine = probes[probe_labels == person]
-        if len(mine) == 0:
-            continue
-        others = np.delete(means, k, axis=0)
-        rejected += int((euclidean(mine, others).min(1) > threshold).sum())
-    d = euclidean(probes, means)
-    nearest = np.array(people)[d.argmin(1)]
-    accepted_right = int(((d.min(1) <= threshold) & (nearest == probe_labels)).sum())
+        if len(mine):
+            others = gallery_labels != person
+            rejected += int((identify(gallery[others], gallery_labels[others], mine, mode)[1] > threshold).sum())
+    nearest, d = identify(gallery, gallery_labels, probes, mode)
+    accepted_right = int(((d <= threshold) & (nearest == probe_labels)).sum())
     n = max(len(probes), 1)
     return {"unknown_rejection": rejected / n, "unknown_false_accept": 1.0 - rejected / n,
-            "known_accepted_correct": accepted_right / n}
+            "known_accepted_correct": accepted_right / n, "open_set_match": mode}
 
 
-def holdout_verification(embeddings: np.ndarray, labels: np.ndarray, target_far: float) -> dict:
-    """Every pair of the held-out strangers: the threshold at ``target_far``, and the balanced one.
+def holdout_verification(embeddings: np.ndarray, labels: np.ndarray,
+                         target_far: float) -> tuple[dict, tuple[np.ndarray, np.ndarray]]:
+    """Every pair of the held-out strangers: the threshold at ``target_far``, and the balanced one
+    (with the pairs, for the ROC plot).
 
     ``holdout_threshold`` is the one a user gets (a stated share of strangers accepted);
     ``holdout_balanced_threshold`` maximises (TAR + TNR) / 2 and is the one transferred to
     LFW's balanced DevTest pairs.
     """
-    i, j = np.triu_indices(len(embeddings), k=1)
-    d = np.linalg.norm(embeddings[i] - embeddings[j], axis=1)
-    same = labels[i] == labels[j]
+    d, same = metrics.all_pairs(embeddings, labels)
     threshold, far, frr = metrics.threshold_at_far(d, same, target_far)
-    return {"holdout_people": len(set(labels.tolist())), "holdout_pairs": int(len(d)),
-            "holdout_same_pairs": int(same.sum()), "holdout_auc": metrics.roc_auc(d, same),
-            "holdout_threshold": threshold, "holdout_far": far, "holdout_frr": frr,
-            "holdout_balanced_threshold": metrics.best_threshold(d, same, balanced=True)}
+    return ({"holdout_people": len(set(labels.tolist())), "holdout_pairs": int(len(d)),
+             "holdout_same_pairs": int(same.sum()), "holdout_auc": metrics.roc_auc(d, same),
+             "holdout_threshold": threshold, "holdout_far": far, "holdout_frr": frr,
+             "holdout_balanced_threshold": metrics.best_threshold(d, same, balanced=True)}, (d, same))
 
 
 def report_metrics(train_emb, train_labels, val_emb, val_labels, probe_images: int, target_far: float,
-                   normalized: bool, threshold: float | None = None) -> tuple[dict, dict]:
-    """The report's numbers from embeddings, and the ROC curve for the plot.
+                   threshold: float | None = None,
+                   mode: str = "nearest") -> tuple[dict, tuple[np.ndarray, np.ndarray]]:
+    """The report's numbers from embeddings, and the verification pairs (distances, same) for the plot.
 
     ``threshold`` (measured elsewhere, e.g. on held-out strangers) replaces the one at
     ``target_far`` on these pairs; the false accepts and rejects are then measured at it.
+    ``mode`` is the live matcher's (recognition.match) for the open-set numbers.
     """
     if len(val_emb) == 0 or len(train_emb) == 0:
         raise UserError("evaluation needs faces in both train/ and val/: none were found in one of them")
-    cs = closed_set(train_emb, train_labels, val_emb, val_labels, normalized)
+    cs = closed_set(train_emb, train_labels, val_emb, val_labels)
     d, same = verification_pairs(val_emb, val_labels, train_emb, train_labels)
     if same.all() or not same.any():
         raise UserError("verification needs both same-person and different-person pairs: need two people in val/")
@@ -134,9 +126,8 @@ def report_metrics(train_emb, train_labels, val_emb, val_labels, probe_images: i
         "far_at_threshold": far, "frr_at_threshold": frr,
         "mean_same_distance": float(d[same].mean()), "mean_different_distance": float(d[~same].mean()),
     }
-    report.update(open_set(train_emb, train_labels, val_emb, val_labels, threshold, normalized))
-    far_pts, tar_pts, _ = metrics.roc_points(d, same)
-    return report, {"far": far_pts, "tar": tar_pts}
+    report.update(open_set(train_emb, train_labels, val_emb, val_labels, threshold, mode))
+    return report, (d, same)
 
 
 def embed_crops(model, crops: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -153,7 +144,7 @@ def lfw_embedder(model, config: Config, lfw_dir: Path,
     The whole LFW folder goes through ``load_face_set`` once, so its crops land in the same
     cache that training with ``--extra-data <lfw>`` uses: Haar runs once per photo, ever.
     """
-    faces = load_face_set(lfw_dir, config.detection, config.model.input_size, cache_dir)
+    faces = load_face_set(lfw_dir, config.detection, config.model.input_size, cache_dir, alignment=config.alignment)
     log.info("LFW %s: %s", lfw_dir, describe(faces.summary))
     row = {str(Path(p).resolve()): i for i, p in enumerate(faces.paths.tolist())}
 
@@ -167,121 +158,65 @@ def lfw_embedder(model, config: Config, lfw_dir: Path,
     return embed_paths
 
 
-def evaluate_encoder(model, train: FaceSet, val: FaceSet, config: Config, normalized: bool,
+def open_set(embeddings: np.ndarray, labels: np.ndarray, config: Config) -> dict:
+    """The open-set curve on held-out people and the threshold at the design gallery size."""
+    from training.calibrate import design_threshold, open_set_curve
+    t = config.training
+    curve = open_set_curve(embeddings, labels, t.target_far, seed=t.seed)
+    chosen = design_threshold(curve, t.design_gallery_people)
+    if chosen is None:
+        return {}
+    return {"open_set": curve, "open_set_threshold": chosen["threshold"],
+            "open_set_gallery_people": chosen["gallery_people"],
+            "open_set_strangers_named": chosen["strangers_named"], "open_set_correct_named": chosen["correct_named"]}
+
+
+def evaluate_encoder(model, train: FaceSet, val: FaceSet, config: Config,
                      lfw_pairs: Path | None = None, lfw_dir: Path | None = None,
                      cache_dir: Path | None = None, held: FaceSet | None = None,
                      known: dict | None = None) -> tuple[dict, dict, dict]:
-    """Report, ROC curve and embeddings (for the PCA plot) of ``model`` on a train/val split.
+    """Report, verification pairs per set (for the ROC plot) and embeddings (for the PCA plot) of
+    ``model`` on a train/val split.
 
     With ``held`` (people never trained on) the threshold comes from their pairs; ``known``
     carries such held-out results from training into a later evaluation.
     """
     train_emb, val_emb = embed_crops(model, train.crops), embed_crops(model, val.crops)
     probe_images = int(val.summary.get("images", len(val)) - val.summary.get("non_image", 0))
-    holdout = dict(known or {})
+    holdout, curves = dict(known or {}), {}
     if held is not None:
-        holdout = holdout_verification(embed_crops(model, held.crops), held.labels, config.training.target_far)
-    report, roc = report_metrics(train_emb, train.labels, val_emb, val.labels, probe_images,
-                                 config.training.target_far, normalized, holdout.get("holdout_threshold"))
+        held_emb = embed_crops(model, held.crops)
+        holdout, curves["held-out strangers"] = holdout_verification(held_emb, held.labels, config.training.target_far)
+        holdout.update(open_set(held_emb, held.labels, config))
+    report, curves["val x (val + train)"] = report_metrics(
+        train_emb, train.labels, val_emb, val.labels, probe_images, config.training.target_far,
+        holdout.get("open_set_threshold", holdout.get("holdout_threshold")), config.recognition.match)
     report.update(holdout)
     report["threshold_source"] = "held-out people" if holdout else "val pairs"
+    if holdout.get("open_set_threshold") is not None:
+        report["threshold_source"] = (f"held-out people, open set: a gallery of {holdout['open_set_gallery_people']} "
+                                      f"people names at most {config.training.target_far:.0%} of strangers' photos")
     if lfw_pairs is not None:
         from training.lfw import lfw_protocol
         if lfw_dir is None or not Path(lfw_dir).is_dir():
             raise UserError(f"LFW photo folder {lfw_dir} not found: pass --lfw-dir with lfw/<Name>/<Name>_NNNN.jpg")
         report.update(lfw_protocol(lfw_embedder(model, config, Path(lfw_dir), cache_dir), lfw_pairs, lfw_dir,
-                                   config.training.target_far, holdout.get("holdout_balanced_threshold")))
-    return report, roc, {"train": (train_emb, train.labels), "val": (val_emb, val.labels)}
-
-
-# --- plots (matplotlib Agg: no display needed) ---
-
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def plot_pca(embeddings: dict, path: Path) -> None:
-    """2-D PCA of train (dots) and val (crosses) embeddings, coloured by person."""
-    plt = _pyplot()
-    all_emb = np.concatenate([e for e, _ in embeddings.values()])
-    mean = all_emb.mean(0)
-    _, _, vt = np.linalg.svd(all_emb - mean, full_matrices=False)
-    people = sorted(set(np.concatenate([l for _, l in embeddings.values()]).tolist()))
-    colors = plt.get_cmap("tab10" if len(people) <= 10 else "tab20")
-    fig, ax = plt.subplots(figsize=(6, 5))
-    for (split, (emb, labels)), marker in zip(embeddings.items(), ("o", "x")):
-        xy = (emb - mean) @ vt[:2].T
-        for k, person in enumerate(people[:20]):
-            m = labels == person
-            ax.scatter(xy[m, 0], xy[m, 1], marker=marker, color=colors(k % 20),
-                       label=person if split == "train" else None, s=18)
-    ax.set_title("PCA of embeddings (o train, x val)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def plot_roc(roc: dict, report: dict, path: Path) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot(roc["far"], roc["tar"], label=f"AUC {report['roc_auc']:.3f}, EER {report['eer']:.3f}")
-    ax.axvline(report["far_at_threshold"], ls="--", color="gray",
-               label=f"threshold {report['threshold']:.3f} (FAR {report['far_at_threshold']:.3f})")
-    ax.set_xlabel("false accept rate")
-    ax.set_ylabel("true accept rate")
-    ax.set_title("Verification ROC, val x val and val x train")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def plot_history(history: dict, path: Path) -> None:
-    """Loss and active-triplet fraction per epoch: a collapse shows as loss stuck at the margin."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    main_epochs = len(history.get("loss", []))
-    for ax, keys in ((axes[0], ("loss", "val_loss")), (axes[1], ("active", "pos_dist", "neg_dist", "accuracy"))):
-        for key in keys:
-            if key not in history:
-                continue
-            line, = ax.plot(history[key], label=key)
-            finish = history.get(f"finish_{key}", [])   # the finishing epochs, dashed, after the main ones
-            if finish:
-                ax.plot(range(main_epochs, main_epochs + len(finish)), finish, "--", color=line.get_color(),
-                        label=f"{key} (finish)")
-    axes[0].set_xlabel("epoch")
-    axes[0].set_title("loss")
-    axes[1].set_xlabel("epoch")
-    axes[1].set_title("active triplets / distances")
-    for ax in axes:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+                                   config.training.target_far, holdout.get("holdout_balanced_threshold"),
+                                   curves=curves))
+    return report, curves, {"train": (train_emb, train.labels), "val": (val_emb, val.labels)}
 
 
 def write_report(report: dict, path: Path) -> None:
+    """Temp file and rename: a crash never leaves half a report where a good one was."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def write_plots(out_dir: Path, roc: dict, report: dict, embeddings: dict, history: dict | None) -> None:
-    plot_pca(embeddings, out_dir / "pca.png")
-    plot_roc(roc, report, out_dir / "roc.png")
-    if history:
-        plot_history(history, out_dir / "history.png")
+    write_text_atomic(path, json.dumps(report, indent=2, sort_keys=True) + "\n", "report")
 
 
 def load_split(data: Path, config: Config, cache_dir: Path | None) -> tuple[FaceSet, FaceSet]:
     """Face crops of ``data/train`` and ``data/val``, with their summaries logged."""
     size = config.model.input_size
-    train = load_face_set(data / "train", config.detection, size, cache_dir, min_people=2)
-    val = load_face_set(data / "val", config.detection, size, cache_dir, min_people=1)
+    train = load_face_set(data / "train", config.detection, size, cache_dir, min_people=2, alignment=config.alignment)
+    val = load_face_set(data / "val", config.detection, size, cache_dir, min_people=1, alignment=config.alignment)
     log.info("train %s: %s", data / "train", describe(train.summary))
     log.info("val %s: %s", data / "val", describe(val.summary))
     return train, val
@@ -290,11 +225,16 @@ def load_split(data: Path, config: Config, cache_dir: Path | None) -> tuple[Face
 def load_encoder(model_dir: Path):
     """The exported Keras encoder and its metadata (``encoder.json``)."""
     import keras
+    from realtime.encoder import read_model_info
     keras_path, meta_path = model_dir / "encoder.keras", model_dir / "encoder.json"
     if not keras_path.is_file():
         raise UserError(f"{model_dir} has no encoder.keras: run `python -m training --out {model_dir}` first")
-    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
-    return keras.models.load_model(keras_path, compile=False), meta
+    meta = read_model_info(model_dir) if meta_path.exists() or meta_path.is_symlink() else {}
+    try:
+        return keras.models.load_model(keras_path, compile=False), meta
+    except Exception as err:  # Keras raises many types (ValueError, OSError, zipfile errors...) for a bad file
+        raise UserError(f"{keras_path} cannot be loaded as a Keras model ({type(err).__name__}: "
+                        f"{shorten(str(err).splitlines()[0] if str(err) else '')}): re-export the model") from None
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -303,7 +243,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                                     "else the project's)")
     p.add_argument("--model", help="model folder with encoder.keras (default: config model.dir)")
     p.add_argument("--data", help="dataset root with train/ and val/ (default: config training.data)")
-    p.add_argument("--out", help="report.json path; plots go beside it (default: <model>/report.json)")
+    p.add_argument("--out", help="folder for report.json and the plots (default: a new folder runs/evaluate-<timestamp>/); "
+                                 "never the model folder; a folder that already holds files needs --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="replace the report and plots in an existing --out folder")
     p.add_argument("--lfw-pairs", help="folder with pairs.txt, pairsDevTrain.txt, pairsDevTest.txt")
     p.add_argument("--lfw-dir", help="LFW photos, lfw/<Name>/<Name>_NNNN.jpg")
     p.add_argument("--cache-dir", help="face crop cache (default: config training.cache_dir)")
@@ -319,12 +261,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = load_config(args.config or (recipe if recipe.is_file() else None))
     data = Path(args.data).resolve() if args.data else resolve_path(config.training.data)
     cache = Path(args.cache_dir).expanduser().resolve() if args.cache_dir else resolve_path(config.training.cache_dir)
-    out = Path(args.out).resolve() if args.out else model_dir / "report.json"
+    out = output_folder(args, model_dir, args.config or (recipe if recipe.is_file() else DEFAULT_CONFIG_PATH))
     model, meta = load_encoder(model_dir)
     train, val = load_split(data, config, cache)
-    held_out = {k: v for k, v in meta.get("metrics", {}).items() if k.startswith("holdout_")}
+    held_out = {k: v for k, v in meta.get("metrics", {}).items() if k.startswith(("holdout_", "open_set"))}
     report, roc, embeddings = evaluate_encoder(
-        model, train, val, config, bool(meta.get("normalized", True)),
+        model, train, val, config,
         Path(args.lfw_pairs).resolve() if args.lfw_pairs else None,
         Path(args.lfw_dir).resolve() if args.lfw_dir else None, cache, known=held_out)
     report["method"] = meta.get("method", "unknown")
@@ -332,10 +274,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["train_seconds"] = meta.get("training", {}).get("seconds")
     history_path = model_dir / "history.json"
     history = json.loads(history_path.read_text(encoding="utf-8")) if history_path.is_file() else None
-    write_report(report, out)
-    write_plots(out.parent, roc, report, embeddings, history)
+    write_report(report, out / "report.json")
+    plots.write_plots(out, roc, report, embeddings, history)
     print(json.dumps(report, indent=2, sort_keys=True))
+    log.info("report and plots in %s", out)
     return 0
+
+
+def output_folder(args: argparse.Namespace, model_dir: Path, config_path: Path) -> Path:
+    """``--out`` (or a new runs/evaluate-<timestamp>/), checked before the slow part: never the
+    model folder it measures, never over an earlier report without --overwrite."""
+    out = Path(args.out).expanduser().resolve() if args.out else new_run_dir(PROJECT_ROOT / "runs", "evaluate-")
+    if same_file(out, model_dir):
+        raise UserError(f"--out {out} is the model folder being evaluated: its report.json belongs to its "
+                        f"training run; give another folder")
+    check_output_dir(out, args.overwrite, "--out")
+    inputs = [("the config file", Path(config_path))]
+    if model_dir.is_dir():
+        inputs += [(f"the model's {f.name}", f) for f in model_dir.iterdir() if f.is_file()]
+    check_outputs_distinct([("--out file", out / name) for name in ("report.json", "pca.png", "roc.png",
+                                                                    "history.png")], inputs)
+    return out  # created when the report is written: a failed run leaves no empty folder
 
 
 if __name__ == "__main__":

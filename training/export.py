@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from realtime.config import Config
+from realtime.faces import preprocessing_record
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,8 @@ REPORT_KEYS_IN_JSON = ("top1", "top1_detected", "top1_nearest", "roc_auc", "eer"
                        "probe_images", "probe_faces", "lfw_accuracy", "lfw_std", "lfw_devtest_accuracy",
                        "lfw_devtest_transfer_accuracy", "lfw_devtest_oracle_accuracy", "threshold_source",
                        "holdout_people", "holdout_pairs", "holdout_auc", "holdout_threshold", "holdout_far",
-                       "holdout_frr", "holdout_balanced_threshold")
+                       "holdout_frr", "holdout_balanced_threshold", "open_set", "open_set_threshold",
+                       "open_set_gallery_people", "open_set_strangers_named", "open_set_correct_named")
 
 
 def tflite_bytes(encoder) -> bytes:
@@ -48,8 +50,7 @@ def metadata(config: Config, method: str, normalized: bool, threshold: float | N
         "distance": "euclidean",
         "threshold": None if threshold is None else float(threshold),
         "target_far": config.training.target_far,
-        "preprocessing": {"detector": "haar", "cascade": config.detection.cascade, "color": "RGB",
-                          "scale": "1/255", "crop": "largest face"},
+        "preprocessing": preprocessing_record(config),
         "method": method,
         "training": training,
         "metrics": {k: report[k] for k in REPORT_KEYS_IN_JSON if k in report},

@@ -107,12 +107,13 @@ def pair_distances(pairs: Sequence[Pair], lfw_dir: str | Path,
 
 def lfw_protocol(embed_paths: Callable[[list[Path]], tuple[np.ndarray, np.ndarray]],
                  pairs_dir: str | Path, lfw_dir: str | Path, target_far: float = 0.01,
-                 transfer_threshold: float | None = None) -> dict:
+                 transfer_threshold: float | None = None, curves: dict | None = None) -> dict:
     """LFW 10-fold accuracy on ``pairs.txt``, DevTrain -> DevTest accuracy, and a threshold at ``target_far``.
 
     ``transfer_threshold`` (chosen on held-out strangers) adds DevTest accuracy at that threshold.
 
     Pairs where a photo gave no embedding are counted in ``lfw_pairs_skipped`` and left out.
+    ``curves``, when given, receives DevTest's ``(distances, same)`` for the ROC plot.
     """
     pairs_dir = Path(pairs_dir)
     for name in PAIRS_FILES:
@@ -134,6 +135,8 @@ def lfw_protocol(embed_paths: Callable[[list[Path]], tuple[np.ndarray, np.ndarra
     accuracy, threshold = devtest_accuracy(*dev["pairsDevTrain.txt"], *dev["pairsDevTest.txt"])
     results["lfw_devtest_accuracy"], results["lfw_devtest_threshold"] = accuracy, threshold
     test_d, test_same = dev["pairsDevTest.txt"]
+    if curves is not None:
+        curves["LFW DevTest"] = (test_d, test_same)
     results["lfw_devtest_oracle_accuracy"] = accuracy_at(test_d, test_same, best_threshold(test_d, test_same))
     if transfer_threshold is not None:  # chosen on people never trained on: the honest number
         results["lfw_devtest_transfer_accuracy"] = accuracy_at(test_d, test_same, transfer_threshold)

@@ -117,7 +117,7 @@ def keras_loss_and_metrics(margin: float, mining: str) -> tuple:
 
     Mining is the costly part of a step, so the loss keeps the share of active triplets it
     found in a variable and the ``active`` metric reads it, instead of mining a second time
-    (a third faster per step). Keras computes the loss before the metrics of the same step.
+    (what that saves: training/EXPERIMENTS.md). Keras computes the loss before the metrics of the same step.
     """
     last_active = tf.Variable(0.0, trainable=False, dtype=tf.float32, name="last_active")
 

@@ -8,7 +8,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -18,8 +19,7 @@ from training.data import FaceSet
 
 log = logging.getLogger(__name__)
 
-# Compile training steps with XLA. Keras' "auto" leaves it off here, and on this 2-core CPU XLA
-# makes a P32 x K4 step 1.3x faster for the seed backbone and 2.1x for the deep one.
+# Compile training steps with XLA: Keras' "auto" leaves it off on CPUs (what it gains: EXPERIMENTS.md).
 XLA = True
 
 
@@ -29,6 +29,7 @@ class Result:
     normalized: bool
     history: dict
     classifier: object | None = None
+    report: dict = field(default_factory=dict)    # method-specific settings for report.json
 
 
 def label_ids(labels: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -68,13 +69,40 @@ def _singletons(labels: np.ndarray, photos: int) -> int:
     return photos if (np.unique(labels, return_counts=True)[1] == 1).any() else 0
 
 
-def fit_pk(model, config: Config, train: FaceSet, ids: np.ndarray, epochs: int, seed_offset: int = 0) -> dict:
+def fit_pk(model, config: Config, train: FaceSet, ids: np.ndarray, epochs: int, seed_offset: int = 0,
+           callbacks=()) -> dict:
     from training.sampling import pk_dataset
     t = config.training
     ds = pk_dataset(train.crops, ids, t.people_per_batch, t.photos_per_person,
                     _singletons(ids, t.photos_per_person), seed=t.seed + seed_offset, augmented=t.augment)
-    history = model.fit(ds, epochs=epochs, steps_per_epoch=t.steps_per_epoch, verbose=2 if _quiet() else 1)
+    history = _fit(model, ds, epochs=epochs, steps_per_epoch=t.steps_per_epoch, callbacks=list(callbacks),
+                   verbose=2 if _quiet() else 1)
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+def _fit(model, data, **kwargs):
+    """``model.fit`` that also runs under ``MultiWorkerMirroredStrategy``.
+
+    Keras 3 (3.15) cannot fit there by itself (keras-team/keras#20585): it builds a model made in a
+    strategy scope from a sample batch that it first reduces across the workers, which fails for
+    ``(x, y)`` batches, and it averages each step's scalar metrics over an axis they lack. So the
+    model is built here from the dataset's spec and takes the strategy from the surrounding scope,
+    and each step's metrics are not averaged over the workers (the gradients are, and the epoch's
+    metrics are read from metric variables summed over all of them).
+    """
+    import tensorflow as tf
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+        from keras.src.backend.tensorflow import trainer
+        trainer._collective_all_reduce_multi_worker = lambda strategy: False
+        model._symbolic_build(data_batch=data.element_spec)
+        model._distribute_strategy = None
+    return model.fit(data, **kwargs)
+
+
+def _xla() -> bool:
+    """XLA on one device only: under tf.distribute it compiles every replica's step for the first device."""
+    import tensorflow as tf
+    return XLA and not tf.distribute.has_strategy()
 
 
 def _quiet() -> bool:
@@ -82,11 +110,12 @@ def _quiet() -> bool:
     return not sys.stderr.isatty()
 
 
-def train_triplet(config: Config, train: FaceSet) -> Result:
+def train_triplet(config: Config, train: FaceSet, validation: FaceSet | None = None) -> Result:
     import keras
     t = config.training
     _, ids = label_ids(train.labels)
     encoder = new_encoder(config)
+    callbacks = validation_callbacks(encoder, validation)
     history = {}
     warm = t.warm_start_epochs if not t.init else 0
     if warm:
@@ -94,19 +123,23 @@ def train_triplet(config: Config, train: FaceSet) -> Result:
         from training.model import build_classifier
         classifier = build_classifier(encoder, int(ids.max()) + 1)
         classifier.compile(optimizer=keras.optimizers.Adam(schedule(config, warm)),
-                           loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=XLA)
+                           loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=_xla())
         log.info("warm start: %d classifier epochs before the triplet epochs", warm)
-        history = {f"warm_{k}": v for k, v in fit_pk(classifier, config, train, ids, warm, seed_offset=1).items()}
+        history = {f"warm_{k}": v for k, v in fit_pk(classifier, config, train, ids, warm, seed_offset=1,
+                                                                callbacks=callbacks).items()}
     _compile_triplet(encoder, t.margin, t.mining, schedule(config))
-    history.update(fit_pk(encoder, config, train, ids, t.epochs))
+    history.update(fit_pk(encoder, config, train, ids, t.epochs, callbacks=callbacks))
     if t.finish_epochs:
         # From a trained encoder, batch-hard mining pushes apart the hardest pairs that semi-hard
         # mining leaves alone; from scratch it collapses.
         log.info("finish: %d %s epochs", t.finish_epochs, t.finish_mining)
         _compile_triplet(encoder, t.margin, t.finish_mining,
                          schedule(config, t.finish_epochs, t.finish_learning_rate, t.finish_final_learning_rate))
-        history.update({f"finish_{k}": v for k, v in fit_pk(encoder, config, train, ids, t.finish_epochs).items()})
-    return Result(encoder, True, history)
+        history.update({f"finish_{k}": v for k, v in fit_pk(encoder, config, train, ids, t.finish_epochs,
+                                                                   callbacks=callbacks).items()})
+    return Result(encoder, True, history, report={
+        "mining": t.mining, "finish_epochs": t.finish_epochs,
+        "finish_mining": t.finish_mining if t.finish_epochs else None})
 
 
 def _compile_triplet(encoder, margin: float, mining: str, learning_rate) -> None:
@@ -114,10 +147,10 @@ def _compile_triplet(encoder, margin: float, mining: str, learning_rate) -> None
     import keras
     from training.losses import keras_loss_and_metrics
     loss, metrics = keras_loss_and_metrics(margin, mining)
-    encoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics, jit_compile=XLA)
+    encoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics, jit_compile=_xla())
 
 
-def train_classifier(config: Config, train: FaceSet) -> Result:
+def train_classifier(config: Config, train: FaceSet, validation: FaceSet | None = None) -> Result:
     import keras
     from training.model import build_classifier
     t = config.training
@@ -125,12 +158,12 @@ def train_classifier(config: Config, train: FaceSet) -> Result:
     encoder = new_encoder(config)
     classifier = build_classifier(encoder, len(people))
     classifier.compile(optimizer=keras.optimizers.Adam(schedule(config)),
-                       loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=XLA)
-    history = fit_pk(classifier, config, train, ids, t.epochs)
+                       loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=_xla())
+    history = fit_pk(classifier, config, train, ids, t.epochs, callbacks=validation_callbacks(encoder, validation))
     return Result(encoder, True, history, classifier=(classifier, people))
 
 
-def train_seed_triplet(config: Config, train: FaceSet) -> Result:
+def train_seed_triplet(config: Config, train: FaceSet, validation: FaceSet | None = None) -> Result:
     """Fixed random triplets, drawn once (steps x batch of them), fitted for ``epochs``."""
     import keras
     from realtime.faces import scale_crops
@@ -147,7 +180,9 @@ def train_seed_triplet(config: Config, train: FaceSet) -> Result:
     x = scale_crops(train.crops)
     inputs = [x[triplets[:, 0]], x[triplets[:, 1]], x[triplets[:, 2]]]
     dummy = np.zeros((len(triplets), 1), np.float32)
-    h = model.fit(inputs, dummy, batch_size=batch, epochs=t.epochs, shuffle=True, verbose=2 if _quiet() else 1)
+    h = model.fit(inputs, dummy, batch_size=batch, epochs=t.epochs, shuffle=True,
+                  callbacks=validation_callbacks(encoder, validation),
+                  verbose=2 if _quiet() else 1)
     normalized = any(l.__class__.__name__ == "UnitNormalization" for l in encoder.layers)
     return Result(encoder, normalized, {k: [float(v) for v in vals] for k, vals in h.history.items()})
 
@@ -160,6 +195,29 @@ def classifier_accuracy(classifier, train: FaceSet, val: FaceSet) -> float:
     return float((pred == val.labels).mean())
 
 
-def train(config: Config, train_set: FaceSet) -> Result:
-    return {"triplet": train_triplet, "classifier": train_classifier,
-            "seed-triplet": train_seed_triplet}[config.training.method](config, train_set)
+def train_distill(config: Config, train: FaceSet, validation: FaceSet | None = None) -> Result:
+    from training.distill import train_distill as distill
+    return distill(config, train)    # no validation_callbacks in its fit yet: no validation curve
+
+
+# The methods by name: ``(config, faces, validation faces or None) -> Result``. A new method is one entry
+# here, plus its name in the config schema's training.method choices (a test checks they agree).
+METHODS: dict[str, Callable[..., Result]] = {
+    "triplet": train_triplet,
+    "classifier": train_classifier,
+    "seed-triplet": train_seed_triplet,
+    "distill": train_distill,
+}
+
+
+def train(config: Config, train_set: FaceSet, validation: FaceSet | None = None) -> Result:
+    """Train by ``training.method``; ``validation`` faces make the validation curve of history.png."""
+    return METHODS[config.training.method](config, train_set, validation)
+
+
+def validation_callbacks(encoder, validation: FaceSet | None) -> list:
+    """The ROC AUC of ``validation``'s pairs after every epoch, logged as ``val_auc``."""
+    if validation is None or not len(validation):
+        return []
+    from training.callbacks import PairAUC
+    return [PairAUC(encoder, validation.crops, validation.labels)]

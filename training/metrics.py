@@ -91,3 +91,18 @@ def best_threshold(distances, same, balanced: bool = False) -> float:
     if i + 1 < thresholds.size:
         return float((thresholds[i] + thresholds[i + 1]) / 2.0)
     return float(thresholds[i] + 1e-6)
+
+
+def distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(len(a), len(b))`` Euclidean distances (``|a|^2 + |b|^2 - 2 a.b``, one matrix product, in
+    float64 so near-identical pairs do not lose their distance to rounding)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    sq = np.einsum("ij,ij->i", a, a)[:, None] + np.einsum("ij,ij->i", b, b)[None, :] - 2.0 * (a @ b.T)
+    return np.sqrt(np.maximum(sq, 0.0))
+
+
+def all_pairs(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance and same-person flag of every pair ``i < j`` of a set of faces."""
+    labels = np.asarray(labels)
+    i, j = np.triu_indices(len(labels), k=1)
+    return distance_matrix(embeddings, embeddings)[i, j], labels[i] == labels[j]

@@ -2,7 +2,7 @@
 
 Backbones are plain 3x3 convolutions, then dense layers, with batch normalisation added so
 that training is stable at the learning rates a 2-core machine can afford: the seed's four
-stride-2 layers, or the seven-layer ``deep`` one the shipped encoder uses. Everything is stock Keras (no Lambda layers), so ``encoder.keras`` loads anywhere and
+stride-2 layers, or the six-convolution ``deep`` one the shipped encoder uses. Everything is stock Keras (no Lambda layers), so ``encoder.keras`` loads anywhere and
 converts to TFLite without custom objects. Input: ``(size, size, 3)`` float32 RGB in [0, 1].
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from keras import layers
 
 # (filters, stride) per convolution. seed: the seed's four stride-2 convolutions. deep: thinner
 # early layers (where each multiply costs the most) paid for with stride-1 convolutions at
-# 15x15 and 8x8, seven layers instead of four, for about 1.4x the multiplies.
+# 15x15 and 8x8, six convolutions instead of four, for about 1.4x the multiplies.
 CONVS = {"seed": ((64, 2), (128, 2), (64, 2), (64, 2)),
          "wide": ((64, 2), (128, 2), (128, 2), (128, 2)),
          "deep": ((32, 2), (64, 2), (64, 1), (128, 2), (128, 1), (256, 2))}

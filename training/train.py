@@ -1,12 +1,13 @@
 """``python -m training``: face folders in, an exported and evaluated encoder out.
 
-Steps: settings (config.yaml + flags) -> face crops (cached) -> one of three methods ->
+Steps: settings (config.yaml + flags) -> face crops (cached) -> a method (methods.METHODS) ->
 evaluation on val (report.json, plots) -> export (encoder.keras/.tflite/.json, with the
 threshold the evaluation measured). Bad input stops with a one-line ``error:``.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -16,11 +17,17 @@ from typing import Sequence
 
 import numpy as np
 
-from realtime.config import Config, load_config, resolve_path
+from realtime.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT, Config, TrainingConfig, load_config, resolve_path
 from realtime.errors import UserError, run_command, setup_logging
+from realtime.outputs import write_text_atomic
 from training.data import FaceSet, concat_face_sets, describe, hold_out_people, load_face_set, subset
 
 log = logging.getLogger(__name__)
+
+
+def _choices(key: str) -> tuple[str, ...]:
+    """The allowed values of ``training.<key>``, from the config schema: one list for file and flag."""
+    return next(f.metadata["choices"] for f in dataclasses.fields(TrainingConfig) if f.name == key)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -30,13 +37,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--data", help="dataset root with train/<person>/* and val/<person>/*")
     p.add_argument("--extra-data", nargs="+", action="extend", metavar="DIR",
                    help="more training folders of <person>/* (e.g. LFW); repeatable")
-    p.add_argument("--method", choices=("triplet", "classifier", "seed-triplet"))
-    p.add_argument("--mining", choices=("semi-hard", "batch-hard"))
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--steps-per-epoch", type=int)
-    p.add_argument("--out", help="where encoder.* and report.json go")
+    p.add_argument("--method", choices=_choices("method"),
+                   help="how the encoder learns (training.method): triplet loss, a softmax classifier's penultimate "
+                        "layer, the seed repo's fixed random triplets, or distillation from a teacher")
+    p.add_argument("--mining", choices=_choices("mining"),
+                   help="which triplets of a batch the triplet loss learns from (training.mining)")
+    p.add_argument("--epochs", type=int, metavar="N", help="training epochs (training.epochs)")
+    p.add_argument("--steps-per-epoch", type=int, metavar="N",
+                   help="batches per epoch (training.steps_per_epoch)")
+    p.add_argument("--out", help="where encoder.* and report.json go (default: training.out, else a new folder "
+                                 "runs/<timestamp>/); a folder that already holds files needs --overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the model files in an existing --out folder (e.g. --out models)")
     p.add_argument("--init", help="model folder whose encoder.keras is fine-tuned")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, metavar="N",
+                   help="random seed for weights, batches and augmentation (training.seed)")
+    p.add_argument("--strategy", choices=_choices("strategy"),
+                   help="tf.distribute strategy: mirrored (this machine's GPUs), multi-worker (TF_CONFIG)")
     p.add_argument("--cache-dir", help="face crop cache folder")
     p.add_argument("--exclude-people", nargs="+", action="extend", metavar="FILE",
                    help="LFW pairs file(s) or text files of names (one a line): these people are not trained on")
@@ -59,7 +76,7 @@ def settings(args: argparse.Namespace) -> Config:
         "training.method": args.method, "training.mining": args.mining,
         "training.epochs": args.epochs, "training.steps_per_epoch": args.steps_per_epoch,
         "training.out": _flag_path(args.out), "training.init": _flag_path(args.init),
-        "training.seed": args.seed, "training.cache_dir": _flag_path(args.cache_dir),
+        "training.seed": args.seed, "training.strategy": args.strategy, "training.cache_dir": _flag_path(args.cache_dir),
         "training.exclude_people": [_flag_path(f) for f in args.exclude_people] if args.exclude_people else None,
         "training.holdout_people": args.holdout_people,
         "training.lfw_pairs": _flag_path(args.lfw_pairs), "training.lfw_dir": _flag_path(args.lfw_dir),
@@ -91,7 +108,8 @@ def load_training_data(config: Config, excluded: set[str]) -> tuple[FaceSet, Fac
     size = config.model.input_size
     parts = []
     for root in [data / "train"] + [resolve_path(d) for d in t.extra_data]:
-        part = load_face_set(root, config.detection, size, cache, min_people=1 if parts else 2)
+        part = load_face_set(root, config.detection, size, cache, min_people=1 if parts else 2,
+                             alignment=config.alignment)
         log.info("train %s: %s", root, describe(part.summary))
         parts.append(part)
     train = concat_face_sets(parts)
@@ -99,7 +117,7 @@ def load_training_data(config: Config, excluded: set[str]) -> tuple[FaceSet, Fac
         before = len(set(train.labels.tolist()))
         train = drop_people(train, excluded)
         log.info("excluded %d people (%d listed) from training", before - len(set(train.labels.tolist())), len(excluded))
-    val = load_face_set(data / "val", config.detection, size, cache, min_people=1)
+    val = load_face_set(data / "val", config.detection, size, cache, min_people=1, alignment=config.alignment)
     log.info("val %s: %s", data / "val", describe(val.summary))
     people, counts = np.unique(train.labels, return_counts=True)
     if len(people) < 2:
@@ -114,10 +132,44 @@ def load_training_data(config: Config, excluded: set[str]) -> tuple[FaceSet, Fac
 def make_strategy(name: str):
     import tensorflow as tf
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        # Every GPU of this machine; without GPUs, every logical CPU device (one unless configured).
+        gpus = tf.config.list_logical_devices("GPU")
+        return tf.distribute.MirroredStrategy([d.name for d in gpus or tf.config.list_logical_devices("CPU")])
     if name == "multi-worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def is_chief(strategy) -> bool:
+    """The one worker that evaluates and writes the model: TF_CONFIG's chief, else worker 0."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type or resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().jobs
+
+
+def output_folder(config: Config, args: argparse.Namespace) -> Path:
+    """Where this run writes: training.out (or a new runs/<timestamp>/), checked before any training.
+
+    An existing model folder is never replaced without --overwrite, and the outputs may not be any
+    file the run reads (the --init encoder, the config, the excluded-people lists)."""
+    from realtime.outputs import check_output_dir, check_outputs_distinct, new_run_dir
+    t = config.training
+    out = resolve_path(t.out) if t.out else new_run_dir(PROJECT_ROOT / "runs")
+    check_output_dir(out, args.overwrite, "--out")
+    inputs = {"the config file": _flag_path(args.config) or DEFAULT_CONFIG_PATH}
+    inputs.update({f"--exclude-people {f}": resolve_path(f) for f in t.exclude_people})
+    if t.init:
+        init = resolve_path(t.init)
+        if init.is_dir():
+            inputs.update({f"the --init model's {f.name}": f for f in init.iterdir() if f.is_file()})
+    check_outputs_distinct([("--out file", out / name) for name in OUTPUT_NAMES], inputs)
+    return out
+
+
+# Every file a training run writes into its folder.
+OUTPUT_NAMES = ("encoder.keras", "encoder.tflite", "encoder.json", "report.json", "history.json",
+                "pca.png", "roc.png", "history.png")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     config = settings(args)
     t = config.training
+    out = output_folder(config, args)
+    log.info("writing to %s", out)
     excluded = set()
     for f in t.exclude_people:
         excluded |= read_excluded_people(resolve_path(f))
@@ -138,38 +192,40 @@ def main(argv: Sequence[str] | None = None) -> int:
              int((np.unique(train.labels, return_counts=True)[1] >= 2).sum()), t.method)
 
     import keras
-    from training import evaluate, export, methods
+    from training import evaluate, export, methods, plots
     keras.utils.set_random_seed(t.seed)
     started = time.monotonic()
-    with make_strategy(t.strategy).scope():
-        result = methods.train(config, train)
+    strategy = make_strategy(t.strategy)
+    log.info("strategy %s: %d replicas in sync", t.strategy, strategy.num_replicas_in_sync)
+    with strategy.scope():
+        # The validation curve: held-out strangers when there are some, else the val faces.
+        result = methods.train(config, train, validation=held if len(held) else val)
     seconds = time.monotonic() - started
     log.info("trained in %.1f s", seconds)
+    if not is_chief(strategy):
+        log.info("not the chief worker: the chief evaluates and writes the model")
+        return 0
 
-    out = resolve_path(t.out)
     out.mkdir(parents=True, exist_ok=True)
     # The gallery is <data>/train alone: extra folders (LFW) would turn top-1 over the val people
     # into a search among thousands of others.
     gallery = subset(train, np.char.startswith(train.paths, str(resolve_path(t.data) / "train") + os.sep))
     report, roc, embeddings = evaluate.evaluate_encoder(
-        result.encoder, gallery, val, config, result.normalized,
+        result.encoder, gallery, val, config,
         t.lfw_pairs and resolve_path(t.lfw_pairs), t.lfw_dir and resolve_path(t.lfw_dir),
         resolve_path(t.cache_dir), held=held if len(held) else None)
     if result.classifier is not None:
         report["classifier_top1"] = methods.classifier_accuracy(result.classifier, train, val)
-    report.update({"method": t.method, "mining": t.mining if t.method == "triplet" else None,
-                   "epochs": t.epochs, "steps_per_epoch": t.steps_per_epoch,
-                   "finish_epochs": t.finish_epochs if t.method == "triplet" else 0,
-                   "finish_mining": t.finish_mining if t.method == "triplet" and t.finish_epochs else None,
-                   "train_seconds": round(seconds, 1),
+    report.update({"method": t.method, "mining": None, "finish_epochs": 0, "finish_mining": None, **result.report,
+                   "epochs": t.epochs, "steps_per_epoch": t.steps_per_epoch, "train_seconds": round(seconds, 1),
                    "train_faces": len(train), "train_people": len(set(train.labels.tolist())), "seed": t.seed})
     training_info = {"data": describe(train.summary), "people": len(set(train.labels.tolist())),
                      "faces": len(train), "epochs": t.epochs, "finish_epochs": report["finish_epochs"],
                      "seconds": round(seconds, 1), "seed": t.seed,
                      "excluded_people": len(excluded), "holdout_people": t.holdout_people}
-    (out / "history.json").write_text(json.dumps(result.history) + "\n", encoding="utf-8")
+    write_text_atomic(out / "history.json", json.dumps(result.history) + "\n", "--out")
     evaluate.write_report(report, out / "report.json")
-    evaluate.write_plots(out, roc, report, embeddings, result.history)
+    plots.write_plots(out, roc, report, embeddings, result.history)
     export.export(result.encoder, out, export.metadata(config, t.method, result.normalized, report["threshold"],
                                                        training_info, report))
     log.info("top-1 %.3f (detected %.3f), ROC AUC %.3f, EER %.3f, threshold %.3f; report in %s",

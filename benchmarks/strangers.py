@@ -1,0 +1,99 @@
+"""The number that matters most: strangers shown as Unknown, and enrolled people named right.
+
+The five celebrity5 people are enrolled from their ``train`` photos (one sample per photo, as
+``python -m realtime enroll NAME FOLDER`` does). Then, through the live loop as ``python -m
+realtime --source CLIP --headless`` runs it:
+
+- each clip in ``videos/`` (people never enrolled): the share of face frames whose largest face
+  is shown as Unknown (target >= 0.98 each);
+- the celebrity5 ``val`` photos held 8 frames each: the share of face frames named right
+  (target >= 0.92).
+
+    FACES_DATA=... python -m benchmarks.strangers [--model DIR] [--config FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from benchmarks.inputs import PEOPLE, clips, photo_video
+from benchmarks.pipelines import run_fast
+
+VAL_HOLD = 8
+
+
+def largest_names(video: Path, config, encoder, gallery, frames: int = 100000) -> list[str | None]:
+    """The name shown on each face frame's largest face (None = Unknown), frames without a face left out."""
+    shown: list[str | None] = []
+
+    def on_result(i, frame, result):
+        if result.faces:
+            shown.append(max(result.faces, key=lambda f: f.box[2] * f.box[3]).name)
+
+    run_fast(video, config, encoder, gallery, frames, on_result=on_result)
+    return shown
+
+
+def measure(data: Path, model_dir: Path | None = None, config=None) -> list[dict]:
+    from realtime.api import Gallery, Recognizer
+    recognizer = Recognizer(model_dir, config)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        gallery = Gallery(Path(tmp) / "gallery.db", recognizer)
+        for person in PEOPLE:
+            gallery.enroll(person, sorted((data / "celebrity5" / "train" / person).glob("*.jpg")))
+        for clip in clips(data):
+            names = largest_names(clip, recognizer.config, recognizer.encoder, gallery)
+            rows.append({"input": clip.stem, "enrolled": False, "face_frames": len(names),
+                         "unknown": round(sum(n is None for n in names) / max(len(names), 1), 4),
+                         "named": sorted({n for n in names if n is not None})})
+        video, truth = photo_video(Path(tmp), data, hold=VAL_HOLD)
+        right = face_frames = 0
+
+        def on_result(i, frame, result):
+            nonlocal right, face_frames
+            if result.faces:
+                face_frames += 1
+                right += max(result.faces, key=lambda f: f.box[2] * f.box[3]).name == truth[i]
+
+        run_fast(video, recognizer.config, recognizer.encoder, gallery, len(truth), on_result=on_result)
+        rows.append({"input": f"celebrity5 val photos x{VAL_HOLD}", "enrolled": True, "face_frames": face_frames,
+                     "named_right": round(right / max(face_frames, 1), 4)})
+        gallery.close()
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| input | enrolled? | face frames | shown as Unknown | named right |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['input']} | {'yes' if r['enrolled'] else 'no (a stranger)'} | {r['face_frames']} | "
+                     f"{'' if r['enrolled'] else format(r['unknown'], '.1%')} | "
+                     f"{format(r['named_right'], '.1%') if r['enrolled'] else ''} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    from realtime.config import load_config
+    from realtime.errors import run_command, setup_logging
+    p = argparse.ArgumentParser(prog="python -m benchmarks.strangers", description=__doc__.splitlines()[0])
+    p.add_argument("--model", help="model folder (default: model.dir of the config)")
+    p.add_argument("--config", help="config file (default: the project's config.yaml)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    args = p.parse_args(argv)
+
+    def run(_argv) -> int:
+        setup_logging()
+        data = Path(os.environ.get("FACES_DATA", "../shared/data")).resolve()
+        config = load_config(args.config and Path(args.config).resolve())
+        rows = measure(data, Path(args.model).resolve() if args.model else None, config)
+        print(json.dumps(rows, indent=1) if args.json else markdown(rows))
+        return 0
+
+    return run_command(run, [])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,175 @@
+"""Alignment: five landmarks in a detected box, then a similarity warp onto a fixed template.
+
+The stage between detection and encoding (detect -> landmarks -> align -> crop -> scale). Faces
+come out with the eyes, nose and mouth where the encoder learned them, whatever the head's tilt
+or the box's jitter; a box in which no face is found (a Haar false positive) is dropped.
+
+Landmarks come from OpenCV's YuNet (``cv2.FaceDetectorYN``, a 122 KB int8 ONNX vendored in
+``models/``) run on the box's neighbourhood only, so it costs a few milliseconds per face and
+never replaces the Haar detector. Training crops and live frames both go through
+:meth:`Aligner.crops`, so a face is aligned at run time exactly as the encoder was trained on.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from realtime.boxes import Box
+from realtime.config import AlignmentConfig, resolve_path
+from realtime.errors import UserError
+
+YUNET_SHA256 = "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10"
+_CHECKED: set[str] = set()  # model files whose digest was verified in this process
+
+
+def template_points(settings: AlignmentConfig, size: int) -> np.ndarray:
+    """The template's five points scaled to a ``size`` x ``size`` crop, as ``(5, 2)`` float32."""
+    points = np.asarray(settings.template, dtype=np.float32)
+    if points.shape != (5, 2):
+        raise UserError(f"config: alignment.template: expected 5 points of [x, y], got shape {points.shape}")
+    return points * np.float32(size / settings.template_size)
+
+
+def similarity(points: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The 2x3 rotation + uniform scale + shift that best maps ``points`` onto ``target``.
+
+    Least squares in closed form (Umeyama without reflection): exact and deterministic, so
+    training crops and live crops of the same landmarks are the same bytes.
+    """
+    src, dst = np.asarray(points, np.float64), np.asarray(target, np.float64)
+    src_mean, dst_mean = src.mean(0), dst.mean(0)
+    s, d = src - src_mean, dst - dst_mean
+    # For z = x + iy, the best complex factor a (rotation and scale) minimises |d - a s|^2.
+    sz, dz = s[:, 0] + 1j * s[:, 1], d[:, 0] + 1j * d[:, 1]
+    a = np.vdot(sz, dz) / max(np.vdot(sz, sz).real, 1e-12)
+    rot = np.array([[a.real, -a.imag], [a.imag, a.real]])
+    shift = dst_mean - rot @ src_mean
+    return np.hstack([rot, shift[:, None]]).astype(np.float64)
+
+
+def warp_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """``image`` warped by ``matrix`` into a ``size`` square, RGB uint8.
+
+    A large face shrinks a lot (a 250 px webcam face to 60 px): the region is first reduced
+    with area averaging so the warp resamples at about 1:1 and does not alias.
+    """
+    matrix = np.asarray(matrix, np.float64)
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    if scale < 0.9:
+        inverse = cv2.invertAffineTransform(matrix)
+        corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64) @ inverse.T
+        height, width = image.shape[:2]
+        x0, y0 = (int(max(0, np.floor(v) - 2)) for v in corners.min(0))
+        x1 = int(min(width, np.ceil(corners[:, 0].max()) + 2))
+        y1 = int(min(height, np.ceil(corners[:, 1].max()) + 2))
+        if x1 - x0 >= 2 and y1 - y0 >= 2:
+            roi = image[y0:y1, x0:x1]
+            new_w, new_h = max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
+            small = cv2.resize(roi, (new_w, new_h), interpolation=cv2.INTER_AREA)
+            fx, fy = new_w / (x1 - x0), new_h / (y1 - y0)
+            linear = matrix[:, :2] @ np.diag([1.0 / fx, 1.0 / fy])
+            matrix = np.hstack([linear, (matrix @ np.array([x0, y0, 1.0]))[:, None]])
+            image = small
+    patch = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
+
+
+def _check_model(path: Path) -> None:
+    key = str(path)
+    if key in _CHECKED:
+        return
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as err:
+        raise UserError(f"alignment.model: {path} cannot be read ({err.strerror or err}): "
+                        "the YuNet model ships in models/") from None
+    if digest != YUNET_SHA256:
+        raise UserError(f"alignment.model: {path} is not the expected YuNet 2023mar int8 model "
+                        "(SHA-256 differs): restore it from the project's models/")
+    _CHECKED.add(key)
+
+
+class Aligner:
+    """YuNet landmarks and template warps; one YuNet network per thread (a net is not thread-safe)."""
+
+    def __init__(self, settings: AlignmentConfig, size: int):
+        if settings.method != "yunet":
+            raise ValueError(f"no aligner for alignment.method {settings.method!r}")
+        self.settings = settings
+        self.size = size
+        self.target = template_points(settings, size)
+        self.model_path = resolve_path(settings.model)
+        _check_model(self.model_path)
+        self._local = threading.local()
+
+    def _net(self):
+        net = getattr(self._local, "net", None)
+        if net is None:
+            side = self.settings.landmark_size
+            try:
+                net = cv2.FaceDetectorYN.create(str(self.model_path), "", (side, side),
+                                                score_threshold=min(self.settings.min_score, 0.99),
+                                                nms_threshold=0.3, top_k=20)
+            except cv2.error as err:
+                raise UserError(f"alignment.model: {self.model_path} does not load in OpenCV "
+                                f"{cv2.__version__} ({str(err).strip().splitlines()[-1]})") from None
+            self._local.net = net
+        return net
+
+    def landmarks(self, image: np.ndarray, box: Sequence[int]) -> tuple[np.ndarray, float] | None:
+        """The five points (full-image pixels) and face score of the face in ``box``, or None."""
+        x, y, w, h = (int(v) for v in box)
+        if w < 4 or h < 4:
+            return None
+        side = self.settings.landmark_size
+        # A square around the box's centre, grown by the margin (black where it leaves the image).
+        span = max(2, int(round(max(w, h) * (1.0 + 2.0 * self.settings.box_margin))))
+        x0, y0 = int(round(x + w / 2.0 - span / 2.0)), int(round(y + h / 2.0 - span / 2.0))
+        view = square_region(image, x0, y0, span, side)
+        _, found = self._net().detect(view)
+        if found is None or not len(found):
+            return None
+        # The face nearest the box's centre (a neighbour's face can show at the edge of the margin).
+        centres = found[:, 0:2] + found[:, 2:4] / 2.0
+        best = found[int(np.argmin(((centres - side / 2.0) ** 2).sum(1)))]
+        points = best[4:14].reshape(5, 2).astype(np.float64)
+        points = points * (span / side) + np.array([x0, y0], np.float64)
+        return points.astype(np.float32), float(best[14])
+
+    def align(self, image: np.ndarray, points: np.ndarray) -> np.ndarray:
+        return warp_crop(image, similarity(points, self.target), self.size)
+
+    def crops(self, image: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, list[int]]:
+        """Aligned RGB crops of the boxes that hold a face, and which boxes those are (indices)."""
+        crops, kept = [], []
+        for i, box in enumerate(boxes):
+            found = self.landmarks(image, box)
+            if found is not None and found[1] >= self.settings.min_score:
+                crops.append(self.align(image, found[0]))
+                kept.append(i)
+        if not crops:
+            return np.zeros((0, self.size, self.size, 3), np.uint8), []
+        return np.stack(crops), kept
+
+
+def square_region(image: np.ndarray, x0: int, y0: int, span: int, side: int) -> np.ndarray:
+    """The ``span`` square at ``(x0, y0)`` of ``image`` (black outside it), resized to ``side``."""
+    height, width = image.shape[:2]
+    roi = image[max(0, y0):min(height, y0 + span), max(0, x0):min(width, x0 + span)]
+    if roi.size == 0:
+        return np.zeros((side, side, 3), np.uint8)
+    pad = (max(0, -y0), max(0, y0 + span - height), max(0, -x0), max(0, x0 + span - width))
+    if any(pad):
+        roi = cv2.copyMakeBorder(roi, *pad, cv2.BORDER_CONSTANT, value=0)
+    interpolation = cv2.INTER_AREA if span > side else cv2.INTER_LINEAR
+    return cv2.resize(roi, (side, side), interpolation=interpolation)
+
+
+def make_aligner(settings: AlignmentConfig, size: int) -> Aligner | None:
+    """The configured aligner, or None for plain box crops (``alignment.method: none``)."""
+    return None if settings.method == "none" else Aligner(settings, size)

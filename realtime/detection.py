@@ -1,0 +1,161 @@
+"""Face detection behind one small interface, and the live loop's policy for calling it.
+
+A detector is shaped like opencv_zoo's wrappers: ``detect(image, scale) -> boxes`` (a full pass,
+largest first) and ``detect_near(image, box) -> box | None`` (the same face again, searched for
+only around its last box). :class:`HaarDetector` is the one implementation; another detector
+needs only those two methods and a branch in :func:`make_detector`.
+
+:class:`FaceFinder` is the speed policy, written against that interface alone: a full pass on a
+downscaled frame every ``detect_every`` frames (on a worker thread for cameras), faces followed
+near their last box in between. What happens to a box next (landmarks, alignment, crop) is
+``realtime.faces.face_crops``.
+"""
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from realtime.boxes import Box
+from realtime.config import Config, DetectionConfig
+from realtime.faces import clip_box, find_faces, open_cascade, sort_largest_first, to_gray
+from realtime.tracking import iou
+
+# A followed face is searched for at sizes within this factor of its last size.
+FOLLOW_SIZE_RANGE = 1.6
+# Smallest face (px, in the shrunk search region) the follower asks the cascade for.
+FOLLOW_MIN_SIDE = 24
+# A box found by a full pass that overlaps a followed face this much is that face, not a new one.
+SAME_FACE_IOU = 0.3
+
+
+class Detector(Protocol):
+    def detect(self, image: np.ndarray, scale: float = 1.0) -> list[Box]: ...
+    def detect_near(self, image: np.ndarray, box: Box) -> Box | None: ...
+
+
+class HaarDetector:
+    """OpenCV's Haar cascade. ``detect`` and ``detect_near`` each own a cascade, so a full pass
+    on a worker thread and the follower on the main thread never share one."""
+
+    def __init__(self, settings: DetectionConfig, margin: float = 0.5, follow_size: int = 64):
+        self.settings = settings
+        self.margin = margin
+        self.follow_size = follow_size
+        self._full = open_cascade(settings.cascade)
+        self._near = open_cascade(settings.cascade)
+
+    def detect(self, image: np.ndarray, scale: float = 1.0) -> list[Box]:
+        return find_faces(image, self.settings, scale, cascade=self._full)
+
+    def detect_near(self, image: np.ndarray, box: Box) -> Box | None:
+        """The largest face near ``box`` at about its size, in full-image pixels.
+
+        The region is shrunk so the face is ~``follow_size`` px and the cascade only tries sizes
+        within ``FOLLOW_SIZE_RANGE`` of it: a handful of tiny pyramid levels, not a full pass."""
+        gray = to_gray(image)
+        height, width = gray.shape[:2]
+        x, y, w, h = box
+        mx, my = int(w * self.margin), int(h * self.margin)
+        x0, y0 = max(0, x - mx), max(0, y - my)
+        x1, y1 = min(width, x + w + mx), min(height, y + h + my)
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return None
+        factor = min(1.0, self.follow_size / max(w, 1))
+        roi = gray[y0:y1, x0:x1]
+        if factor < 1.0:
+            roi = cv2.resize(roi, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+        side = w * factor
+        lo = max(FOLLOW_MIN_SIDE, int(side / FOLLOW_SIZE_RANGE))
+        hi = max(lo + 1, int(side * FOLLOW_SIZE_RANGE))
+        hits = np.asarray(self._near.detectMultiScale(
+            roi, scaleFactor=self.settings.scale_factor, minNeighbors=self.settings.min_neighbors,
+            minSize=(lo, lo), maxSize=(hi, hi))).reshape(-1, 4)
+        if not len(hits):
+            return None
+        bx, by, bw, bh = max(hits.tolist(), key=lambda b: b[2] * b[3])
+        found = clip_box((int(round(bx / factor)) + x0, int(round(by / factor)) + y0,
+                          int(round(bw / factor)), int(round(bh / factor))), gray.shape)
+        return found if found[2] > 0 and found[3] > 0 else None
+
+
+def make_detector(config: Config) -> HaarDetector:
+    """The configured detector (Haar is the one there is; encoder.json records which one trained the encoder)."""
+    rec = config.recognition
+    return HaarDetector(config.detection, rec.track_margin, rec.follow_size)
+
+
+class FaceFinder:
+    """Detection with the speed switches: downscaled frames, and a full pass only every
+    ``detect_every`` frames; in between, faces are searched for only near their last box.
+
+    With ``detect_async`` the full pass runs on a worker thread: every frame is followed at once,
+    and a finished full pass adds the faces it found that are not followed yet (new faces)."""
+
+    def __init__(self, config: Config, live: bool = False, detector: Detector | None = None):
+        rec = config.recognition
+        self.detector = detector or make_detector(config)
+        self.scale, self.every, self.max_width = rec.detect_scale, rec.detect_every, rec.detect_max_width
+        self._since_full: int | None = None
+        self.is_async = rec.detect_async == "always" or (rec.detect_async == "auto" and live)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="detect") if self.is_async else None
+        self._future: Future | None = None
+
+    def find(self, frame: np.ndarray, last: list[Box]) -> tuple[list[Box], bool]:
+        """Boxes in full-frame pixels (largest first) and whether a full detection is in them."""
+        if self._pool is not None:
+            return self._find_async(frame, last)
+        if self._since_full is None or self._since_full + 1 >= self.every:
+            return self._full(frame), True
+        followed = self._follow(frame, last) if last else []
+        if last and not followed:  # every followed face is gone (it left, or the scene cut): look everywhere now
+            return self._full(frame), True
+        self._since_full += 1
+        return followed, False
+
+    def _full(self, frame: np.ndarray) -> list[Box]:
+        self._since_full = 0
+        return self.detector.detect(frame, self._scale(frame))
+
+    def _scale(self, frame: np.ndarray) -> float:
+        """The full detection's scale: ``detect_scale``, and no wider than ``detect_max_width``."""
+        if self.max_width and frame.shape[1] * self.scale > self.max_width:
+            return self.max_width / frame.shape[1]
+        return self.scale
+
+    def _find_async(self, frame: np.ndarray, last: list[Box]) -> tuple[list[Box], bool]:
+        first = self._since_full is None
+        fresh = None
+        due = first or self._since_full + 1 >= self.every
+        # A pass that is done joins now; one that is due again waits, so boxes are never more
+        # than ``detect_every`` frames old (files run headless faster than detection can).
+        if self._future is not None and (due or self._future.done()):
+            fresh, self._future = self._future.result(), None
+        if self._future is None and due:
+            # A copy: the caller draws on ``frame`` while the worker still reads it.
+            self._future = self._pool.submit(self.detector.detect, frame.copy(), self._scale(frame))
+            self._since_full = 0
+            if first:  # the very first frame waits, so faces show from frame 0
+                fresh, self._future = self._future.result(), None
+        else:
+            self._since_full += 1
+        followed = self._follow(frame, last) if last and not first else []
+        if fresh is None:
+            return followed, False
+        boxes = followed + [b for b in fresh if all(iou(b, f) < SAME_FACE_IOU for f in followed)]
+        return sort_largest_first(boxes), True
+
+    def _follow(self, frame: np.ndarray, last: list[Box]) -> list[Box]:
+        gray = to_gray(frame)  # once for all faces (detectors take gray or BGR)
+        found: list[Box] = []
+        for box in last:
+            near = self.detector.detect_near(gray, box)
+            if near is not None and all(iou(near, other) < 0.5 for other in found):
+                found.append(near)
+        return sort_largest_first(found)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)

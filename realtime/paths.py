@@ -1,0 +1,99 @@
+"""What a path really is, and reading a regular file with a size limit.
+
+A FIFO would block a reader forever, ``/dev/zero`` never ends, and a symlink loop or a broken
+link is not "not found": each is refused by name, in one line, before anything is read.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from realtime.errors import UserError
+
+
+def describe(path: str | Path) -> str:
+    """``"a folder"``, ``"a FIFO (named pipe)"``, ``"a symlink loop"``, ``"missing"``... for messages."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "a symlink loop"
+        if err.errno == errno.EACCES:
+            return "not accessible (permission denied on it or a folder above it)"
+        if err.errno == errno.ENOTDIR:
+            return "missing (a part of the path is a file, not a folder)"
+        if os.path.islink(path):
+            return "a broken symlink (its target does not exist)"
+        return "missing" if err.errno == errno.ENOENT else f"not accessible ({err.strerror or err})"
+    return kind(mode)
+
+
+def kind(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+class NotReadable(UserError):
+    """A path that is not a readable regular file within the limit; ``reason`` says why, without the path."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def read_regular_file(path: str | Path, what: str, max_bytes: int, hint: str = "") -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``max_bytes``; else a one-line :class:`NotReadable`.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO or device swapped in
+    after a check is still refused, and the size is known before a byte is read.
+    """
+    path = Path(path)
+
+    def refuse(reason: str) -> NotReadable:
+        said = f"cannot be read: it {reason}" if reason.startswith("is ") else reason
+        return NotReadable(f"{what} {path} {said}" + (f": {hint}" if hint else ""), reason)
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        state = describe(path)
+        if state == "missing":
+            raise refuse("not found") from None
+        if state == "a regular file":
+            raise refuse(f"cannot be read ({err.strerror or err})") from None
+        raise refuse(f"is {state}, not a file that can be read") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise refuse(f"is {kind(info.st_mode)}, not a regular file")
+        if info.st_size > max_bytes:
+            raise refuse(f"is {info.st_size:,} bytes, over the limit of {max_bytes:,}")
+        os.set_blocking(fd, True)
+        chunks, total = [], 0
+        while True:  # the file may grow after fstat: never read past the limit
+            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > max_bytes:
+                raise refuse(f"is over the limit of {max_bytes:,} bytes")
+        return b"".join(chunks)
+    except OSError as err:
+        raise refuse(f"cannot be read ({err.strerror or err})") from None
+    finally:
+        os.close(fd)

@@ -1,0 +1,60 @@
+"""The match threshold: where it comes from, and the range it may take.
+
+A Euclidean distance between unit-length embeddings lies in [0, 2], so a threshold above 2 (or
+infinite) accepts every face as someone, and NaN rejects everyone: both are refused wherever a
+threshold enters (``encoder.json``, ``recognition.threshold``, ``--threshold``). The ``+`` key
+stops at :func:`key_cap`, where unrelated faces would start to match.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from realtime.errors import UserError, shorten
+
+# The range of a threshold on unit-length embeddings: (0, 2].
+MIN_THRESHOLD = 1e-6
+MAX_THRESHOLD = 2.0
+# sqrt(2): the distance between two unrelated (orthogonal) unit embeddings; the + key stops there.
+KEY_CAP = math.sqrt(2.0)
+# The - key stops here (0 would reject everyone, and the overlay would show 0.00).
+KEY_FLOOR = 0.01
+
+
+def check_threshold(value: Any, where: str, normalized: bool = True) -> float:
+    """``value`` as a float if it is a usable threshold, else a one-line UserError naming ``where``.
+
+    Encoders without unit-length embeddings (``normalized: false``, the seed-triplet method) have
+    no upper bound but finiteness.
+    """
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    try:
+        number = float(number) if number is not None else None
+    except OverflowError:  # an int too large for a float
+        number = math.inf
+    top = MAX_THRESHOLD if normalized else math.inf
+    if number is None or not math.isfinite(number) or not (0.0 < number <= top):
+        bound = f"(0, {MAX_THRESHOLD:g}]" if normalized else "a finite number above 0"
+        raise UserError(f"{where}: threshold must be {bound}, got {shorten(value)}: a distance between "
+                        f"unit-length embeddings is at most 2, so a larger one matches every face to someone")
+    return number
+
+
+def resolve_threshold(encoder, configured: float | None = None, flag: float | None = None) -> float:
+    """The threshold in use: ``--threshold``, else ``recognition.threshold``, else ``encoder.json``'s."""
+    normalized = bool(getattr(encoder, "info", {}).get("normalized", True))
+    if flag is not None:
+        return check_threshold(flag, "--threshold", normalized)
+    if configured is not None:
+        return check_threshold(configured, "recognition.threshold", normalized)
+    return check_threshold(encoder.threshold, "encoder.json", normalized)
+
+
+def key_cap(start: float, normalized: bool = True) -> float:
+    """The highest threshold the ``+`` key reaches: sqrt(2), or the starting one when that is higher."""
+    return max(start, KEY_CAP if normalized else 2.0 * start)
+
+
+def step_threshold(current: float, step: float, cap: float) -> float:
+    """``current + step`` kept inside [KEY_FLOOR, cap]."""
+    return float(min(cap, max(KEY_FLOOR, current + step)))

@@ -1,0 +1,96 @@
+"""realtime.api, the Python API: the README's example run as written, and what its functions promise."""
+import inspect
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
+needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
+needs_model = pytest.mark.skipif(not (ROOT / "models" / "encoder.tflite").is_file(), reason="no shipped encoder in models/")
+
+
+def readme_example() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"## Python API.*?```python\n(.*?)```", text, re.S)
+    assert match, "README has no Python API example"
+    return match.group(1)
+
+
+def side_by_side(*paths) -> np.ndarray:
+    images = [cv2.imread(str(p)) for p in paths]
+    height = max(i.shape[0] for i in images)
+    return np.hstack([cv2.copyMakeBorder(i, 0, height - i.shape[0], 0, 0, cv2.BORDER_CONSTANT) for i in images])
+
+
+@needs_data
+@needs_model
+def test_readme_example_runs_as_written(tmp_path):
+    c5 = DATA / "celebrity5"
+    shutil.copytree(c5 / "train" / "madonna", tmp_path / "ann")
+    shutil.copytree(c5 / "train" / "elton_john", tmp_path / "bob")
+    shutil.copy(c5 / "train" / "madonna" / "1.jpg", tmp_path / "ann_1.jpg")
+    shutil.copy(c5 / "val" / "madonna" / "3.jpg", tmp_path / "ann_2.jpg")
+    cv2.imwrite(str(tmp_path / "group.jpg"), side_by_side(c5 / "val" / "madonna" / "4.jpg",
+                                                          c5 / "val" / "elton_john" / "1.jpg"))
+    proc = subprocess.run([sys.executable, "-c", readme_example()], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "2 (2, 128)", proc.stdout                     # two faces found and encoded
+    assert lines[1].startswith("True "), proc.stdout                 # two photos of Madonna: the same person
+    assert lines[2].startswith("Ann ") and lines[2].endswith("(77, 44, 128, 128)"), proc.stdout
+    assert (os.stat(tmp_path / "people.db").st_mode & 0o777) == 0o600
+    assert "XNNPACK" not in proc.stderr                              # no third-party noise
+
+
+def test_import_realtime_is_light():
+    code = "import sys, realtime; print(sorted(m for m in ('cv2', 'numpy', 'yaml', 'realtime.api') if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_defaults_are_visible_in_signatures_and_docstrings():
+    from realtime import api
+    assert inspect.signature(api.encode).parameters["boxes"].default is None
+    params = inspect.signature(api.Recognizer).parameters
+    assert all(params[p].default is None for p in ("model_dir", "config", "threshold"))
+    assert "models/" in api.Recognizer.__doc__ and "encoder.json" in api.Recognizer.__doc__
+    assert "gallery.db" in api.Gallery.__doc__
+    for name in ("detect", "encode", "verify", "identify", "Gallery"):
+        assert getattr(api, name).__doc__, name
+
+
+@needs_data
+@needs_model
+def test_api_calls_agree_with_each_other(tmp_path):
+    from realtime import api
+    c5 = DATA / "celebrity5"
+    photo = c5 / "val" / "madonna" / "3.jpg"
+    image = cv2.imread(str(photo))
+    boxes = api.detect(photo)
+    assert boxes == api.detect(image) and len(boxes) == 1              # a path or an array, the same faces
+    vectors = api.encode(image)
+    assert vectors.shape == (1, 128) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+    assert np.allclose(api.encode(image, boxes), vectors)               # given boxes = detected boxes
+    same = api.verify(photo, image)
+    assert same.same and same.distance < 1e-5 and same.box_a == boxes[0]
+    other = api.verify(photo, c5 / "val" / "elton_john" / "1.jpg")
+    assert not other.same and other.distance > other.threshold
+    assert api.identify(photo, tmp_path / "none.db")[0].name is None    # an empty gallery: unknown ...
+    assert not (tmp_path / "none.db").exists()                          # ... and no file created by looking
+    with api.Gallery(tmp_path / "g.db") as gallery:
+        with pytest.raises(api.UserError, match="nothing enrolled"):
+            gallery.enroll("Nobody", [np.zeros((100, 100, 3), np.uint8)])
+        assert gallery.enroll("Ann", [c5 / "train" / "madonna" / "1.jpg", image]) == 2
+        assert gallery.people() == [("Ann", 2)]
+        (found,) = api.identify(photo, gallery)
+        assert found.name == "Ann" and found.distance < 1e-5 and found.box == boxes[0]
+        assert gallery.remove("Ann") == 2 and gallery.people() == []

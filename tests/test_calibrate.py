@@ -1,0 +1,43 @@
+"""training.calibrate: the open-set threshold that protects a gallery, on synthetic embeddings."""
+import numpy as np
+
+from training.calibrate import design_threshold, enrolment, open_set_curve, split_people
+
+
+def people(n, photos, spread, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n, 32))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    emb = np.repeat(centres, photos, 0) + spread * rng.normal(size=(n * photos, 32))
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    return emb.astype(np.float32), np.repeat(np.array([f"p{i:03d}" for i in range(n)]), photos)
+
+
+def test_split_and_enrolment_keep_people_apart_and_leave_probes():
+    _, labels = people(40, 4, 0.1)
+    enrolled, strangers = split_people(labels, seed=0)
+    assert not set(labels[enrolled]) & set(labels[strangers])
+    assert len(set(labels[enrolled])) == 20
+    samples, probes = enrolment(labels[enrolled], photos=3, seed=0)
+    per_person = {p: int(samples[labels[enrolled] == p].sum()) for p in set(labels[enrolled])}
+    assert set(per_person.values()) == {3} and probes.sum() == 20
+
+
+def test_threshold_names_at_most_the_target_share_of_strangers_and_tightens_with_gallery_size():
+    emb, labels = people(200, 4, 0.35)
+    curve = open_set_curve(emb, labels, target=0.01, sizes=(1, 10, 100), draws=4)
+    assert [c["gallery_people"] for c in curve] == [1, 10, 100]
+    for c in curve:
+        assert c["strangers_named"] <= 0.01 + 1e-9
+        assert 0.0 <= c["correct_named"] <= 1.0
+    thresholds = [c["threshold"] for c in curve]
+    assert thresholds[0] > thresholds[1] > thresholds[2]     # more people, more chances: a tighter threshold
+    assert design_threshold(curve, 50)["gallery_people"] == 100
+    assert design_threshold(curve, 500)["gallery_people"] == 100
+    assert design_threshold([], 5) is None
+
+
+def test_well_separated_people_are_named_right_at_that_threshold():
+    emb, labels = people(200, 4, 0.05)
+    (c,) = open_set_curve(emb, labels, target=0.01, sizes=(100,), draws=2)
+    assert c["correct_named"] > 0.95

@@ -1,0 +1,141 @@
+"""The command line's output and options: identify/list as RFC 4180 CSV or JSON lines, verify's exit
+status, global options before the command, --help with the real defaults, no third-party noise."""
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
+needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
+needs_model = pytest.mark.skipif(not (ROOT / "models" / "encoder.tflite").is_file(), reason="no shipped encoder in models/")
+
+
+def cli(*args, cwd=None, env=None):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return subprocess.run([sys.executable, "-m", "realtime", *map(str, args)], cwd=cwd or ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def gallery(tmp_path_factory):
+    """Madonna enrolled from celebrity5 train, under a name with a comma and a quote."""
+    if DATA is None or not (ROOT / "models" / "encoder.tflite").is_file():
+        pytest.skip("needs FACES_DATA and the shipped encoder")
+    path = tmp_path_factory.mktemp("g") / "g.db"
+    proc = cli("enroll", 'Ciccone, "Madonna"', DATA / "celebrity5" / "train" / "madonna", "--gallery", path)
+    assert proc.returncode == 0, proc.stderr
+    return path
+
+
+@needs_data
+@needs_model
+def test_identify_csv_has_a_header_a_row_per_face_and_a_row_for_a_photo_without_one(gallery, tmp_path):
+    c5 = DATA / "celebrity5" / "val"
+    odd = tmp_path / "a, odd\nname.jpg"                     # a comma and a newline in the path
+    shutil.copy(c5 / "madonna" / "3.jpg", odd)
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((120, 160, 3), 128, np.uint8))
+    two = tmp_path / "two.jpg"
+    a, b = cv2.imread(str(c5 / "madonna" / "4.jpg")), cv2.imread(str(c5 / "elton_john" / "1.jpg"))
+    cv2.imwrite(str(two), np.hstack([cv2.copyMakeBorder(a, 0, b.shape[0] - a.shape[0], 0, 0, cv2.BORDER_CONSTANT), b]))
+    proc = cli("identify", odd, blank, two, "--gallery", gallery)
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.reader(io.StringIO(proc.stdout)))
+    assert rows[0] == ["path", "name", "distance", "x", "y", "w", "h"]
+    by_path = {}
+    for row in rows[1:]:
+        assert len(row) == 7, row
+        by_path.setdefault(row[0], []).append(row)
+    (madonna,) = by_path[str(odd)]
+    assert madonna[1] == 'Ciccone, "Madonna"' and float(madonna[2]) < 0.726 and madonna[3:] == ["77", "44", "128", "128"]
+    assert by_path[str(blank)] == [[str(blank), "", "", "", "", "", ""]]
+    assert f"{blank}: no face found" in proc.stderr
+    boxes = {tuple(r[3:]) for r in by_path[str(two)]}
+    assert len(by_path[str(two)]) == 2 and len(boxes) == 2              # two faces, told apart by their boxes
+    assert {r[1] for r in by_path[str(two)]} <= {'Ciccone, "Madonna"', "unknown"}
+
+    proc = cli("identify", "--json", odd, blank, "--gallery", gallery)
+    lines = [json.loads(l) for l in proc.stdout.splitlines()]
+    assert lines[0]["path"] == str(odd) and lines[0]["name"] == 'Ciccone, "Madonna"' and lines[0]["box"] == [77, 44, 128, 128]
+    assert lines[1] == {"path": str(blank), "box": None, "name": None, "nearest": None, "distance": None}
+
+
+@needs_data
+@needs_model
+def test_unknown_is_unknown_in_csv_and_null_in_json(gallery):
+    elton = DATA / "celebrity5" / "val" / "elton_john" / "1.jpg"
+    row = list(csv.reader(io.StringIO(cli("identify", elton, "--gallery", gallery).stdout)))[1]
+    assert row[1] == "unknown" and float(row[2]) > 0.726
+    line = json.loads(cli("identify", elton, "--json", "--gallery", gallery).stdout)
+    assert line["name"] is None and line["nearest"] == 'Ciccone, "Madonna"' and line["distance"] > 0.726
+
+
+@needs_data
+@needs_model
+def test_list_is_quoted_csv_and_global_options_go_before_the_command(gallery, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"recognition:\n  gallery: {gallery}\n")
+    for argv in (["list", "--config", config], ["--config", config, "list"], ["-v", "--gallery", gallery, "list"],
+                 [f"--gallery={gallery}", "list"]):
+        proc = cli(*argv)
+        assert proc.returncode == 0, (argv, proc.stderr)
+        assert list(csv.reader(io.StringIO(proc.stdout))) == [['Ciccone, "Madonna"', "13"]], argv
+
+
+@needs_data
+@needs_model
+def test_verify_exit_status_distance_and_threshold(tmp_path):
+    c5 = DATA / "celebrity5"
+    same = cli("verify", c5 / "train" / "madonna" / "1.jpg", c5 / "val" / "madonna" / "3.jpg")
+    assert same.returncode == 0 and same.stdout.startswith("same person: distance 0.") and "threshold 0.7" in same.stdout
+    other = cli("verify", c5 / "val" / "madonna" / "3.jpg", c5 / "val" / "elton_john" / "1.jpg", "--json")
+    result = json.loads(other.stdout)
+    assert other.returncode == 1 and not result["same"] and result["distance"] > result["threshold"]
+    assert cli("verify", c5 / "val" / "madonna" / "3.jpg", c5 / "val" / "madonna" / "3.jpg", "--threshold", "0.001").returncode == 0
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((120, 160, 3), 128, np.uint8))
+    proc = cli("verify", blank, c5 / "val" / "madonna" / "3.jpg")
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: {blank}: no face found"
+
+
+def test_help_shows_real_default_paths_and_every_flag_has_help():
+    from realtime.config import DEFAULT_CONFIG_PATH, load_config, resolve_path
+    config = load_config()
+    text = cli("--help", env={"COLUMNS": "400"}).stdout
+    for path in (DEFAULT_CONFIG_PATH, resolve_path(config.model.dir), resolve_path(config.recognition.gallery)):
+        assert f"(default: {path}" in text, path
+    for command in ("", "enroll", "list", "remove", "identify", "verify"):
+        proc = cli(*([command] if command else []), "--help", env={"COLUMNS": "400"})
+        assert proc.returncode == 0, proc.stderr
+        arguments = [l for l in proc.stdout.splitlines() if l.startswith("  ") and not l.startswith("   ")]
+        assert arguments and all(re.match(r"  \S.*?\S {2,}\S", l) for l in arguments), (command, proc.stdout)
+
+
+def test_training_flags_all_have_help():
+    import training.train as train   # its module imports no TensorFlow
+    source = Path(train.__file__).read_text()
+    start = source.index("def parse_args")
+    calls = source[start:source.index("return p.parse_args", start)].split("p.add_argument(")[1:]
+    assert len(calls) >= 10 and all("help=" in call for call in calls), [c.split(",")[0] for c in calls if "help=" not in c]
+
+
+@needs_data
+@needs_model
+def test_third_party_noise_only_with_verbose(gallery):
+    photo = DATA / "celebrity5" / "val" / "madonna" / "3.jpg"
+    quiet = cli("identify", photo, "--gallery", gallery)
+    assert quiet.returncode == 0 and "XNNPACK" not in quiet.stderr and "TensorFlow" not in quiet.stderr
+    assert all(l.startswith(("WARNING realtime", "INFO realtime")) for l in quiet.stderr.splitlines()), quiet.stderr
+    loud = cli("identify", photo, "--gallery", gallery, "-v")
+    assert "XNNPACK" in loud.stderr

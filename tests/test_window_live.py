@@ -1,0 +1,203 @@
+"""The real window under Xvfb, driven with xdotool: names typed exactly (fast, with capitals,
+apostrophes and accents), an application window (no Qt toolbar), PAUSED, a file's last frame
+held until a key; and SIGTERM/SIGHUP ending a run with a playable recording and a summary.
+
+Screenshots of the screen are saved in each test's tmp folder (and copied to
+``$REALTIME_SCREENSHOTS`` when it is set).
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
+DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
+CLIP = "sadtalker_WDA_KatieHill_000.mp4"    # 200 frames, 512x512, 25 fps, one face
+NAMES = ["Katie Hill", "O'Brien", "Zoë"]
+
+pytestmark = [pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)"),
+              pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(), reason=f"no trained encoder in {MODEL}")]
+
+
+class LiveApp:
+    """``python -m realtime ARGS`` on a display, its log read as it comes."""
+
+    def __init__(self, tmp_path, display, *args):
+        self.env = dict(os.environ, PYTHONPATH=str(ROOT), DISPLAY=display or "", TF_CPP_MIN_LOG_LEVEL="2")
+        if display is None:
+            self.env.pop("DISPLAY")
+        self.tmp_path, self.display = tmp_path, display
+        self.proc = subprocess.Popen([sys.executable, "-m", "realtime", "--model", str(MODEL),
+                                      "--gallery", str(tmp_path / "g.db"), *map(str, args)],
+                                     cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stderr), daemon=True)
+        self.reader.start()
+        self.window = ""
+
+    @property
+    def log(self):
+        return "".join(self.lines)
+
+    def wait_for(self, text, seconds):
+        deadline = time.time() + seconds
+        while time.time() < deadline and self.proc.poll() is None and text not in self.log:
+            time.sleep(0.1)
+        return text in self.log
+
+    def xdotool(self, *args):
+        return subprocess.run(["xdotool", *args], env=self.env, capture_output=True, text=True, timeout=30).stdout
+
+    def find_window(self):
+        deadline = time.time() + 60
+        while not self.window and time.time() < deadline and self.proc.poll() is None:
+            time.sleep(0.3)
+            found = self.xdotool("search", "--name", "realtime faces").split()
+            self.window = found[0] if found else ""
+        assert self.window, "the window never appeared: " + self.log
+        return self.window
+
+    def keys(self, *names):
+        self.xdotool("windowfocus", "--sync", self.window)
+        self.xdotool("key", "--delay", "80", *names)
+
+    def type(self, text):
+        """xdotool's default typing speed (12 ms a key): faster than a frame, so keys pile up."""
+        self.xdotool("windowfocus", "--sync", self.window)
+        self.xdotool("type", text)
+
+    def prove_keyboard(self):
+        """A just-mapped window can miss keys on a loaded machine: ``+`` (which logs the new
+        threshold) proves the window has the keyboard."""
+        for _ in range(10):
+            self.keys("plus")
+            if self.wait_for("realtime.app: threshold", 1.0):
+                return
+        raise AssertionError("the window never took the keyboard: " + self.log)
+
+    def screenshot(self, name):
+        """The whole screen (PNG) in the test's tmp folder, and in $REALTIME_SCREENSHOTS if set."""
+        from PIL import ImageGrab
+        path = self.tmp_path / f"{name}.png"
+        ImageGrab.grab(xdisplay=self.display).save(path)
+        keep = os.environ.get("REALTIME_SCREENSHOTS")
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, Path(keep) / path.name)
+        return cv2.imread(str(path))
+
+    def finish(self, timeout=60):
+        self.proc.wait(timeout=timeout)
+        self.reader.join(timeout=10)
+        assert "Traceback" not in self.log, self.log
+        return self.proc.returncode
+
+
+def yellow_pixels(image):
+    """Pixels of the HUD's banner colour (BGR 0, 220, 255)."""
+    return int(np.all(np.abs(image.astype(int) - (0, 220, 255)) < 40, axis=2).sum())
+
+
+def test_names_typed_fast_arrive_exactly_in_an_application_window(tmp_path, xvfb_display):
+    app = LiveApp(tmp_path, xvfb_display, "--source", DATA / "videos" / CLIP, "--loop")
+    window = app.find_window()
+    # WINDOW_GUI_NORMAL: the window is the frame, with no Qt toolbar above it or status bar below.
+    geometry = app.xdotool("getwindowgeometry", window)
+    assert "Geometry: 512x512" in geometry, geometry
+    app.prove_keyboard()
+    for name in NAMES:
+        app.keys("e")
+        app.type(name)
+        if name == NAMES[-1]:
+            time.sleep(0.5)
+            app.screenshot("window-typing-unicode-name")
+        app.keys("Return")
+        assert app.wait_for(f"enrolled {name}: 5 samples", 20), app.log
+    time.sleep(0.8)                                           # the named face, boxed in green
+    app.screenshot("window-recognised")
+    app.keys("space")
+    time.sleep(0.8)
+    paused = app.screenshot("window-paused")
+    app.keys("space")
+    time.sleep(0.5)
+    playing = app.screenshot("window-playing")
+    assert yellow_pixels(paused[380:512, :512]) > 300 + yellow_pixels(playing[380:512, :512])   # PAUSED is drawn
+    app.keys("q")
+    assert app.finish() == 0, app.log
+    listed = subprocess.run([sys.executable, "-m", "realtime", "list", "--gallery", tmp_path / "g.db"], cwd=ROOT,
+                            env=dict(app.env, DISPLAY=""), capture_output=True, text=True, timeout=60)
+    rows = sorted(listed.stdout.splitlines())
+    assert rows == sorted(f"{name},5" for name in NAMES), listed      # exactly as typed
+
+
+def short_clip(path, frames=20):
+    cap, writer = cv2.VideoCapture(str(DATA / "videos" / CLIP)), None
+    for _ in range(frames):
+        frame = cap.read()[1]
+        writer = writer or cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, frame.shape[1::-1])
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_loop_replays_a_file(tmp_path):
+    events = tmp_path / "ev.jsonl"
+    app = LiveApp(tmp_path, None, "--source", short_clip(tmp_path / "short.mp4"), "--loop", "--headless",
+                  "--max-frames", 50, "--events", events)
+    assert app.finish(120) == 0, app.log
+    rows = [json.loads(line) for line in events.read_text(encoding="utf-8").splitlines()]
+    assert rows[-1]["summary"]["frames"] == 50 and app.log.count("playing it again (--loop)") == 2
+    assert [r["frame"] for r in rows[:-1]] == list(range(50))
+    assert all(len(r["faces"]) == 1 for r in rows[20:-1])          # the replays are processed like the first pass
+
+
+def test_a_file_that_ends_stays_on_its_last_frame_until_a_key(tmp_path, xvfb_display):
+    clip = short_clip(tmp_path / "short.mp4")
+    out, events = tmp_path / "out.mp4", tmp_path / "ev.jsonl"
+    app = LiveApp(tmp_path, xvfb_display, "--source", clip, "--record", out, "--events", events)
+    app.find_window()
+    assert app.wait_for("press any key", 60), app.log
+    time.sleep(1.5)
+    assert app.proc.poll() is None                            # still open, on the last frame
+    held = app.screenshot("window-ended")
+    assert yellow_pixels(held) > 300                          # the end-of-video banner
+    app.keys("x")
+    assert app.finish(30) == 0, app.log
+    summary = json.loads(events.read_text(encoding="utf-8").splitlines()[-1])["summary"]
+    assert summary["frames"] == 20 and not summary["interrupted"]
+
+
+@pytest.mark.parametrize("signame, with_window", [("SIGTERM", False), ("SIGHUP", False), ("SIGTERM", True)])
+def test_sigterm_and_sighup_end_the_run_like_q(tmp_path, request, signame, with_window):
+    """Exit 0 (as q and Ctrl-C), the events summary written, the recording complete and playable with
+    every frame processed, and no temporary file left beside it."""
+    display = request.getfixturevalue("xvfb_display") if with_window else None
+    out, events = tmp_path / "out.mp4", tmp_path / "ev.jsonl"
+    app = LiveApp(tmp_path, display, "--source", DATA / "videos" / CLIP, "--loop", "--record", out,
+                  "--events", events, *([] if with_window else ["--headless"]))
+    if with_window:
+        app.find_window()
+    assert app.wait_for("realtime.capture: source", 60), app.log
+    time.sleep(3.0)
+    app.proc.send_signal(getattr(signal, signame))
+    assert app.finish(60) == 0, app.log
+    assert f"stopped by {signame}" in app.log
+    summary = json.loads(events.read_text(encoding="utf-8").splitlines()[-1])["summary"]
+    assert summary["interrupted"] and summary["frames"] > 0
+    cap = cv2.VideoCapture(str(out))
+    frames = 0
+    while cap.read()[0]:
+        frames += 1
+    assert frames == summary["frames"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "g.db") == ["ev.jsonl", "out.mp4"]

@@ -1,0 +1,85 @@
+"""A threshold that protects a gallery, not a pair: open-set identification on held-out people.
+
+A threshold that accepts 1% of stranger *pairs* lets a stranger through far more often against
+a gallery: each enrolled person is another chance to fall under it. So the held-out people
+(never trained on) are split in two: one half is enrolled (a few photos each, as a user would),
+the other half are strangers. For a gallery of N people (drawn at random, many times) a
+stranger's photo gets a name when its nearest gallery sample lies within the threshold; the
+threshold is the largest that names at most ``target`` of the strangers' photos. At that
+threshold the enrolled people's other photos are named right at ``correct_named``.
+
+Pure numpy on embeddings; matching is ``realtime.matching``'s, the one the live program runs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from realtime.matching import Index, match
+
+GALLERY_SIZES = (1, 5, 10, 20, 50, 100)
+ENROLL_PHOTOS = 3      # samples per enrolled person (the live e key takes 5 frames; photos are fewer)
+DRAWS = 20             # random galleries per size
+
+
+def split_people(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of (enrolled people's photos, strangers' photos): half the people each."""
+    people = np.array(sorted(set(labels.tolist())))
+    order = np.random.default_rng(seed).permutation(len(people))
+    enrolled = set(people[order[: len(people) // 2]].tolist())
+    mask = np.array([label in enrolled for label in labels.tolist()])
+    return mask, ~mask
+
+
+def enrolment(labels: np.ndarray, photos: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of (enrolment samples: up to ``photos`` per person, probes: the rest)."""
+    rng = np.random.default_rng(seed)
+    samples = np.zeros(len(labels), bool)
+    for person in sorted(set(labels.tolist())):
+        idx = np.flatnonzero(labels == person)
+        keep = min(photos, len(idx) - 1) if len(idx) > 1 else 1   # leave a probe where there is one
+        samples[rng.choice(idx, size=keep, replace=False)] = True
+    return samples, ~samples
+
+
+def open_set_curve(embeddings: np.ndarray, labels: np.ndarray, target: float = 0.01,
+                   sizes: tuple[int, ...] = GALLERY_SIZES, photos: int = ENROLL_PHOTOS,
+                   draws: int = DRAWS, seed: int = 0) -> list[dict]:
+    """Per gallery size: the threshold naming at most ``target`` of strangers' photos, and what it does."""
+    labels = np.asarray(labels)
+    enrolled_mask, stranger_mask = split_people(labels, seed)
+    e_emb, e_lab = embeddings[enrolled_mask], labels[enrolled_mask]
+    strangers = embeddings[stranger_mask]
+    samples, probes = enrolment(e_lab, photos, seed)
+    people = np.array(sorted(set(e_lab.tolist())))
+    rng = np.random.default_rng(seed + 1)
+    curve = []
+    for size in sizes:
+        if size > len(people) or not len(strangers):
+            break
+        stranger_d, genuine = [], []
+        for _ in range(draws):
+            chosen = rng.choice(people, size=size, replace=False)
+            in_gallery = samples & np.isin(e_lab, chosen)
+            index = Index.from_rows(zip(e_lab[in_gallery].tolist(), e_emb[in_gallery]))
+            stranger_d.append([m.distance for m in match(index, strangers, np.inf)])
+            asked = probes & np.isin(e_lab, chosen)
+            genuine += [(m.nearest == truth, m.distance)
+                        for m, truth in zip(match(index, e_emb[asked], np.inf), e_lab[asked].tolist())]
+        d = np.sort(np.concatenate(stranger_d))
+        # The largest threshold with at most ``target`` of strangers' photos at or under it.
+        allowed = int(np.floor(target * len(d)))
+        threshold = float(d[allowed] - 1e-6) if allowed < len(d) else float(d[-1])
+        right = np.array([ok and dist <= threshold for ok, dist in genuine]) if genuine else np.zeros(0)
+        curve.append({"gallery_people": int(size), "threshold": threshold,
+                      "strangers_named": float((d <= threshold).mean()),
+                      "correct_named": float(right.mean()) if len(right) else None,
+                      "stranger_probes": int(len(d) // draws), "enrolled_probes": int(len(genuine) // draws)})
+    return curve
+
+
+def design_threshold(curve: list[dict], people: int) -> dict | None:
+    """The curve's entry for a gallery of ``people`` (the smallest size at least that, else the largest)."""
+    if not curve:
+        return None
+    fits = [c for c in curve if c["gallery_people"] >= people]
+    return fits[0] if fits else curve[-1]
