@@ -31,9 +31,14 @@ def env(**extra) -> dict:
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), **extra}
 
 
-def training_args(tmp_path: Path, out: Path) -> list[str]:
-    return ["--data", str(Path(DATA) / "celebrity5"), "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
-            *STEPS]
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    """One crop cache for both tests: the second run finds every face already cropped."""
+    return tmp_path_factory.mktemp("crops")
+
+
+def training_args(cache: Path, out: Path) -> list[str]:
+    return ["--data", str(Path(DATA) / "celebrity5"), "--out", str(out), "--cache-dir", str(cache), *STEPS]
 
 
 def check_model(out: Path) -> None:
@@ -53,14 +58,14 @@ def check_model(out: Path) -> None:
 
 
 @needs_data
-def test_two_workers_train_together_and_only_the_chief_writes(tmp_path):
+def test_two_workers_train_together_and_only_the_chief_writes(tmp_path, cache):
     workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
     outs = [tmp_path / "chief", tmp_path / "worker1"]
     procs = []
     for i, out in enumerate(outs):
         tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "training", "--strategy", "multi-worker", *training_args(tmp_path, out)],
+            [sys.executable, "-m", "training", "--strategy", "multi-worker", *training_args(cache, out)],
             cwd=ROOT, env=env(TF_CONFIG=tf_config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     logs = []
     try:
@@ -79,9 +84,9 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path):
 
 
 @needs_data
-def test_mirrored_over_two_cpu_devices(tmp_path):
+def test_mirrored_over_two_cpu_devices(tmp_path, cache):
     out = tmp_path / "model"
-    result = subprocess.run([sys.executable, "-c", TWO_CPUS, "--strategy", "mirrored", *training_args(tmp_path, out)],
+    result = subprocess.run([sys.executable, "-c", TWO_CPUS, "--strategy", "mirrored", *training_args(cache, out)],
                             cwd=ROOT, env=env(), capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "strategy mirrored: 2 replicas in sync" in result.stderr, result.stderr[-3000:]

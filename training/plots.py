@@ -47,6 +47,7 @@ def _phases(history: dict) -> list[tuple[str, str, int]]:
 def plot_history(history: dict, path: Path) -> None:
     """One row per training phase, one panel per quantity, and the validation AUC across all epochs."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
     phases = _phases(history)
     rows = [(prefix, title, [(name, label, [k for k in keys if f"{prefix}{k}" in history])
                              for name, label, keys in QUANTITIES])
@@ -68,6 +69,7 @@ def plot_history(history: dict, path: Path) -> None:
                 ax.plot(range(1, len(values) + 1), values, marker=".", label=key)
             ax.set_title(f"{title}: {name}", fontsize=10)
             ax.set_xlabel("epoch of this phase")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel(label)
             if len(keys) > 1:
                 ax.legend(fontsize=8)
@@ -80,6 +82,7 @@ def plot_history(history: dict, path: Path) -> None:
 
 def _plot_validation(history: dict, phases: list, row, ncols: int) -> None:
     """Held-out pairs' ROC AUC over every epoch of every phase, the phase starts marked."""
+    from matplotlib.ticker import MaxNLocator
     ax = row[0]
     start = 0
     for prefix, title, epochs in phases:
@@ -91,6 +94,7 @@ def _plot_validation(history: dict, phases: list, row, ncols: int) -> None:
         start += epochs
     ax.set_title("validation: held-out faces, all pairs", fontsize=10)
     ax.set_xlabel("epoch (all phases)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("ROC AUC")
     ax.legend(fontsize=8)
     for ax in row[1:ncols]:
