@@ -36,6 +36,10 @@ MAX_CONFIG_BYTES = 1_000_000
 MAX_CONFIG_VALUES = 100_000
 
 
+# Triplet mining (training/losses.py), for training.mining and training.finish_mining alike.
+MINING = ("semi-hard", "batch-hard")
+
+
 def _num(default, lo=None, hi=None, choices=None):
     """A field with a range (inclusive) or a set of allowed values, checked on load."""
     return field(default=default, metadata={"min": lo, "max": hi, "choices": choices})
@@ -110,7 +114,7 @@ class TrainingConfig:
     data: str = "data/celebrity5"
     extra_data: list[str] = field(default_factory=list)
     method: str = _num("triplet", choices=("triplet", "classifier", "seed-triplet", "distill"))
-    mining: str = _num("semi-hard", choices=("semi-hard", "batch-hard"))
+    mining: str = _num("semi-hard", choices=MINING)
     margin: float = _num(0.2, 0.0, 4.0)
     people_per_batch: int = _num(5, 2, 1024)
     photos_per_person: int = _num(4, 2, 64)
@@ -120,7 +124,7 @@ class TrainingConfig:
     # triplet only: epochs after the main ones, from the trained encoder, with finish_mining and a
     # fresh cosine decay finish_learning_rate -> finish_final_learning_rate (0: no such phase)
     finish_epochs: int = _num(0, 0, 10000)
-    finish_mining: str = _num("batch-hard", choices=("semi-hard", "batch-hard"))
+    finish_mining: str = _num("batch-hard", choices=MINING)
     finish_learning_rate: float = _num(0.0001, 1e-7, 1.0)
     finish_final_learning_rate: float = _num(0.00001, 1e-9, 1.0)
     # distill only: weights of (1 - cosine to the dlib teacher), of the batch's similarity-matrix
