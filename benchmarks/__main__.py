@@ -96,6 +96,7 @@ def run(args) -> int:
     from benchmarks.pipelines import Baseline
     from realtime.config import DEFAULT_CONFIG_PATH, apply_overrides, load_config
     from realtime.encoder import Encoder
+    from realtime.faces import make_preprocessor
     from realtime.thresholds import resolve_threshold
 
     if not args.data:
@@ -119,20 +120,21 @@ def run(args) -> int:
     with tempfile.TemporaryDirectory(prefix="faces-bench-") as tmp:
         tmp = Path(tmp)
         log.info("building inputs in %s", tmp)
-        real = inputs.enroll_real(data, encoder, config.detection, plan.enroll_frames, plan.enroll_photos)
+        real = inputs.enroll_real(data, encoder, config, plan.enroll_frames, plan.enroll_photos)
         galleries = {n: inputs.build_gallery(tmp / f"g{n}.db", encoder.model_id, real, n, encoder.embedding_size)
                      for n in GALLERY_SIZES}
         videos = {(size, k): inputs.synthetic_video(tmp, data, size, k, plan.fast_frames)
                   for size in SIZES for k in FACE_COUNTS}
         log.info("loading the baseline's Keras encoder (TensorFlow)")
-        baseline = Baseline(model, config.detection, encoder.input_size, threshold, use_keras=True)
+        aligner = make_preprocessor(config, encoder.info, encoder.input_size)
+        baseline = Baseline(model, config.detection, encoder.input_size, threshold, use_keras=True, aligner=aligner)
         baseline.model.predict(np.zeros((1, encoder.input_size, encoder.input_size, 3), np.float32), verbose=0)
         gallery = galleries[plan.loop_gallery]
         loop_rows = time_loops(videos, fast_cfg, encoder, gallery, baseline, plan)
         match_rows = time_matching(galleries, real, threshold, baseline, plan, rec.match)
         ablation_input, ablation = time_ablation(videos, fast_cfg, encoder, gallery, plan)
         acc_base = Baseline(model, config.detection, encoder.input_size, threshold, use_keras=False,
-                            tflite_encoder=encoder)
+                            tflite_encoder=encoder, aligner=aligner)
         acc_rows = score_accuracy(tmp, data, fast_cfg, encoder, acc_base, galleries[1_000], plan)
         for g in galleries.values():
             g.close()

@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.config import DetectionConfig
-from realtime.faces import IMAGE_SUFFIXES, crop_face, find_faces, read_image
+from realtime.config import Config
+from realtime.faces import IMAGE_SUFFIXES, face_crops, find_faces, make_preprocessor, read_image
 
 log = logging.getLogger(__name__)
 
@@ -145,10 +145,12 @@ class RealPeople:
         return sum(len(v) for v in self.samples.values())
 
 
-def enroll_real(data: Path, encoder, detection: DetectionConfig, clip_frames: int = 10,
+def enroll_real(data: Path, encoder, config: Config, clip_frames: int = 10,
                 max_photos: int | None = None) -> RealPeople:
     """4 celebrities from their train photos (photos with exactly one face, as the CLI enrolls)
     and each clip's person from the largest face in its first ``clip_frames`` frames."""
+    detection = config.detection
+    aligner = make_preprocessor(config, encoder.info, encoder.input_size)
     samples: dict[str, np.ndarray] = {}
     for person in PEOPLE:
         if person == STRANGER:
@@ -157,17 +159,17 @@ def enroll_real(data: Path, encoder, detection: DetectionConfig, clip_frames: in
         crops = []
         for photo in photos[:max_photos]:
             image = read_image(photo)
-            boxes = find_faces(image, detection)
-            if len(boxes) == 1:
-                crops.append(crop_face(image, boxes[0], encoder.input_size))
+            faces, kept = face_crops(image, find_faces(image, detection), encoder.input_size, aligner)
+            if len(kept) == 1:
+                crops.append(faces[0])
         if crops:
             samples[person] = encoder.encode(np.stack(crops))
     for clip in clips(data):
         crops = []
         for frame in read_frames(clip, clip_frames):
-            boxes = find_faces(frame, detection)
-            if boxes:
-                crops.append(crop_face(frame, boxes[0], encoder.input_size))
+            faces, kept = face_crops(frame, find_faces(frame, detection), encoder.input_size, aligner)
+            if kept:
+                crops.append(faces[0])
         if crops:
             samples[person_of_clip(clip)] = encoder.encode(np.stack(crops))
     if not samples:

@@ -16,7 +16,7 @@ import numpy as np
 
 from realtime.boxes import Box
 from realtime.capture import VideoSource
-from realtime.faces import crop_face, scale_crops, to_gray
+from realtime.faces import face_crops, scale_crops, to_gray
 from realtime.overlay import FaceLabel, draw
 
 log = logging.getLogger(__name__)
@@ -109,8 +109,9 @@ class Baseline:
     ``model.predict`` per face on ``encoder.keras``, a per-face matching loop, no tracking."""
 
     def __init__(self, model_dir: Path, detection, input_size: int, threshold: float, use_keras: bool = True,
-                 tflite_encoder=None):
+                 tflite_encoder=None, aligner=None):
         self.detection = detection
+        self.aligner = aligner      # the encoder's own preprocessing (a baseline still crops as it was trained)
         self.size = input_size
         self.threshold = threshold
         self.cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / detection.cascade))
@@ -128,15 +129,19 @@ class Baseline:
                                               minNeighbors=d.min_neighbors, minSize=(d.min_size, d.min_size))
         return [tuple(int(v) for v in b) for b in np.asarray(found).reshape(-1, 4)]
 
-    def encode(self, frame: np.ndarray, boxes) -> list[np.ndarray]:
-        out = []
+    def encode(self, frame: np.ndarray, boxes) -> tuple[list[Box], list[np.ndarray]]:
+        """Per face, one crop and one encoder call; boxes the aligner finds no face in are dropped."""
+        kept, out = [], []
         for box in boxes:
-            x = scale_crops(crop_face(frame, box, self.size)[None])
+            crop, ok = face_crops(frame, [box], self.size, self.aligner)
+            if not ok:
+                continue
+            kept.append(box)
             if self.model is not None:
-                out.append(np.asarray(self.model.predict(x, verbose=0))[0])
+                out.append(np.asarray(self.model.predict(scale_crops(crop), verbose=0))[0])
             else:  # accuracy runs: the same weights through TFLite (identical up to float rounding)
-                out.append(self.tflite.encode(crop_face(frame, box, self.size)[None])[0])
-        return out
+                out.append(self.tflite.encode(crop)[0])
+        return kept, out
 
     def match(self, index, embeddings) -> list[tuple[str | None, float]]:
         """Per face: distances to every sample, nearest one, threshold."""
@@ -155,7 +160,7 @@ class Baseline:
         c0 = time.perf_counter()
         boxes = self.detect(frame)
         c1 = time.perf_counter()
-        emb = self.encode(frame, boxes)
+        boxes, emb = self.encode(frame, boxes)
         c2 = time.perf_counter()
         matches = self.match(index, emb)
         c3 = time.perf_counter()

@@ -239,7 +239,7 @@ def live_main(argv: Sequence[str] | None) -> int:
         if recorder is not None:
             stack.callback(recorder.release)
         events = _open_events(args.events, stack)
-        app = App(config, recognizer.encoder, gallery, recognizer.threshold, live=source.is_camera)
+        app = App(config, recognizer.encoder, gallery, recognizer.fixed_threshold, live=source.is_camera)
         stack.callback(app.close)
         last: dict = {}
         on_frame = (lambda frame, result: last.__setitem__(0, frame.copy())) if args.snapshot else None

@@ -80,6 +80,7 @@ class Recognizer:
             self.encoder = Encoder(Path(model_dir) if model_dir is not None else resolve_path(self.config.model.dir))
         from realtime.thresholds import resolve_threshold
         self.threshold = resolve_threshold(self.encoder, self.config.recognition.threshold, threshold)
+        self.fixed_threshold = threshold    # the caller's own; None: the config's or the encoder's
         from realtime.faces import make_preprocessor
         # Landmarks and alignment as the encoder was trained (a box without a face is dropped).
         self.aligner = make_preprocessor(self.config, self.encoder.info, self.encoder.input_size)
@@ -124,14 +125,21 @@ class Recognizer:
         box_a, emb_a = self.largest_face(a, _label(a, "first image"))
         box_b, emb_b = self.largest_face(b, _label(b, "second image"))
         distance = float(np.linalg.norm(emb_a - emb_b))
-        return Verification(distance <= self.threshold, distance, self.threshold, box_a, box_b)
+        threshold = self.threshold_for(1)
+        return Verification(distance <= threshold, distance, threshold, box_a, box_b)
+
+    def threshold_for(self, people: int) -> float:
+        """The threshold against a gallery of ``people`` (encoder.json's open-set curve), unless one was given."""
+        from realtime.thresholds import resolve_threshold
+        return resolve_threshold(self.encoder, self.config.recognition.threshold, self.fixed_threshold, people)
 
     def identify(self, image: Image, gallery: "Gallery | str | Path") -> list[Identity]:
         """Who each face in ``image`` is, by the nearest enrolled sample (``recognition.match``)."""
         from realtime.matching import match
         boxes, embeddings = self.faces(image)
         if isinstance(gallery, Gallery):
-            return _identities(boxes, match(gallery.index(), embeddings, self.threshold,
+            index = gallery.index()
+            return _identities(boxes, match(index, embeddings, self.threshold_for(len(index.names)),
                                             self.config.recognition.match))
         with Gallery(gallery, self) as opened:
             return self.identify(image, opened)

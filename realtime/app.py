@@ -81,7 +81,11 @@ class App:
         self.rec = config.recognition
         self.encoder = encoder
         self.gallery = gallery
+        # Set by a flag, the config or the +/- keys it stays; else it follows the gallery's size
+        # (encoder.json's open-set curve: each enrolled person is one more chance for a stranger).
+        self.threshold_fixed = threshold is not None or self.rec.threshold is not None
         self.threshold = resolve_threshold(encoder, self.rec.threshold, threshold)
+        self._threshold_people: int | None = None
         # The + key stops here: beyond it unrelated faces start to match (shown when reached).
         self.threshold_cap = key_cap(self.threshold, bool(getattr(encoder, "info", {}).get("normalized", True)))
         self.live = live  # a camera: detect_async "auto" runs the full detection on a worker
@@ -119,7 +123,9 @@ class App:
         boxes = [found[i] for i in kept]  # boxes the aligner found no face in are false detections
         emb = self.encoder.encode(crops) if self.rec.batch_encode else self.encoder.encode_each(crops)
         c2 = time.perf_counter()
-        matches = match(self.gallery.index(), emb, self.threshold, self.rec.match)
+        index = self.gallery.index()
+        self._follow_gallery_size(len(index.names))
+        matches = match(index, emb, self.threshold, self.rec.match)
         c3 = time.perf_counter()
         ids = self.tracker.update(boxes)
         faces = [Face(tuple(int(v) for v in box), tid, self.tracker.vote(tid, m.name), m.nearest, m.distance)
@@ -130,6 +136,12 @@ class App:
         c4 = time.perf_counter()
         self.timings = {"detect": c1 - c0, "encode": c2 - c1, "match": c3 - c2, "track": c4 - c3}
         return FrameResult(index, t, faces, full)
+
+    def _follow_gallery_size(self, people: int) -> None:
+        if not self.threshold_fixed and people != self._threshold_people:
+            self._threshold_people = people
+            self.threshold = resolve_threshold(self.encoder, people=max(people, 1))
+            log.info("threshold %.3f for a gallery of %d people", self.threshold, people)
 
     def _sample(self, emb: np.ndarray, boxes: list[Box], t: float) -> None:
         job = self.enrollment
@@ -171,6 +183,7 @@ class App:
         elif action.kind in ("threshold_up", "threshold_down"):
             step = self.rec.threshold_step if action.kind == "threshold_up" else -self.rec.threshold_step
             self.threshold = step_threshold(self.threshold, step, self.threshold_cap)
+            self.threshold_fixed = True
             self.tracker.reset()
             log.info("threshold %.3f", self.threshold)
             if action.kind == "threshold_up" and self.threshold >= self.threshold_cap:

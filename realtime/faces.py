@@ -1,12 +1,14 @@
-"""The one preprocessing path: read, detect (Haar), crop, resize, scale.
+"""The one preprocessing path: read, detect (Haar), align (five landmarks), crop, scale.
 
 ``training`` builds its face crops with these functions and the live loop encodes with them,
 so a crop at run time is made exactly as the crops the encoder was trained on:
 
-    image (BGR uint8) -> find_faces -> crop_face (RGB uint8, size x size) -> scale_crops (float32 [0, 1])
+    image (BGR uint8) -> find_faces / photo_face_box -> face_crops (landmarks + similarity warp,
+    realtime.align; a box without a face is dropped) -> RGB uint8 size x size -> scale_crops (float32 [0, 1])
 
-Colour conversion always goes through ``cv2.cvtColor`` (never a ``[:, :, ::-1]`` view, which
-hands native code a negative-stride array).
+``encoder.json`` records that path (:func:`preprocessing_record`) and :func:`make_preprocessor`
+refuses a config that would crop differently. Colour conversion always goes through
+``cv2.cvtColor`` (never a ``[:, :, ::-1]`` view, which hands native code a negative-stride array).
 """
 from __future__ import annotations
 

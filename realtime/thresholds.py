@@ -40,14 +40,41 @@ def check_threshold(value: Any, where: str, normalized: bool = True) -> float:
     return number
 
 
-def resolve_threshold(encoder, configured: float | None = None, flag: float | None = None) -> float:
-    """The threshold in use: ``--threshold``, else ``recognition.threshold``, else ``encoder.json``'s."""
-    normalized = bool(getattr(encoder, "info", {}).get("normalized", True))
+def resolve_threshold(encoder, configured: float | None = None, flag: float | None = None,
+                      people: int | None = None) -> float:
+    """The threshold in use: ``--threshold``, else ``recognition.threshold``, else ``encoder.json``'s:
+    the one for a gallery of ``people`` where its open-set curve has one, else its design threshold."""
+    info = getattr(encoder, "info", {})
+    normalized = bool(info.get("normalized", True))
     if flag is not None:
         return check_threshold(flag, "--threshold", normalized)
     if configured is not None:
         return check_threshold(configured, "recognition.threshold", normalized)
+    if people is not None:
+        for_gallery = gallery_threshold(info, people)
+        if for_gallery is not None:
+            return check_threshold(for_gallery, "encoder.json open_set", normalized)
     return check_threshold(encoder.threshold, "encoder.json", normalized)
+
+
+def gallery_threshold(info: dict, people: int) -> float | None:
+    """From ``encoder.json``'s open-set curve: the threshold measured for the smallest gallery of at
+    least ``people`` people (the largest measured beyond it), or None when the encoder has no curve.
+
+    Each was chosen so that strangers get a name on at most ``target_far`` of their faces against
+    a gallery of that size: more people enrolled, more chances for a stranger, a tighter threshold.
+    """
+    metrics = info.get("metrics") if isinstance(info.get("metrics"), dict) else {}
+    curve = metrics.get("open_set")
+    if not isinstance(curve, list):
+        return None
+    points = sorted((entry["gallery_people"], entry["threshold"]) for entry in curve
+                    if isinstance(entry, dict) and isinstance(entry.get("gallery_people"), int)
+                    and isinstance(entry.get("threshold"), (int, float)) and not isinstance(entry.get("threshold"), bool))
+    if not points:
+        return None
+    fits = [t for n, t in points if n >= max(1, people)]
+    return float(fits[0] if fits else points[-1][1])
 
 
 def key_cap(start: float, normalized: bool = True) -> float:

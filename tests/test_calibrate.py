@@ -41,3 +41,20 @@ def test_well_separated_people_are_named_right_at_that_threshold():
     emb, labels = people(200, 4, 0.05)
     (c,) = open_set_curve(emb, labels, target=0.01, sizes=(100,), draws=2)
     assert c["correct_named"] > 0.95
+
+
+def test_the_live_threshold_follows_the_gallery_size_unless_set():
+    from types import SimpleNamespace
+
+    from realtime.thresholds import gallery_threshold, resolve_threshold
+    curve = [{"gallery_people": 1, "threshold": 0.8}, {"gallery_people": 10, "threshold": 0.6},
+             {"gallery_people": 100, "threshold": 0.45}]
+    encoder = SimpleNamespace(info={"metrics": {"open_set": curve}}, threshold=0.45)
+    assert gallery_threshold(encoder.info, 0) == 0.8 and gallery_threshold(encoder.info, 1) == 0.8
+    assert gallery_threshold(encoder.info, 5) == 0.6          # the smallest measured gallery holding 5 people
+    assert gallery_threshold(encoder.info, 500) == 0.45       # beyond the curve: its tightest
+    assert gallery_threshold({"metrics": {}}, 5) is None
+    assert resolve_threshold(encoder, people=5) == 0.6
+    assert resolve_threshold(encoder) == 0.45                 # no size: the design threshold
+    assert resolve_threshold(encoder, configured=0.7, people=5) == 0.7
+    assert resolve_threshold(encoder, flag=0.3, people=5) == 0.3

@@ -33,8 +33,12 @@ def env(**extra) -> dict:
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory) -> Path:
-    """One crop cache for both tests: the second run finds every face already cropped."""
-    return tmp_path_factory.mktemp("crops")
+    """One crop cache for every run, filled here once with the settings the command uses (so the
+    two workers do not both crop every photo at the same time)."""
+    from training.train import load_training_data, parse_args, settings
+    folder = tmp_path_factory.mktemp("crops")
+    load_training_data(settings(parse_args(training_args(folder, folder / "unused"))), set())
+    return folder
 
 
 def training_args(cache: Path, out: Path) -> list[str]:

@@ -91,7 +91,8 @@ class LiveApp:
         raise AssertionError("the window never took the keyboard: " + self.log)
 
     def screenshot(self, name):
-        """The whole screen (PNG) in the test's tmp folder, and in $REALTIME_SCREENSHOTS if set."""
+        """The whole screen (PNG) in the test's tmp folder, and in $REALTIME_SCREENSHOTS if set;
+        returns the window's part of it."""
         from PIL import ImageGrab
         path = self.tmp_path / f"{name}.png"
         ImageGrab.grab(xdisplay=self.display).save(path)
@@ -99,7 +100,10 @@ class LiveApp:
         if keep:
             Path(keep).mkdir(parents=True, exist_ok=True)
             shutil.copy(path, Path(keep) / path.name)
-        return cv2.imread(str(path))
+        geometry = self.xdotool("getwindowgeometry", self.window)
+        x, y = map(int, re.search(r"Position: (-?\d+),(-?\d+)", geometry).groups())
+        w, h = map(int, re.search(r"Geometry: (\d+)x(\d+)", geometry).groups())
+        return cv2.imread(str(path))[max(y, 0):y + h, max(x, 0):x + w]
 
     def finish(self, timeout=60):
         self.proc.wait(timeout=timeout)
@@ -138,7 +142,8 @@ def test_names_typed_fast_arrive_exactly_in_an_application_window(tmp_path, xvfb
     app.keys("space")
     time.sleep(0.5)
     playing = app.screenshot("window-playing")
-    assert yellow_pixels(paused[380:512, :512]) > 300 + yellow_pixels(playing[380:512, :512])   # PAUSED is drawn
+    assert paused.shape == playing.shape == (512, 512, 3), geometry
+    assert yellow_pixels(paused[380:]) > 300 + yellow_pixels(playing[380:])     # PAUSED, above the key help
     app.keys("q")
     assert app.finish() == 0, app.log
     listed = subprocess.run([sys.executable, "-m", "realtime", "list", "--gallery", tmp_path / "g.db"], cwd=ROOT,

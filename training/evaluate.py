@@ -158,7 +158,7 @@ def lfw_embedder(model, config: Config, lfw_dir: Path,
     return embed_paths
 
 
-def open_set(embeddings: np.ndarray, labels: np.ndarray, config: Config) -> dict:
+def open_set_calibration(embeddings: np.ndarray, labels: np.ndarray, config: Config) -> dict:
     """The open-set curve on held-out people and the threshold at the design gallery size."""
     from training.calibrate import design_threshold, open_set_curve
     t = config.training
@@ -187,7 +187,7 @@ def evaluate_encoder(model, train: FaceSet, val: FaceSet, config: Config,
     if held is not None:
         held_emb = embed_crops(model, held.crops)
         holdout, curves["held-out strangers"] = holdout_verification(held_emb, held.labels, config.training.target_far)
-        holdout.update(open_set(held_emb, held.labels, config))
+        holdout.update(open_set_calibration(held_emb, held.labels, config))
     report, curves["val x (val + train)"] = report_metrics(
         train_emb, train.labels, val_emb, val.labels, probe_images, config.training.target_far,
         holdout.get("open_set_threshold", holdout.get("holdout_threshold")), config.recognition.match)

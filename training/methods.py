@@ -197,7 +197,7 @@ def classifier_accuracy(classifier, train: FaceSet, val: FaceSet) -> float:
 
 def train_distill(config: Config, train: FaceSet, validation: FaceSet | None = None) -> Result:
     from training.distill import train_distill as distill
-    return distill(config, train)    # no validation_callbacks in its fit yet: no validation curve
+    return distill(config, train, validation)
 
 
 # The methods by name: ``(config, faces, validation faces or None) -> Result``. A new method is one entry

@@ -60,3 +60,21 @@ def build_triplet_model(encoder: keras.Model, input_size: int) -> keras.Model:
     inputs = [keras.Input(shape, name=n) for n in ("anchor", "positive", "negative")]
     outputs = layers.Concatenate(axis=1, name="triplet")([encoder(x) for x in inputs])
     return keras.Model(inputs, outputs, name="seed_triplet")
+
+
+FLIP_AVERAGE_NAME = "flip_average"
+
+
+def with_flip_average(encoder: keras.Model) -> keras.Model:
+    """The encoder applied to each face and to its mirror image, the two embeddings averaged.
+
+    A face and its mirror are the same person, so the average is a steadier embedding (test-time
+    augmentation in the graph: one interpreter call still encodes a batch). Twice the multiplies.
+    """
+    if encoder.name == FLIP_AVERAGE_NAME:
+        return encoder
+    faces = keras.Input(encoder.input_shape[1:], dtype="float32", name="face")
+    both = layers.Concatenate(axis=0, name="with_mirrors")([faces, keras.ops.flip(faces, axis=2)])
+    embedded, mirrored = keras.ops.split(encoder(both), 2, axis=0)
+    outputs = layers.UnitNormalization(name=EMBEDDING_LAYER)(layers.Add(name="average")([embedded, mirrored]))
+    return keras.Model(faces, outputs, name=FLIP_AVERAGE_NAME)

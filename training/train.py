@@ -202,6 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = methods.train(config, train, validation=held if len(held) else val)
     seconds = time.monotonic() - started
     log.info("trained in %.1f s", seconds)
+    if config.model.flip_average:
+        from training.model import with_flip_average
+        result.encoder = with_flip_average(result.encoder)   # evaluated and exported as the live program runs it
     if not is_chief(strategy):
         log.info("not the chief worker: the chief evaluates and writes the model")
         return 0
