@@ -1,5 +1,6 @@
 """Fixtures shared by test files."""
 import os
+import select
 import shutil
 import subprocess
 import time
@@ -9,17 +10,31 @@ import pytest
 
 @pytest.fixture
 def xvfb_display():
-    """A private Xvfb display (``":N"``) for real-window tests; skips, saying why, without Xvfb/xdotool."""
+    """A private Xvfb display (``":N"``) for real-window tests; skips, saying why, without Xvfb/xdotool.
+
+    Xvfb picks a free display number itself and writes it when it accepts connections
+    (``-displayfd``): no clash with another test run's display, no window opened too early.
+    Key auto-repeat is off (``-r``): on a loaded machine xdotool can be paused between a key's
+    press and release long enough for the server to repeat it (one space pausing and resuming)."""
     if not (shutil.which("Xvfb") and shutil.which("xdotool")):
         pytest.skip("Xvfb or xdotool not installed (.ci/run installs them)")
-    display = f":{90 + (os.getpid() + time.monotonic_ns()) % 400}"
-    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    read_end, write_end = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-r", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+                            pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_end)
     try:
-        time.sleep(1.0)
-        if xvfb.poll() is not None:
+        number = b""
+        deadline = time.time() + 30
+        while not number.endswith(b"\n") and time.time() < deadline and xvfb.poll() is None:
+            if select.select([read_end], [], [], 0.5)[0]:
+                chunk = os.read(read_end, 16)
+                if not chunk:
+                    break
+                number += chunk
+        if not number.strip().isdigit():
             pytest.skip("Xvfb could not start")
-        yield display
+        yield f":{number.strip().decode()}"
     finally:
+        os.close(read_end)
         xvfb.terminate()
         xvfb.wait(timeout=10)
