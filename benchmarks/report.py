@@ -1,6 +1,7 @@
 """The results as one markdown document (and the same numbers as JSON)."""
 from __future__ import annotations
 
+from benchmarks import strangers
 from benchmarks.pipelines import STAGES
 
 
@@ -119,6 +120,13 @@ def markdown(result: dict) -> str:
         f"its first {meta['enroll_frames']} frames (not scored). {meta['accuracy_note']}",
         "",
         *accuracy_table(result["accuracy"]),
+        "",
+        "## Strangers and enrolled people (`benchmarks/strangers.py`)",
+        "",
+        "All five celebrity5 people enrolled from their `train` photos; the clips' people were never enrolled. "
+        "Largest face of each face frame, through the live loop as `python -m realtime --headless` runs a file.",
+        "",
+        strangers.markdown(result["strangers"]) if result.get("strangers") else "(not measured)",
         "",
     ]
     return "\n".join(lines)

@@ -420,8 +420,8 @@ def identify_main(argv: Sequence[str] | None) -> int:
     setup_logging(args.verbose)
     config = _load(args)
     photos = _photos(args.paths)
+    recognizer = _recognizer(config)  # a broken model is said first: no gallery could be read with it
     _gallery(config, None, create=False).close()  # identify never creates a gallery: a missing one is an error
-    recognizer = _recognizer(config)
     from realtime.api import Gallery
     with Gallery(config.recognition.gallery, recognizer) as gallery:
         if len(gallery.index()) == 0:

@@ -123,9 +123,9 @@ class App:
         boxes = [found[i] for i in kept]  # boxes the aligner found no face in are false detections
         emb = self.encoder.encode(crops) if self.rec.batch_encode else self.encoder.encode_each(crops)
         c2 = time.perf_counter()
-        index = self.gallery.index()
-        self._follow_gallery_size(len(index.names))
-        matches = match(index, emb, self.threshold, self.rec.match)
+        samples = self.gallery.index()
+        self._follow_gallery_size(len(samples.names))
+        matches = match(samples, emb, self.threshold, self.rec.match)
         c3 = time.perf_counter()
         ids = self.tracker.update(boxes)
         faces = [Face(tuple(int(v) for v in box), tid, self.tracker.vote(tid, m.name), m.nearest, m.distance)
@@ -141,7 +141,7 @@ class App:
         if not self.threshold_fixed and people != self._threshold_people:
             self._threshold_people = people
             self.threshold = resolve_threshold(self.encoder, people=max(people, 1))
-            log.info("threshold %.3f for a gallery of %d people", self.threshold, people)
+            log.info("a gallery of %d people: match within %.3f", people, self.threshold)
 
     def _sample(self, emb: np.ndarray, boxes: list[Box], t: float) -> None:
         job = self.enrollment

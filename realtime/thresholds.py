@@ -58,13 +58,21 @@ def resolve_threshold(encoder, configured: float | None = None, flag: float | No
 
 
 def gallery_threshold(info: dict, people: int) -> float | None:
-    """From ``encoder.json``'s open-set curve: the threshold measured for the smallest gallery of at
-    least ``people`` people (the largest measured beyond it), or None when the encoder has no curve.
+    """From ``encoder.json``'s open-set curve: the threshold for a gallery of ``people`` people, or
+    None when the encoder has no curve.
 
-    Each was chosen so that strangers get a name on at most ``target_far`` of their faces against
-    a gallery of that size: more people enrolled, more chances for a stranger, a tighter threshold.
+    Each point of the curve was chosen so that strangers get a name on at most ``target_far`` of
+    their faces against a gallery of that size: more people enrolled, more chances for a stranger,
+    a tighter threshold. A gallery smaller than the design size (``open_set_gallery_people``, 100)
+    still gets the design size's threshold: the curve's looser points assume independent faces, and
+    a stranger who resembles an enrolled person is that person's lookalike on every frame (one of
+    the shared clips was named on 36% of its frames at the 5-person point). Larger galleries get
+    the point for the smallest measured size holding them (the largest measured beyond the curve).
     """
     metrics = info.get("metrics") if isinstance(info.get("metrics"), dict) else {}
+    design = metrics.get("open_set_gallery_people")
+    if isinstance(design, int) and not isinstance(design, bool):
+        people = max(people, design)
     curve = metrics.get("open_set")
     if not isinstance(curve, list):
         return None

@@ -70,5 +70,11 @@ def test_quick_run_writes_every_row_with_positive_numbers(tmp_path):
         for loop in ("fast", "baseline"):
             assert r[loop]["frames"] > 0 and 0 <= r[loop]["name"] <= r[loop]["box"] <= 1
     assert {t["target"] for t in result["targets"]} and all(isinstance(t["met"], bool) for t in result["targets"])
-    for heading in ("## Targets", "## Loop speed", "## Matching time per frame", "## Ablation", "## Accuracy"):
+    for heading in ("## Targets", "## Loop speed", "## Matching time per frame", "## Ablation", "## Accuracy",
+                    "## Strangers"):
         assert heading in text
+    clips = [r for r in result["strangers"] if not r["enrolled"]]
+    assert len(clips) == 4 and all(r["face_frames"] > 100 and 0 <= r["unknown"] <= 1 for r in clips)
+    (val,) = [r for r in result["strangers"] if r["enrolled"]]
+    assert val["face_frames"] > 100 and 0 <= val["named_right"] <= 1
+    assert any(t["target"].startswith("strangers") for t in result["targets"])

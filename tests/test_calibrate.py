@@ -58,3 +58,8 @@ def test_the_live_threshold_follows_the_gallery_size_unless_set():
     assert resolve_threshold(encoder) == 0.45                 # no size: the design threshold
     assert resolve_threshold(encoder, configured=0.7, people=5) == 0.7
     assert resolve_threshold(encoder, flag=0.3, people=5) == 0.3
+    # With a design size, smaller galleries keep the design size's threshold; larger ones tighten.
+    designed = {"metrics": {"open_set": curve + [{"gallery_people": 1000, "threshold": 0.4}],
+                            "open_set_gallery_people": 100}}
+    assert gallery_threshold(designed, 5) == 0.45 and gallery_threshold(designed, 100) == 0.45
+    assert gallery_threshold(designed, 101) == 0.4

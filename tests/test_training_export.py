@@ -58,7 +58,31 @@ def test_encoder_json_schema(exported):
     assert meta["format"] == 1 and meta["input_size"] == 60 and meta["embedding_size"] == 128
     assert meta["normalized"] is True and meta["distance"] == "euclidean"
     assert meta["threshold"] == 0.9 and meta["target_far"] == 0.01
-    assert meta["preprocessing"] == {"detector": "haar", "cascade": "haarcascade_frontalface_default.xml",
-                                     "color": "RGB", "scale": "1/255", "crop": "largest face"}
+    pre = meta["preprocessing"]
+    assert {k: pre[k] for k in ("detector", "cascade", "color", "scale", "crop")} == {
+        "detector": "haar", "cascade": "haarcascade_frontalface_default.xml", "color": "RGB", "scale": "1/255",
+        "crop": "largest face"}
+    # The alignment the crops were made with, as the runtime checks it against its config.
+    from realtime.config import load_config
+    from realtime.faces import check_preprocessing
+    assert pre["alignment"]["method"] in ("yunet", "none")
+    check_preprocessing(meta, load_config())
     assert meta["metrics"] == {"top1": 0.5, "roc_auc": 0.6}
     assert (out / "encoder.keras").is_file()
+
+
+def test_flip_average_is_in_the_exported_graph(tmp_path):
+    from realtime.encoder import Encoder
+    from training.model import with_flip_average
+    encoder = build_encoder(60, 128, "seed")
+    wrapped = with_flip_average(encoder)
+    assert with_flip_average(wrapped) is wrapped                      # never wrapped twice (fine-tuning a wrapper)
+    export(wrapped, tmp_path, metadata(Config(), "distill", True, 0.9, {}, {}))
+    crops = np.random.default_rng(3).integers(0, 256, (3, 60, 60, 3), dtype=np.uint8)
+    x = crops.astype(np.float32) / 255.0
+    both = np.asarray(encoder(x)) + np.asarray(encoder(x[:, :, ::-1].copy()))
+    expected = both / np.linalg.norm(both, axis=1, keepdims=True)
+    got = Encoder(tmp_path).encode(crops)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    mirrored = Encoder(tmp_path).encode(np.ascontiguousarray(crops[:, :, ::-1]))
+    np.testing.assert_allclose(mirrored, got, atol=1e-5)              # a face and its mirror: one embedding

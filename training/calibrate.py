@@ -43,8 +43,10 @@ def enrolment(labels: np.ndarray, photos: int, seed: int) -> tuple[np.ndarray, n
 
 def open_set_curve(embeddings: np.ndarray, labels: np.ndarray, target: float = 0.01,
                    sizes: tuple[int, ...] = GALLERY_SIZES, photos: int = ENROLL_PHOTOS,
-                   draws: int = DRAWS, seed: int = 0) -> list[dict]:
-    """Per gallery size: the threshold naming at most ``target`` of strangers' photos, and what it does."""
+                   draws: int = DRAWS, seed: int = 0, mode: str = "nearest") -> list[dict]:
+    """Per gallery size: the threshold naming at most ``target`` of strangers' photos, and what it does.
+
+    ``mode`` is ``recognition.match``: a stranger against each sample, or against each person's mean."""
     labels = np.asarray(labels)
     enrolled_mask, stranger_mask = split_people(labels, seed)
     e_emb, e_lab = embeddings[enrolled_mask], labels[enrolled_mask]
@@ -61,10 +63,10 @@ def open_set_curve(embeddings: np.ndarray, labels: np.ndarray, target: float = 0
             chosen = rng.choice(people, size=size, replace=False)
             in_gallery = samples & np.isin(e_lab, chosen)
             index = Index.from_rows(zip(e_lab[in_gallery].tolist(), e_emb[in_gallery]))
-            stranger_d.append([m.distance for m in match(index, strangers, np.inf)])
+            stranger_d.append([m.distance for m in match(index, strangers, np.inf, mode)])
             asked = probes & np.isin(e_lab, chosen)
             genuine += [(m.nearest == truth, m.distance)
-                        for m, truth in zip(match(index, e_emb[asked], np.inf), e_lab[asked].tolist())]
+                        for m, truth in zip(match(index, e_emb[asked], np.inf, mode), e_lab[asked].tolist())]
         d = np.sort(np.concatenate(stranger_d))
         # The largest threshold with at most ``target`` of strangers' photos at or under it.
         allowed = int(np.floor(target * len(d)))

@@ -162,7 +162,7 @@ def open_set_calibration(embeddings: np.ndarray, labels: np.ndarray, config: Con
     """The open-set curve on held-out people and the threshold at the design gallery size."""
     from training.calibrate import design_threshold, open_set_curve
     t = config.training
-    curve = open_set_curve(embeddings, labels, t.target_far, seed=t.seed)
+    curve = open_set_curve(embeddings, labels, t.target_far, seed=t.seed, mode=config.recognition.match)
     chosen = design_threshold(curve, t.design_gallery_people)
     if chosen is None:
         return {}

@@ -75,6 +75,8 @@ def with_flip_average(encoder: keras.Model) -> keras.Model:
         return encoder
     faces = keras.Input(encoder.input_shape[1:], dtype="float32", name="face")
     both = layers.Concatenate(axis=0, name="with_mirrors")([faces, keras.ops.flip(faces, axis=2)])
-    embedded, mirrored = keras.ops.split(encoder(both), 2, axis=0)
+    # The same layers without the training's compile state, so no optimizer is saved inside.
+    inner = keras.Model(encoder.input, encoder.output, name=encoder.name)
+    embedded, mirrored = keras.ops.split(inner(both), 2, axis=0)
     outputs = layers.UnitNormalization(name=EMBEDDING_LAYER)(layers.Add(name="average")([embedded, mirrored]))
     return keras.Model(faces, outputs, name=FLIP_AVERAGE_NAME)
