@@ -125,7 +125,8 @@ class Recognizer:
         box_a, emb_a = self.largest_face(a, _label(a, "first image"))
         box_b, emb_b = self.largest_face(b, _label(b, "second image"))
         distance = float(np.linalg.norm(emb_a - emb_b))
-        threshold = self.threshold_for(1)
+        from realtime.thresholds import resolve_threshold
+        threshold = resolve_threshold(self.encoder, self.config.recognition.threshold, self.fixed_threshold, pair=True)
         return Verification(distance <= threshold, distance, threshold, box_a, box_b)
 
     def threshold_for(self, people: int) -> float:

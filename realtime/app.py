@@ -199,7 +199,7 @@ class App:
                 return
             interval = self.rec.enroll_seconds / self.rec.enroll_samples
             self.enrollment = Enrollment(name, t, interval, self.rec.enroll_samples, next_time=t)
-            self._say(f"Enrolling {name}: look at the camera and move a little", t)
+            self._say(f"Enrolling {name}: look at the camera and turn your head a little", t)
 
     def prompt(self) -> str | None:
         return f"Name: {self.keys.text}_  (Enter saves, Esc cancels)" if self.keys.naming else None

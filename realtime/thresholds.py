@@ -41,23 +41,26 @@ def check_threshold(value: Any, where: str, normalized: bool = True) -> float:
 
 
 def resolve_threshold(encoder, configured: float | None = None, flag: float | None = None,
-                      people: int | None = None) -> float:
+                      people: int | None = None, pair: bool = False) -> float:
     """The threshold in use: ``--threshold``, else ``recognition.threshold``, else ``encoder.json``'s:
-    the one for a gallery of ``people`` where its open-set curve has one, else its design threshold."""
+    the one for a gallery of ``people`` where its open-set curve has one, else its design threshold.
+
+    ``pair``: the 1:1 question (verify two photos), the curve's one-person point as measured, not
+    raised to the design gallery size (no gallery is searched, so there is one chance, not many)."""
     info = getattr(encoder, "info", {})
     normalized = bool(info.get("normalized", True))
     if flag is not None:
         return check_threshold(flag, "--threshold", normalized)
     if configured is not None:
         return check_threshold(configured, "recognition.threshold", normalized)
-    if people is not None:
-        for_gallery = gallery_threshold(info, people)
+    if people is not None or pair:
+        for_gallery = gallery_threshold(info, 1, design=False) if pair else gallery_threshold(info, people)
         if for_gallery is not None:
             return check_threshold(for_gallery, "encoder.json open_set", normalized)
     return check_threshold(encoder.threshold, "encoder.json", normalized)
 
 
-def gallery_threshold(info: dict, people: int) -> float | None:
+def gallery_threshold(info: dict, people: int, design: bool = True) -> float | None:
     """From ``encoder.json``'s open-set curve: the threshold for a gallery of ``people`` people, or
     None when the encoder has no curve.
 
@@ -70,9 +73,9 @@ def gallery_threshold(info: dict, people: int) -> float | None:
     the point for the smallest measured size holding them (the largest measured beyond the curve).
     """
     metrics = info.get("metrics") if isinstance(info.get("metrics"), dict) else {}
-    design = metrics.get("open_set_gallery_people")
-    if isinstance(design, int) and not isinstance(design, bool):
-        people = max(people, design)
+    size = metrics.get("open_set_gallery_people")
+    if design and isinstance(size, int) and not isinstance(size, bool):
+        people = max(people, size)
     curve = metrics.get("open_set")
     if not isinstance(curve, list):
         return None

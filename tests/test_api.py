@@ -36,9 +36,9 @@ def test_readme_example_runs_as_written(tmp_path):
     c5 = DATA / "celebrity5"
     shutil.copytree(c5 / "train" / "madonna", tmp_path / "ann")
     shutil.copytree(c5 / "train" / "elton_john", tmp_path / "bob")
-    shutil.copy(c5 / "train" / "madonna" / "1.jpg", tmp_path / "ann_1.jpg")
-    shutil.copy(c5 / "val" / "madonna" / "3.jpg", tmp_path / "ann_2.jpg")
-    cv2.imwrite(str(tmp_path / "group.jpg"), side_by_side(c5 / "val" / "madonna" / "4.jpg",
+    shutil.copy(c5 / "train" / "madonna" / "6.jpg", tmp_path / "ann_1.jpg")
+    shutil.copy(c5 / "val" / "madonna" / "4.jpg", tmp_path / "ann_2.jpg")
+    cv2.imwrite(str(tmp_path / "group.jpg"), side_by_side(c5 / "val" / "madonna" / "3.jpg",
                                                           c5 / "val" / "elton_john" / "1.jpg"))
     proc = subprocess.run([sys.executable, "-c", readme_example()], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
@@ -46,7 +46,7 @@ def test_readme_example_runs_as_written(tmp_path):
     lines = proc.stdout.splitlines()
     assert lines[0] == "2 (2, 128)", proc.stdout                     # two faces found and encoded
     assert lines[1].startswith("True "), proc.stdout                 # two photos of Madonna: the same person
-    assert lines[2].startswith("Ann ") and lines[2].endswith("(77, 44, 128, 128)"), proc.stdout
+    assert lines[2].startswith("Ann ") and lines[2].endswith("(38, 65, 97, 97)"), proc.stdout
     assert (os.stat(tmp_path / "people.db").st_mode & 0o777) == 0o600
     assert "XNNPACK" not in proc.stderr                              # no third-party noise
 

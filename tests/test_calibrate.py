@@ -63,3 +63,5 @@ def test_the_live_threshold_follows_the_gallery_size_unless_set():
                             "open_set_gallery_people": 100}}
     assert gallery_threshold(designed, 5) == 0.45 and gallery_threshold(designed, 100) == 0.45
     assert gallery_threshold(designed, 101) == 0.4
+    # verify (1:1): the one-person point itself.
+    assert resolve_threshold(SimpleNamespace(info=designed, threshold=0.45), pair=True) == 0.8

@@ -255,7 +255,7 @@ with open_gallery(url, model) as g:
 def third_process(url: str, model_id: str, action: str, name: str, samples: Path | None = None) -> float:
     """Enroll or remove from another process; returns when (monotonic) it had committed and exited."""
     argv = [sys.executable, "-c", WRITER, url, model_id, action, name] + ([str(samples)] if samples else [])
-    proc = subprocess.run(argv, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(argv, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return time.monotonic()
 
@@ -268,19 +268,21 @@ def test_two_live_processes_follow_enrollments_removals_and_a_server_crash(serve
     both running on their last index, and once it is back they follow changes again."""
     import cv2
     from realtime.encoder import Encoder
-    from realtime.faces import crop_faces, find_faces
+    from realtime.faces import face_crops, find_faces, make_preprocessor
     from realtime.config import load_config
     clip = long_clip(tmp_path / "long.mp4", repeats=40)           # 8000 frames
     encoder = Encoder(MODEL)
-    detection = load_config().detection
+    config = load_config()
+    detection = config.detection
+    aligner = make_preprocessor(config, encoder.info, encoder.input_size)   # crops as the live loop makes them
     cap = cv2.VideoCapture(str(clip))
     crops = []
     for i in range(0, 200, 25):
         cap.set(cv2.CAP_PROP_POS_FRAMES, i)
         frame = cap.read()[1]
-        boxes = find_faces(frame, detection)
-        if len(boxes) == 1:
-            crops.append(crop_faces(frame, boxes, encoder.input_size)[0])
+        faces, kept = face_crops(frame, find_faces(frame, detection), encoder.input_size, aligner)
+        if len(kept) == 1:
+            crops.append(faces[0])
     cap.release()
     samples = tmp_path / "katie.npy"
     np.save(samples, encoder.encode(np.stack(crops)))

@@ -139,8 +139,12 @@ def test_headless_run_names_enrolled_people_and_not_the_stranger(tmp_path):
     assert face_frames >= 0.7 * len(truth), "Haar should find a face on most frames"
     print(f"\nright name on {right}/{known} enrolled face frames, null on {stranger_null}/{stranger} "
           f"stranger frames, {summary['fps']} fps")
-    assert right / known > 0.5
-    assert stranger_null / stranger > 0.5
+    # The threshold protects a 100-person gallery from strangers (1% of their photos named), so a
+    # stranger stays unknown and a person is named from another photo only when the photos are
+    # close: the shipped encoder names 27% of the benchmark's version of this video right (README,
+    # Results); here 4 people are enrolled and photos are held 6 frames, not 8.
+    assert stranger_null / stranger >= 0.95
+    assert right / known > 0.1
 
 
 # -- key enrollment on a real clip, restart, record ----------------------------------------------
@@ -150,26 +154,26 @@ def test_key_enrollment_recognises_from_then_on_and_survives_restart(tmp_path):
     gallery, events = tmp_path / "g.db", tmp_path / "ev.jsonl"
     clip = DATA / "videos" / CLIP
     keys = "e@5,K,a,t,i,e,SPACE,\u00e9,ENTER"     # Enter at frame 13; name "Katie é"
-    proc = cli("--source", clip, "--headless", "--events", events, "--max-frames", 90, "--keys", keys,
+    proc = cli("--source", clip, "--headless", "--events", events, "--max-frames", 130, "--keys", keys,
                "--model", MODEL, "--gallery", gallery)
     assert proc.returncode == 0, proc.stderr
     rows, summary = events_of(events)
-    assert summary["enrolled"] == [{"name": "Katie \u00e9", "samples": 5}]
+    assert summary["enrolled"] == [{"name": "Katie \u00e9", "samples": 8}]   # 8 samples over 2 s: frames 13-63
     before = [r for r in rows if r["frame"] < 13 and r["faces"]]
     assert before and all(f["name"] is None for r in before for f in r["faces"])
-    later = [r for r in rows if r["frame"] >= 45 and r["faces"]]
+    later = [r for r in rows if r["frame"] >= 70 and r["faces"]]
     named = sum(any(f["name"] == "Katie \u00e9" for f in r["faces"]) for r in later)
     assert named >= 0.8 * len(later)
-    assert cli("list", "--gallery", gallery).stdout.strip() == "Katie \u00e9,5"
+    assert cli("list", "--gallery", gallery).stdout.strip() == "Katie \u00e9,8"
     # After a restart the person is known from the first frame.
     proc = cli("--source", clip, "--headless", "--events", events, "--max-frames", 20, "--model", MODEL,
                "--gallery", gallery)
     rows, _ = events_of(events)
     assert sum(any(f["name"] == "Katie \u00e9" for f in r["faces"]) for r in rows) >= 0.8 * len(rows)
     # Enrolling the same name again adds samples.
-    proc = cli("--source", clip, "--headless", "--max-frames", 60, "--keys", "e@2,K,a,t,i,e,SPACE,\u00e9,ENTER",
+    proc = cli("--source", clip, "--headless", "--max-frames", 80, "--keys", "e@2,K,a,t,i,e,SPACE,\u00e9,ENTER",
                "--model", MODEL, "--gallery", gallery)
-    assert cli("list", "--gallery", gallery).stdout.strip() == "Katie \u00e9,10"
+    assert cli("list", "--gallery", gallery).stdout.strip() == "Katie \u00e9,16"
 
 
 @needs_data
@@ -267,7 +271,7 @@ def test_real_window_under_xvfb_quits_on_q(tmp_path, xvfb_display):
     reader.join(timeout=10)
     err = "".join(lines)
     assert app.returncode == 0, err
-    assert "enrolled bo: 5 samples" in err
+    assert "enrolled bo: 8 samples" in err
     assert cli("list", "--gallery", tmp_path / "g.db").stdout.strip() == "bo,5"
     frames = [int(l.split()[2]) for l in err.splitlines() if l.startswith("INFO realtime.app:") and "frames" in l]
     assert frames and 0 < frames[-1] < 200, err      # q ended it, not the end of the clip

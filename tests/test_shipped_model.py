@@ -62,11 +62,19 @@ def test_nearest_neighbour_names_unseen_people_well_above_chance(embeddings):
     assert accuracy >= 0.6, accuracy  # chance: 0.25
 
 
-def test_shipped_threshold_accepts_more_same_than_different_pairs(embeddings):
+def test_shipped_thresholds_accept_more_same_than_different_pairs(embeddings):
+    """verify's one-person threshold separates pairs; the gallery's (design size) accepts fewer strangers still."""
+    from types import SimpleNamespace
+
+    from realtime.thresholds import resolve_threshold
     vectors, labels = embeddings
-    threshold = json.loads((MODELS / "encoder.json").read_text())["threshold"]
+    info = json.loads((MODELS / "encoder.json").read_text())
+    encoder = SimpleNamespace(info=info, threshold=info["threshold"])
+    pair, gallery = resolve_threshold(encoder, pair=True), resolve_threshold(encoder, people=5)
+    assert gallery < pair
     i, j = np.triu_indices(len(labels), 1)
     d = np.linalg.norm(vectors[i] - vectors[j], axis=1)
     same = labels[i] == labels[j]
-    true_accept, false_accept = np.mean(d[same] <= threshold), np.mean(d[~same] <= threshold)
+    true_accept, false_accept = np.mean(d[same] <= pair), np.mean(d[~same] <= pair)
     assert false_accept <= 0.1 and true_accept > false_accept + 0.2, (true_accept, false_accept)
+    assert np.mean(d[~same] <= gallery) <= false_accept
