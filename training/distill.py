@@ -22,7 +22,7 @@ from realtime.config import Config, resolve_path
 from realtime.errors import UserError
 from training.data import FaceSet, subset
 from training.losses import _masked_mean, triplet_terms
-from training.sampling import augment, pk_batches
+from training.sampling import pk_dataset
 
 log = logging.getLogger(__name__)
 
@@ -79,21 +79,7 @@ def distill_dataset(crops: np.ndarray, ids: np.ndarray, teacher: np.ndarray, peo
                     singletons: int, seed: int, augmented: bool = True) -> tf.data.Dataset:
     """``(images float32 [0, 1], [label, teacher...])`` P x K (+ singletons) batches, forever."""
     targets = np.concatenate([ids[:, None].astype(np.float32), teacher.astype(np.float32)], axis=1)
-    batches = pk_batches(ids, people, photos, singletons, seed)
-
-    def gen():
-        for idx in batches:
-            yield crops[idx], targets[idx]
-
-    size = crops.shape[1]
-    ds = tf.data.Dataset.from_generator(gen, output_signature=(
-        tf.TensorSpec((None, size, size, 3), tf.uint8), tf.TensorSpec((None, targets.shape[1]), tf.float32)))
-
-    def prepare(images, y):
-        images = tf.cast(images, tf.float32) / 255.0
-        return (augment(images) if augmented else images), y
-
-    return ds.map(prepare, num_parallel_calls=1).prefetch(2)
+    return pk_dataset(crops, ids, people, photos, singletons, seed, augmented, targets=targets)
 
 
 def with_teacher(config: Config, train: FaceSet) -> tuple[FaceSet, np.ndarray]:
