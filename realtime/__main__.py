@@ -126,6 +126,9 @@ def live_parser() -> argparse.ArgumentParser:
     p.add_argument("--record-hud", action="store_true",
                    help="record the on-screen help, FPS and threshold too (default: boxes and names only)")
     p.add_argument("--loop", action="store_true", help="play a video file again from its start when it ends")
+    p.add_argument("--pace", action="store_true",
+                   help="with --headless: play a video file at its own frame rate, as a camera delivers frames "
+                        "(default: as fast as the CPU allows)")
     p.add_argument("--headless", action="store_true", help="no window; video files run as fast as possible")
     p.add_argument("--events", metavar="FILE", help="write one JSON line per frame to FILE (- for stdout), "
                                                     "and a summary line at the end (schema: README)")
@@ -245,7 +248,7 @@ def live_main(argv: Sequence[str] | None) -> int:
         on_frame = (lambda frame, result: last.__setitem__(0, frame.copy())) if args.snapshot else None
         app.run(source, window=not args.headless, events=events, recorder=recorder,
                 max_frames=args.max_frames, key_script=key_script, on_frame=on_frame, loop=args.loop,
-                record_hud=args.record_hud)
+                record_hud=args.record_hud, pace=args.pace)
         if args.snapshot and last:
             import cv2
             cv2.imwrite(_abs(args.snapshot), last[0])

@@ -228,7 +228,7 @@ class App:
             recorder: "Recording | None" = None, max_frames: int | None = None,
             key_script: dict[int, list[int]] | None = None,
             on_frame: Callable[[np.ndarray, FrameResult], None] | None = None,
-            loop: bool = False, record_hud: bool = False) -> dict:
+            loop: bool = False, record_hud: bool = False, pace: bool = False) -> dict:
         """Run until the source ends, ``q``/Esc, the window is closed, SIGINT/SIGTERM/SIGHUP or
         ``max_frames``; returns the summary (also the events file's last line).
 
@@ -237,6 +237,7 @@ class App:
         any) is finished so it plays, and the summary is written."""
         self._match_source(source)
         run = _Run(source, events, recorder, on_frame, key_script or {}, max_frames, loop, record_hud)
+        run.pace = pace
         with _stop_on_signals() as stop:
             try:
                 run.window = Window() if window else None
@@ -285,6 +286,8 @@ class App:
         if run.window is not None:
             run.window.show(frame)
             self._apply_keys(run.window.keys(run.wait_ms()), t, run)
+        elif run.pace:  # headless, a file at its own rate: frames arrive as a camera would deliver them
+            time.sleep(run.wait_ms() / 1000.0)
 
     def _draw(self, run: "_Run", frame: np.ndarray, result: FrameResult) -> None:
         """Annotate, record (without the HUD unless --record-hud), then add the HUD for the screen."""
@@ -353,6 +356,7 @@ class _Run:
         self.events, self.recorder, self.on_frame = events, recorder, on_frame
         self.key_script, self.max_frames, self.loop, self.record_hud = key_script, max_frames, loop, record_hud
         self.window: Window | None = None
+        self.pace = False                            # headless files at their own frame rate (--pace)
         self.annotated: np.ndarray | None = None     # the last frame shown, before its HUD
         self.frames = self.faces = 0
         self.start = self.pace_start = time.perf_counter()

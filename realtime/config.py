@@ -197,7 +197,7 @@ class RecognitionConfig:
     vote_agree: int = _num(3, 1, 100)
     track_iou: float = _num(0.3, 0.0, 1.0)
     track_max_missed: int = _num(5, 0, 1000)
-    enroll_samples: int = _num(8, 1, 100)
+    enroll_samples: int = _num(5, 1, 100)
     enroll_seconds: float = _num(2.0, 0.0, 60.0)
     camera_retries: int = _num(3, 0, 100)
     camera_backoff: float = _num(0.5, 0.0, 60.0)

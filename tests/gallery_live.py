@@ -52,12 +52,9 @@ class Live:
 
     def __init__(self, clip: Path, url: str):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "realtime", "--source", str(clip), "--headless", "--events", "-",
+            [sys.executable, "-m", "realtime", "--source", str(clip), "--headless", "--pace", "--events", "-",
              "--model", str(MODEL), "--gallery", url], cwd=ROOT, env=child_env(), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
-            # A file runs headless as fast as the CPU allows: two of them at a lower priority leave the
-            # database server and the enrolling process the CPU they need on a 2-core machine.
-            preexec_fn=lambda: os.nice(10))
+            stderr=subprocess.PIPE, text=True)
         self.lines: list[tuple[float, dict]] = []
         self.err: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()

@@ -13,6 +13,8 @@ import time
 import numpy as np
 import pytest
 
+from realtime.config import load_config
+
 from gallery_live import DATA, MODEL, ROOT, CLIP, Live, child_env, long_clip, nearest_is, needs_data, needs_model
 from realtime.__main__ import main
 from realtime.errors import UserError
@@ -191,10 +193,10 @@ def test_playing_a_video_with_nobody_enrolled_creates_no_gallery(tmp_path):
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert not path.exists() and not path.parent.exists()
-    proc = subprocess.run([sys.executable, "-m", "realtime", "--source", video, "--headless", "--max-frames", "60",
+    proc = subprocess.run([sys.executable, "-m", "realtime", "--source", video, "--headless", "--max-frames", "90",
                            "--keys", "e@5,a,n,n,ENTER", "--model", MODEL, "--gallery", path], cwd=ROOT,
                           env=child_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     with Gallery(path, None, create=False) as g:                # created by the first enrollment
-        assert g.people() == [("ann", 5)]
+        assert g.people() == [("ann", load_config().recognition.enroll_samples)]   # the e key's samples
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

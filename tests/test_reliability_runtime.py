@@ -477,11 +477,11 @@ def test_sigkill_inside_the_enrollment_transaction_leaves_no_half_person(tmp_pat
 @needs_data
 @needs_model
 def test_sigkill_during_key_enrollments_on_a_video(tmp_path):
-    """Scripted key enrollments of p0, p1, ... every 30 frames; SIGKILL right after the second one is
-    logged (so mid-way through the third). Every person logged as enrolled is there with all 5
-    samples; no one is there half."""
+    """Scripted key enrollments of p0, p1, p2 every 60 frames (each takes enroll_seconds, 2 s = 50
+    frames); SIGKILL right after the second one is logged (so mid-way through the third). Every
+    person logged as enrolled is there with all 5 samples; no one is there half."""
     path = tmp_path / "g.db"
-    keys = ",".join(f"e@{5 + 30 * i},p,{i},ENTER" for i in range(6))
+    keys = ",".join(f"e@{5 + 60 * i},p,{i},ENTER" for i in range(3))
     child = subprocess.Popen([sys.executable, "-m", "realtime", "--source", DATA / "videos" / CLIP, "--headless",
                               "--keys", keys, "--model", MODEL, "--gallery", path],
                              cwd=ROOT, env=env_for_child(), stderr=subprocess.PIPE, text=True)

@@ -143,7 +143,7 @@ def test_names_typed_fast_arrive_exactly_in_an_application_window(tmp_path, xvfb
             time.sleep(0.5)
             app.screenshot("window-typing-unicode-name")
         app.keys("Return")
-        assert app.wait_for(f"enrolled {name}: 8 samples", 20), app.log
+        assert app.wait_for(f"enrolled {name}: 5 samples", 20), app.log
     time.sleep(0.8)                                           # the named face, boxed in green
     app.screenshot("window-recognised")
     app.keys("space")
