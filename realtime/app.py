@@ -236,8 +236,7 @@ class App:
         stays on its last frame until a key is pressed. Whatever ends the loop, the recording (if
         any) is finished so it plays, and the summary is written."""
         self._match_source(source)
-        run = _Run(source, events, recorder, on_frame, key_script or {}, max_frames, loop, record_hud)
-        run.pace = pace
+        run = _Run(source, events, recorder, on_frame, key_script or {}, max_frames, loop, record_hud, pace)
         with _stop_on_signals() as stop:
             try:
                 run.window = Window() if window else None
@@ -351,12 +350,12 @@ class App:
 class _Run:
     """What one :meth:`App.run` works with: its source, outputs, window, counters and clock."""
 
-    def __init__(self, source, events, recorder, on_frame, key_script, max_frames, loop, record_hud):
+    def __init__(self, source, events, recorder, on_frame, key_script, max_frames, loop, record_hud, pace=False):
         self.source, self.original = source, source
         self.events, self.recorder, self.on_frame = events, recorder, on_frame
         self.key_script, self.max_frames, self.loop, self.record_hud = key_script, max_frames, loop, record_hud
         self.window: Window | None = None
-        self.pace = False                            # headless files at their own frame rate (--pace)
+        self.pace = pace                             # headless files at their own frame rate (--pace)
         self.annotated: np.ndarray | None = None     # the last frame shown, before its HUD
         self.frames = self.faces = 0
         self.start = self.pace_start = time.perf_counter()
