@@ -4,7 +4,7 @@
 
     boxes = api.detect("group.jpg")                  # [(x, y, w, h), ...], largest first
     vectors = api.encode("group.jpg")                # one 128-number embedding per face found
-    result = api.verify("ann_1.jpg", "ann_2.jpg")    # Verification(same=True, distance=0.41, threshold=0.726, ...)
+    result = api.verify("ann_1.jpg", "ann_2.jpg")    # Verification(same=True, distance=0.49, threshold=0.84, ...)
     with api.Gallery("people.db") as gallery:        # an SQLite file, created on first enrollment
         gallery.enroll("Ann", ["ann_1.jpg", "ann_2.jpg"])
         for face in api.identify("group.jpg", gallery):
@@ -69,7 +69,8 @@ class Recognizer:
     ``model_dir`` None: the config's ``model.dir`` (the shipped encoder in ``models/``).
     ``config`` None: the project's ``config.yaml``; a path loads that file; a :class:`Config` is used as is.
     ``threshold`` None: the config's ``recognition.threshold``, else the one measured at training
-    and written to ``encoder.json`` (0.726 for the shipped encoder: 1% false accepts among strangers).
+    and written to ``encoder.json``: for a gallery, the open-set threshold for its size (0.558 for the shipped
+    encoder up to 100 people: strangers named on at most 1% of faces); for ``verify``, the one-person point (0.837).
     """
 
     def __init__(self, model_dir: str | Path | None = None, config: Config | str | Path | None = None,
