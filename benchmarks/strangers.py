@@ -25,13 +25,13 @@ from benchmarks.pipelines import run_fast
 VAL_HOLD = 8
 
 
-def largest_names(video: Path, config, encoder, gallery, frames: int = 100000) -> list[str | None]:
-    """The name shown on each face frame's largest face (None = Unknown), frames without a face left out."""
-    shown: list[str | None] = []
+def largest_names(video: Path, config, encoder, gallery, frames: int = 100000) -> dict[int, str | None]:
+    """Per face frame (by index), the name shown on its largest face (None = Unknown); frames without a face left out."""
+    shown: dict[int, str | None] = {}
 
     def on_result(i, frame, result):
         if result.faces:
-            shown.append(max(result.faces, key=lambda f: f.box[2] * f.box[3]).name)
+            shown[i] = max(result.faces, key=lambda f: f.box[2] * f.box[3]).name
 
     run_fast(video, config, encoder, gallery, frames, on_result=on_result)
     return shown
@@ -46,22 +46,15 @@ def measure(data: Path, model_dir: Path | None = None, config=None) -> list[dict
         for person in PEOPLE:
             gallery.enroll(person, sorted((data / "celebrity5" / "train" / person).glob("*.jpg")))
         for clip in clips(data):
-            names = largest_names(clip, recognizer.config, recognizer.encoder, gallery)
+            names = list(largest_names(clip, recognizer.config, recognizer.encoder, gallery).values())
             rows.append({"input": clip.stem, "enrolled": False, "face_frames": len(names),
                          "unknown": round(sum(n is None for n in names) / max(len(names), 1), 4),
                          "named": sorted({n for n in names if n is not None})})
         video, truth = photo_video(Path(tmp), data, hold=VAL_HOLD)
-        right = face_frames = 0
-
-        def on_result(i, frame, result):
-            nonlocal right, face_frames
-            if result.faces:
-                face_frames += 1
-                right += max(result.faces, key=lambda f: f.box[2] * f.box[3]).name == truth[i]
-
-        run_fast(video, recognizer.config, recognizer.encoder, gallery, len(truth), on_result=on_result)
-        rows.append({"input": f"celebrity5 val photos x{VAL_HOLD}", "enrolled": True, "face_frames": face_frames,
-                     "named_right": round(right / max(face_frames, 1), 4)})
+        shown = largest_names(video, recognizer.config, recognizer.encoder, gallery, len(truth))
+        right = sum(name == truth[i] for i, name in shown.items())
+        rows.append({"input": f"celebrity5 val photos x{VAL_HOLD}", "enrolled": True, "face_frames": len(shown),
+                     "named_right": round(right / max(len(shown), 1), 4)})
         gallery.close()
     return rows
 

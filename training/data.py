@@ -119,7 +119,9 @@ def _settings_key(settings: DetectionConfig, size: int, alignment: AlignmentConf
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _file_key(path: Path) -> str:
+def file_key(path: str | Path) -> str:
+    """A photo's identity for the caches: its resolved path, size and modification time."""
+    path = Path(path)
     stat = path.stat()
     return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
 
@@ -223,7 +225,7 @@ def load_face_set(root: str | Path, settings: DetectionConfig, size: int, cache_
                              disable=not progress, leave=False):
         summary["images"] += 1
         try:
-            key = _file_key(path)
+            key = file_key(path)
         except OSError:
             summary["unreadable"] += 1
             continue

@@ -87,11 +87,6 @@ def _embed_paths(task: tuple[list[str], DetectionConfig]) -> np.ndarray:
     return out
 
 
-def _file_key(path: str) -> str:
-    stat = os.stat(path)
-    return f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-
-
 def cache_path(cache_dir: str | Path, settings: DetectionConfig) -> Path:
     from realtime.faces import box_settings
     blob = json.dumps({"v": 1, "chip": CHIP_SIZE, "padding": CHIP_PADDING,
@@ -125,7 +120,8 @@ def teacher_embeddings(paths: Sequence[str], settings: DetectionConfig, cache_di
     """``(n, 128)`` teacher embeddings of ``paths`` (NaN rows: no face), from the cache where it has them."""
     path = cache_path(cache_dir, settings)
     cached = _read(path)
-    keys = [_file_key(p) for p in paths]
+    from training.data import file_key
+    keys = [file_key(p) for p in paths]
     todo = sorted({k: p for k, p in zip(keys, paths) if k not in cached}.items())
     if todo:
         log.info("teacher: embedding %d photos with dlib's ResNet (%d cached), %d worker(s); about %.0f min",
