@@ -69,8 +69,8 @@ class Recognizer:
     ``model_dir`` None: the config's ``model.dir`` (the shipped encoder in ``models/``).
     ``config`` None: the project's ``config.yaml``; a path loads that file; a :class:`Config` is used as is.
     ``threshold`` None: the config's ``recognition.threshold``, else the one measured at training
-    and written to ``encoder.json``: for a gallery, the open-set threshold for its size (0.558 for the shipped
-    encoder up to 100 people: strangers named on at most 1% of faces); for ``verify``, the one-person point (0.837).
+    and written to ``encoder.json``: for a gallery, the open-set threshold for its size (0.667 for the shipped
+    encoder up to 100 people: strangers named on at most 1% of faces); for ``verify``, the one-person point (0.875).
     """
 
     def __init__(self, model_dir: str | Path | None = None, config: Config | str | Path | None = None,

@@ -101,7 +101,7 @@ class ModelConfig:
     dir: str = "models"
     input_size: int = _num(60, 16, 256)
     embedding_size: int = _num(128, 2, 1024)
-    backbone: str = _num("seed", choices=("seed", "wide", "deep"))
+    backbone: str = _num("seed", choices=("seed", "wide", "deep", "deep-wide"))
     # Training only: share of the dense layer's outputs dropped before the embedding projection,
     # so the embedding cannot lean on a few units that memorise the training people.
     dropout: float = _num(0.0, 0.0, 0.9)
@@ -142,6 +142,12 @@ class TrainingConfig:
     learning_rate: float = _num(0.001, 1e-7, 1.0)
     final_learning_rate: float = _num(0.0001, 1e-9, 1.0)
     augment: bool = True
+    # Largest random shift and scale change of a training crop, as a share of its side: Haar boxes
+    # wander, aligned crops much less (an aligned face moved too far is a target it never meets live).
+    augment_shift: float = _num(0.08, 0.0, 0.5)
+    augment_zoom: float = _num(0.12, 0.0, 0.5)
+    # Share of each batch shrunk (to 40-100% of the side) and re-enlarged: faces far from a camera.
+    augment_low_resolution: float = _num(0.0, 0.0, 1.0)
     seed: int = _num(1, 0, 2**31 - 1)
     cache_dir: str = "~/.cache/realtime-faces"
     # None: a new folder runs/<timestamp>/; an existing model folder needs --overwrite.

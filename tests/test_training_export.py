@@ -9,7 +9,7 @@ from training.export import export, metadata
 from training.model import build_encoder
 
 
-@pytest.fixture(scope="module", params=[("seed", 0.0), ("deep", 0.3)], ids=["seed", "deep-dropout"])
+@pytest.fixture(scope="module", params=[("seed", 0.0), ("deep-wide", 0.3)], ids=["seed", "deep-wide-dropout"])
 def exported(tmp_path_factory, request):
     out = tmp_path_factory.mktemp("model")
     backbone, dropout = request.param

@@ -4,7 +4,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from training.sampling import augment, group_by_label, pk_batches
+from training.sampling import augment, group_by_label, pk_batches, random_low_resolution, random_shift_scale
 from training.seed_triplet import random_triplets
 
 LABELS = np.array(["a"] * 5 + ["b"] * 3 + ["c"] * 2 + ["solo1", "solo2", "solo3"])
@@ -52,3 +52,21 @@ def test_augment_keeps_shape_and_range():
     x = np.random.default_rng(0).uniform(size=(6, 20, 20, 3)).astype(np.float32)
     y = np.asarray(augment(x))
     assert y.shape == x.shape and y.min() >= 0.0 and y.max() <= 1.0
+
+
+def test_shift_scale_limits_are_obeyed():
+    """Zero limits leave an aligned crop where it is; larger ones move it (config: augment_shift/zoom)."""
+    x = np.random.default_rng(1).uniform(size=(8, 24, 24, 3)).astype(np.float32)
+    still = np.asarray(random_shift_scale(x, max_shift=0.0, max_zoom=0.0))
+    np.testing.assert_allclose(still, x, atol=1e-5)
+    moved = np.asarray(random_shift_scale(x, max_shift=0.3, max_zoom=0.3))
+    assert np.abs(moved - x).mean() > 0.05
+
+
+def test_low_resolution_blurs_only_when_asked():
+    x = np.random.default_rng(2).uniform(size=(16, 24, 24, 3)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(random_low_resolution(x, share=0.0)), x)
+    blurred = np.asarray(random_low_resolution(x, share=1.0, smallest=0.3))
+    # Shrinking noise and enlarging it again averages neighbours: less variance, same mean.
+    assert blurred.shape == x.shape and blurred.std() < x.std()
+    assert abs(blurred.mean() - x.mean()) < 0.02

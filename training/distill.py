@@ -22,7 +22,7 @@ from realtime.config import Config, resolve_path
 from realtime.errors import UserError
 from training.data import FaceSet, subset
 from training.losses import _masked_mean, triplet_terms
-from training.sampling import pk_dataset
+from training.sampling import Augmentation, augmentation, pk_dataset
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,10 @@ def keras_loss_and_metrics(distill_weight: float, relation_weight: float, triple
 
 
 def distill_dataset(crops: np.ndarray, ids: np.ndarray, teacher: np.ndarray, people: int, photos: int,
-                    singletons: int, seed: int, augmented: bool = True) -> tf.data.Dataset:
+                    singletons: int, seed: int, augmentation: Augmentation | None = Augmentation()) -> tf.data.Dataset:
     """``(images float32 [0, 1], [label, teacher...])`` P x K (+ singletons) batches, forever."""
     targets = np.concatenate([ids[:, None].astype(np.float32), teacher.astype(np.float32)], axis=1)
-    return pk_dataset(crops, ids, people, photos, singletons, seed, augmented, targets=targets)
+    return pk_dataset(crops, ids, people, photos, singletons, seed, augmentation, targets=targets)
 
 
 def with_teacher(config: Config, train: FaceSet) -> tuple[FaceSet, np.ndarray]:
@@ -121,7 +121,7 @@ def train_distill(config: Config, train: FaceSet, validation: FaceSet | None = N
     loss, metrics = keras_loss_and_metrics(t.distill_weight, t.relation_weight, t.triplet_weight, t.margin, t.mining)
     encoder.compile(optimizer=keras.optimizers.Adam(schedule(config)), loss=loss, metrics=metrics, jit_compile=_xla())
     ds = distill_dataset(train.crops, ids, teacher, t.people_per_batch, t.photos_per_person,
-                         t.singletons_per_batch, t.seed, t.augment)
+                         t.singletons_per_batch, t.seed, augmentation(t))
     log.info("distillation: %d faces of %d people, batches of %d x %d + %d singletons, weights "
              "cosine %.2f, relation %.2f, triplet %.2f", len(train), len(set(train.labels.tolist())),
              t.people_per_batch, t.photos_per_person, t.singletons_per_batch,

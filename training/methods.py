@@ -71,10 +71,10 @@ def _singletons(labels: np.ndarray, photos: int) -> int:
 
 def fit_pk(model, config: Config, train: FaceSet, ids: np.ndarray, epochs: int, seed_offset: int = 0,
            callbacks=()) -> dict:
-    from training.sampling import pk_dataset
+    from training.sampling import augmentation, pk_dataset
     t = config.training
     ds = pk_dataset(train.crops, ids, t.people_per_batch, t.photos_per_person,
-                    _singletons(ids, t.photos_per_person), seed=t.seed + seed_offset, augmented=t.augment)
+                    _singletons(ids, t.photos_per_person), seed=t.seed + seed_offset, augmentation=augmentation(t))
     history = _fit(model, ds, epochs=epochs, steps_per_epoch=t.steps_per_epoch, callbacks=list(callbacks),
                    verbose=2 if _quiet() else 1)
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}

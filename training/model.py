@@ -2,8 +2,9 @@
 
 Backbones are plain 3x3 convolutions, then dense layers, with batch normalisation added so
 that training is stable at the learning rates a 2-core machine can afford: the seed's four
-stride-2 layers, or the six-convolution ``deep`` one the shipped encoder uses. Everything is stock Keras (no Lambda layers), so ``encoder.keras`` loads anywhere and
-converts to TFLite without custom objects. Input: ``(size, size, 3)`` float32 RGB in [0, 1].
+stride-2 layers, the six-convolution ``deep`` one, or ``deep-wide`` (the shipped encoder's).
+Everything is stock Keras (no Lambda layers), so ``encoder.keras`` loads anywhere and converts
+to TFLite without custom objects. Input: ``(size, size, 3)`` float32 RGB in [0, 1].
 """
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from keras import layers
 
 # (filters, stride) per convolution. seed: the seed's four stride-2 convolutions. deep: thinner
 # early layers (where each multiply costs the most) paid for with stride-1 convolutions at
-# 15x15 and 8x8, six convolutions instead of four, for about 1.4x the multiplies.
+# 15x15 and 8x8, six convolutions instead of four, for about 1.4x the multiplies. deep-wide: the
+# deep layout with 1.5x the filters (about 2.2x its multiplies): a distilled student fits its
+# teacher closer (the shipped encoder, training/EXPERIMENTS.md).
 CONVS = {"seed": ((64, 2), (128, 2), (64, 2), (64, 2)),
          "wide": ((64, 2), (128, 2), (128, 2), (128, 2)),
-         "deep": ((32, 2), (64, 2), (64, 1), (128, 2), (128, 1), (256, 2))}
-DENSE = {"seed": 256, "wide": 512, "deep": 256}
+         "deep": ((32, 2), (64, 2), (64, 1), (128, 2), (128, 1), (256, 2)),
+         "deep-wide": ((48, 2), (96, 2), (96, 1), (192, 2), (192, 1), (384, 2))}
+DENSE = {"seed": 256, "wide": 512, "deep": 256, "deep-wide": 384}
 FEATURES_LAYER = "features"      # the pre-normalisation embedding (the classifier's penultimate layer)
 EMBEDDING_LAYER = "embedding"
 # Keras' default 0.99 leaves the inference statistics mostly at their initial values after a

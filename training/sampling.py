@@ -8,6 +8,7 @@ the indices into augmented image batches.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
@@ -79,12 +80,41 @@ def random_shift_scale(images: tf.Tensor, max_shift: float = 0.08, max_zoom: flo
     return tf.image.crop_and_resize(images, boxes, tf.range(n), size, extrapolation_value=0.0)
 
 
-def augment(images: tf.Tensor) -> tf.Tensor:
-    return random_shift_scale(random_brightness_contrast(random_flip(images)))
+def random_low_resolution(images: tf.Tensor, share: float = 0.5, smallest: float = 0.4) -> tf.Tensor:
+    """A face far from the camera arrives with fewer pixels than the crop: shrink and re-enlarge
+    ``share`` of the batch (one random scale in [smallest, 1] per batch)."""
+    if share <= 0.0:
+        return images
+    size = tf.shape(images)[1:3]
+    small = tf.maximum(tf.cast(tf.cast(size, tf.float32) * tf.random.uniform([], smallest, 1.0), tf.int32), 1)
+    blurred = tf.image.resize(tf.image.resize(images, small, antialias=True), size)
+    pick = tf.random.uniform([tf.shape(images)[0], 1, 1, 1]) < share
+    return tf.where(pick, blurred, images)
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """How far training crops are pushed (config.yaml's ``training.augment_*``)."""
+    max_shift: float = 0.08
+    max_zoom: float = 0.12
+    low_resolution: float = 0.0      # share of each batch shrunk and re-enlarged
+
+
+def augmentation(training) -> Augmentation | None:
+    """The run's augmentation from its ``TrainingConfig``; None when ``augment`` is off."""
+    if not training.augment:
+        return None
+    return Augmentation(training.augment_shift, training.augment_zoom, training.augment_low_resolution)
+
+
+def augment(images: tf.Tensor, how: Augmentation = Augmentation()) -> tf.Tensor:
+    moved = random_shift_scale(random_brightness_contrast(random_flip(images)), how.max_shift, how.max_zoom)
+    return random_low_resolution(moved, how.low_resolution)
 
 
 def pk_dataset(crops: np.ndarray, labels: np.ndarray, people: int, photos: int, singletons: int = 0,
-               seed: int = 0, augmented: bool = True, targets: np.ndarray | None = None) -> tf.data.Dataset:
+               seed: int = 0, augmentation: Augmentation | None = Augmentation(),
+               targets: np.ndarray | None = None) -> tf.data.Dataset:
     """``(images float32 [0, 1], y)`` P x K batches, forever; ``crops`` are uint8 RGB.
 
     ``y`` is the int labels, or the rows of ``targets`` (one per crop; distillation packs the label
@@ -105,6 +135,6 @@ def pk_dataset(crops: np.ndarray, labels: np.ndarray, people: int, photos: int, 
 
     def prepare(images, y):
         images = tf.cast(images, tf.float32) / 255.0
-        return (augment(images) if augmented else images), y
+        return (augment(images, augmentation) if augmentation else images), y
 
     return ds.map(prepare, num_parallel_calls=1).prefetch(2)
