@@ -87,6 +87,22 @@ def test_crop_cache_hit(tmp_path):
 
 
 @needs_data
+def test_crop_cache_survives_a_copy_but_not_an_edit(tmp_path):
+    """Keys are the photos' bytes: the same photos written again (new times) hit, an edited one does not."""
+    import shutil
+    root = tmp_path / "data"
+    shutil.copytree(Path(DATA) / "celebrity5" / "val", root)
+    first = load_face_set(root, DetectionConfig(), 60, tmp_path / "cache", progress=False)
+    shutil.rmtree(root)
+    shutil.copytree(Path(DATA) / "celebrity5" / "val", root)     # unpacked again: new inodes and times
+    edited = sorted(root.glob("*/*.jpg"))[0]
+    image = cv2.imread(str(edited))
+    cv2.imwrite(str(edited), cv2.flip(image, 1))
+    again = load_face_set(root, DetectionConfig(), 60, tmp_path / "cache", progress=False)
+    assert again.summary["cache_hits"] == first.summary["images"] - 1
+
+
+@needs_data
 def test_end_to_end_celebrity5(tmp_path):
     out = tmp_path / "model"
     config = tmp_path / "finish.yaml"     # plus the shipped recipe's batch-hard finishing phase

@@ -4,7 +4,7 @@ Training time only (dlib is never imported by ``realtime``). Every photo's face 
 ``realtime.faces.photo_face_box``, the same box the student's crop starts from; dlib's 5-point
 shape predictor aligns a 150x150 chip inside it and the ResNet gives a 128-d unit embedding.
 That costs ~0.1 s a face on a CPU without BLAS, so embeddings are computed once, in worker
-processes, and cached (keyed on each file's identity and the detection settings) beside the
+processes, and cached (keyed on each file's bytes and the detection settings) beside the
 crop cache; a cache is saved every few hundred photos, so an interrupted build resumes.
 
     python -m training.teacher --config models/config.yaml     # build the cache ahead of training
@@ -121,7 +121,7 @@ def teacher_embeddings(paths: Sequence[str], settings: DetectionConfig, cache_di
     path = cache_path(cache_dir, settings)
     cached = _read(path)
     from training.data import file_key
-    keys = [file_key(p) for p in paths]
+    keys = [file_key(p, settings.max_image_bytes) for p in paths]
     todo = sorted({k: p for k, p in zip(keys, paths) if k not in cached}.items())
     if todo:
         log.info("teacher: embedding %d photos with dlib's ResNet (%d cached), %d worker(s); about %.0f min",
