@@ -24,8 +24,8 @@ from tqdm import tqdm
 from realtime.align import make_aligner
 from realtime.config import AlignmentConfig, DetectionConfig
 from realtime.errors import UserError
-from realtime.paths import NotReadable, read_regular_file
 from realtime.faces import box_settings, IMAGE_SUFFIXES, UnreadableImage, face_from_photo, read_image
+from realtime.paths import NotReadable, read_regular_file
 
 log = logging.getLogger(__name__)
 

@@ -69,7 +69,13 @@ def random_brightness_contrast(images: tf.Tensor, brightness: float = 0.15, cont
     return tf.clip_by_value((images - mean) * factor + mean + delta, 0.0, 1.0)
 
 
-def random_shift_scale(images: tf.Tensor, max_shift: float = 0.08, max_zoom: float = 0.12) -> tf.Tensor:
+# Haar boxes wander by this share of their side and vary this much in size (config.yaml's
+# training.augment_shift / augment_zoom defaults; aligned crops need less).
+MAX_SHIFT = 0.08
+MAX_ZOOM = 0.12
+
+
+def random_shift_scale(images: tf.Tensor, max_shift: float = MAX_SHIFT, max_zoom: float = MAX_ZOOM) -> tf.Tensor:
     """Haar boxes wander by a few pixels and vary in size: crop a slightly moved, scaled box."""
     n = tf.shape(images)[0]
     size = tf.shape(images)[1:3]
@@ -95,8 +101,8 @@ def random_low_resolution(images: tf.Tensor, share: float = 0.5, smallest: float
 @dataclass(frozen=True)
 class Augmentation:
     """How far training crops are pushed (config.yaml's ``training.augment_*``)."""
-    max_shift: float = 0.08
-    max_zoom: float = 0.12
+    max_shift: float = MAX_SHIFT
+    max_zoom: float = MAX_ZOOM
     low_resolution: float = 0.0      # share of each batch shrunk and re-enlarged
 
 
