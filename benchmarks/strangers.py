@@ -7,7 +7,10 @@ realtime --source CLIP --headless`` runs it:
 - each clip in ``videos/`` (people never enrolled): the share of face frames whose largest face
   is shown as Unknown (target >= 0.98 each);
 - the celebrity5 ``val`` photos held 8 frames each: the share of face frames named right
-  (target >= 0.92).
+  (target >= 0.92), and the share of photos named right on their last frame, once the vote has
+  settled. The live vote shows no name until ``vote_agree`` (3) of a track's frames agree, so the
+  first two frames of each new photo are Unknown by design: with 8 frames a photo, face frames
+  named right can reach 6/8 = 75% at most, and the per-photo figure is what the encoder decides.
 
     FACES_DATA=... python -m benchmarks.strangers [--model DIR] [--config FILE]
 """
@@ -37,6 +40,13 @@ def largest_names(video: Path, config, encoder, gallery, frames: int = 100000) -
     return shown
 
 
+def settled_share(shown: dict[int, str | None], truth: list[str], hold: int) -> float:
+    """Of the photos held ``hold`` frames each, the share named right on their last frame (a frame
+    without a face counts as not named right)."""
+    lasts = range(hold - 1, len(truth), hold)
+    return sum(shown.get(i) == truth[i] for i in lasts) / max(len(lasts), 1)
+
+
 def measure(data: Path, model_dir: Path | None = None, config=None) -> list[dict]:
     from realtime.api import Gallery, Recognizer
     recognizer = Recognizer(model_dir, config)
@@ -54,17 +64,20 @@ def measure(data: Path, model_dir: Path | None = None, config=None) -> list[dict
         shown = largest_names(video, recognizer.config, recognizer.encoder, gallery, len(truth))
         right = sum(name == truth[i] for i, name in shown.items())
         rows.append({"input": f"celebrity5 val photos x{VAL_HOLD}", "enrolled": True, "face_frames": len(shown),
-                     "named_right": round(right / max(len(shown), 1), 4)})
+                     "named_right": round(right / max(len(shown), 1), 4),
+                     "photos_named_right": round(settled_share(shown, truth, VAL_HOLD), 4)})
         gallery.close()
     return rows
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| input | enrolled? | face frames | shown as Unknown | named right |", "|---|---|---|---|---|"]
+    lines = ["| input | enrolled? | face frames | shown as Unknown | named right | photos named right (last frame) |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['input']} | {'yes' if r['enrolled'] else 'no (a stranger)'} | {r['face_frames']} | "
                      f"{'' if r['enrolled'] else format(r['unknown'], '.1%')} | "
-                     f"{format(r['named_right'], '.1%') if r['enrolled'] else ''} |")
+                     f"{format(r['named_right'], '.1%') if r['enrolled'] else ''} | "
+                     f"{format(r['photos_named_right'], '.1%') if r.get('photos_named_right') is not None else ''} |")
     return "\n".join(lines)
 
 
