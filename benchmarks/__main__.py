@@ -87,6 +87,15 @@ def main(argv=None) -> int:
         return 2
 
 
+def shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (a checkout's ``models``,
+    not the absolute path of whichever clone ran the benchmark), else absolute."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(Path(path).resolve())
+
+
 def run(args) -> int:
     """Every section in turn, top to bottom: inputs, loop speed, matching, ablation, accuracy, targets."""
     import numpy as np
@@ -144,7 +153,7 @@ def run(args) -> int:
     r = fast_cfg.recognition
     result = {
         "meta": {"command": " ".join(["python -m benchmarks", *args.argv]),
-                 "date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine(), "model": str(model),
+                 "date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine(), "model": shown_path(model),
                  "model_id": encoder.model_id, "seconds": time.perf_counter() - began, "quick": plan.quick,
                  "load_before": load_before, "load_after": uptime(), "loop_gallery": plan.loop_gallery,
                  "fast_settings": f"detect_scale {r.detect_scale}, detect_every {r.detect_every}, detect_async "

@@ -1,4 +1,4 @@
-"""The per-photo score of the celebrity5 photo video (pure: frame labels in, share out)."""
+"""Small pure parts of the benchmarks: the per-photo score of the celebrity5 photo video, the model path shown."""
 from benchmarks.strangers import settled_share
 
 
@@ -11,3 +11,11 @@ def test_each_photo_is_judged_by_its_last_held_frame():
 
 def test_no_photos_scores_zero_not_a_division_error():
     assert settled_share({}, [], hold=8) == 0.0
+
+
+def test_a_model_below_the_working_directory_is_named_relative_to_it(tmp_path, monkeypatch):
+    from benchmarks.__main__ import shown_path
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    assert shown_path(tmp_path / "models") == "models"
+    assert shown_path(tmp_path.parent) == str(tmp_path.parent.resolve())
