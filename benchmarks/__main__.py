@@ -304,7 +304,9 @@ def stranger_targets(rows: list[dict]) -> list[dict]:
             "met": bool(clips) and all(r["unknown"] >= 0.98 for r in clips)}]
     for r in enrolled:
         out.append({"target": f"{r['input']}: named right on >= 92% of face frames",
-                    "measured": f"{100 * r['named_right']:.1f}%", "met": r["named_right"] >= 0.92})
+                    "measured": f"{100 * r['named_right']:.1f}% (photos named right on their last frame: "
+                                f"{100 * r['photos_named_right']:.1f}%; the vote leaves each new photo's first frames "
+                                f"Unknown)", "met": r["named_right"] >= 0.92})
     return out
 
 

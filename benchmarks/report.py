@@ -31,7 +31,7 @@ def match_table(rows: list[dict]) -> list[str]:
     mode = rows[0]["mode"] if rows else "nearest"
     other = rows[0]["other_mode"] if rows else "mean"
     out = [f"| gallery samples | people | int8 scores | fast ({mode}), 1 face p50 / p95 ms | fast, 3 faces | "
-           f"float32 scan only, 1 face | baseline loop, 1 face | baseline loop, 3 faces | same answers | "
+           f"float32 scan only, 1 face | baseline loop, 1 face | baseline loop, 3 faces | same answers (nearest sample) | "
            f"{other} mode, 1 face | floor: one read of the float32 matrix |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -79,8 +79,10 @@ class Recognizer:
         from realtime.encoder import Encoder
         with quiet_native_output():  # LiteRT prints an XNNPACK line on fd 2 (shown with -v)
             self.encoder = Encoder(Path(model_dir) if model_dir is not None else resolve_path(self.config.model.dir))
-        from realtime.thresholds import resolve_threshold
+        from realtime.thresholds import resolve_threshold, warn_if_uncalibrated
         self.threshold = resolve_threshold(self.encoder, self.config.recognition.threshold, threshold)
+        if threshold is None and self.config.recognition.threshold is None:
+            warn_if_uncalibrated(self.encoder, self.config.recognition.match)
         self.fixed_threshold = threshold    # the caller's own; None: the config's or the encoder's
         from realtime.faces import make_preprocessor
         # Landmarks and alignment as the encoder was trained (a box without a face is dropped).
@@ -136,7 +138,7 @@ class Recognizer:
         return resolve_threshold(self.encoder, self.config.recognition.threshold, self.fixed_threshold, people)
 
     def identify(self, image: Image, gallery: "Gallery | str | Path") -> list[Identity]:
-        """Who each face in ``image`` is, by the nearest enrolled sample (``recognition.match``)."""
+        """Who each face in ``image`` is, by the enrolled samples (``recognition.match``)."""
         from realtime.matching import match
         boxes, embeddings = self.faces(image)
         if isinstance(gallery, Gallery):

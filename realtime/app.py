@@ -32,7 +32,7 @@ from realtime.keys import KeyState, handle_key
 from realtime.matching import match
 from realtime.outputs import PendingFile
 from realtime.overlay import FaceLabel, draw_faces, draw_hud
-from realtime.thresholds import key_cap, resolve_threshold, step_threshold
+from realtime.thresholds import key_cap, resolve_threshold, step_threshold, warn_if_uncalibrated
 from realtime.tracking import Tracker
 from realtime.window import Window
 
@@ -85,6 +85,8 @@ class App:
         # (encoder.json's open-set curve: each enrolled person is one more chance for a stranger).
         self.threshold_fixed = threshold is not None or self.rec.threshold is not None
         self.threshold = resolve_threshold(encoder, self.rec.threshold, threshold)
+        if not self.threshold_fixed:
+            warn_if_uncalibrated(encoder, self.rec.match)
         self._threshold_people: int | None = None
         # The + key stops here: beyond it unrelated faces start to match (shown when reached).
         self.threshold_cap = key_cap(self.threshold, bool(getattr(encoder, "info", {}).get("normalized", True)))
@@ -128,8 +130,8 @@ class App:
         matches = match(samples, emb, self.threshold, self.rec.match)
         c3 = time.perf_counter()
         ids = self.tracker.update(boxes)
-        faces = [Face(tuple(int(v) for v in box), tid, self.tracker.vote(tid, m.name), m.nearest, m.distance)
-                 for box, tid, m in zip(boxes, ids, matches)]
+        faces = [Face(tuple(int(v) for v in box), tid, self.tracker.vote(tid, m.name, m.nearest), m.nearest,
+                      m.distance) for box, tid, m in zip(boxes, ids, matches)]
         self._last_boxes = list(boxes)
         if self.enrollment is not None:
             self._sample(emb, boxes, t)

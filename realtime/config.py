@@ -195,8 +195,9 @@ class RecognitionConfig:
     follow_size: int = _num(64, 24, 512)
     # Read cameras on a background thread so a slow frame never blocks the next grab.
     threaded_capture: bool = True
-    # nearest: distance to the closest sample; mean: distance to each person's mean embedding.
-    match: str = _num("nearest", choices=("nearest", "mean"))
+    # nearest: distance to the closest sample; mean: distance to each person's mean embedding;
+    # sample-or-mean: the nearer of the closest sample and the person's mean direction.
+    match: str = _num("sample-or-mean", choices=("nearest", "mean", "sample-or-mean"))
     batch_encode: bool = True
     vote_frames: int = _num(5, 1, 100)
     # A name is shown only once this many of the last vote_frames frames gave it (else Unknown).

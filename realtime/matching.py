@@ -1,5 +1,16 @@
 """Nearest enrolled person for each face: pure, vectorised numpy.
 
+Three ways to measure how far a face is from a person (``recognition.match``):
+
+- ``nearest``: their closest sample (face_recognition's way);
+- ``mean``: their mean embedding;
+- ``sample-or-mean``: the nearer of their closest sample and their mean *direction* (the mean
+  made unit length, so it does not drift toward strangers as it shrinks with more, varied
+  samples). A face like one enrolment photo is matched by that photo; a face between several
+  is matched by their centre, which lies nearer to it than any one of them. On held-out people
+  enrolled from 3-5 photos it names more of them at the same share of strangers named
+  (training/EXPERIMENTS.md).
+
 The gallery matrix is turned into an :class:`Index` once per gallery change (norms and per-person
 means precomputed), so matching a frame is one matrix product however many samples there are.
 Large galleries also get int8 scores (:mod:`realtime.int8_scores`): they rule out almost every
@@ -38,6 +49,7 @@ class Index:
     means: np.ndarray
     mean_sq_norms: np.ndarray
     int8: Int8Scorer | None = None     # large galleries only (INT8_MIN_ROWS)
+    unit_means: np.ndarray | None = None   # each person's mean direction, at their samples' length
 
     @classmethod
     def build(cls, embeddings: np.ndarray, labels: Sequence[int], names: Sequence[str],
@@ -54,7 +66,15 @@ class Index:
             means /= np.maximum(counts, 1)[:, None]
         sq_norms = np.einsum("ij,ij->i", emb, emb)
         int8 = Int8Scorer(emb, sq_norms) if len(lab) >= int8_min_rows and d else None
-        return cls(emb, lab, tuple(names), sq_norms, means, np.einsum("ij,ij->i", means, means), int8)
+        # Each mean direction at the length of the person's samples (1 for unit embeddings).
+        sample_lengths = np.zeros(k, np.float32)
+        if len(lab):
+            np.add.at(sample_lengths, lab, np.sqrt(np.einsum("ij,ij->i", emb, emb)))
+            sample_lengths /= np.maximum(np.bincount(lab, minlength=k), 1)
+        lengths = np.linalg.norm(means, axis=1, keepdims=True)
+        unit_means = np.divide(means * sample_lengths[:, None], lengths, out=np.zeros_like(means), where=lengths > 0)
+        return cls(emb, lab, tuple(names), sq_norms, means, np.einsum("ij,ij->i", means, means), int8,
+                   np.ascontiguousarray(unit_means, np.float32))
 
     @classmethod
     def from_rows(cls, rows: Iterable[tuple[str, np.ndarray]], dim: int = 0,
@@ -132,9 +152,15 @@ def match(index: Index, queries: np.ndarray, threshold: float, mode: str = "near
         return [Match(None, float("inf"), None)] * m
     if mode == "mean":
         person, best = nearest_rows(queries, index.means, index.mean_sq_norms)
-    elif mode == "nearest":
+    elif mode in ("nearest", "sample-or-mean"):
         sample, best = nearest_rows(queries, index.embeddings, index.sq_norms, index.int8)
         person = index.labels[sample]
+        if mode == "sample-or-mean":
+            # min over people of min(sample, centre) = the smaller of the two searches' winners.
+            centre, centre_d = nearest_rows(queries, index.unit_means, np.einsum("ij,ij->i", index.unit_means,
+                                                                                 index.unit_means))
+            nearer = centre_d < best
+            person, best = np.where(nearer, centre, person), np.where(nearer, centre_d, best)
     else:
         raise ValueError(f"unknown match mode {mode!r}")
     out = []

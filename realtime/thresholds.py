@@ -7,6 +7,7 @@ stops at :func:`key_cap`, where unrelated faces would start to match.
 """
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -86,6 +87,25 @@ def gallery_threshold(info: dict, people: int, design: bool = True) -> float | N
         return None
     fits = [t for n, t in points if n >= max(1, people)]
     return float(fits[0] if fits else points[-1][1])
+
+
+def calibration_mismatch(info: dict, match_mode: str) -> str | None:
+    """A warning when ``encoder.json``'s threshold was measured for another ``recognition.match``
+    (a distance to a person's mean is not a distance to their nearest sample), else None."""
+    metrics = info.get("metrics") if isinstance(info.get("metrics"), dict) else {}
+    measured = metrics.get("open_set_match")
+    if isinstance(measured, str) and measured != match_mode:
+        return (f"encoder.json's threshold was measured with recognition.match {measured}, this run matches "
+                f"by {match_mode}: how often strangers get a name is not measured for it (use {measured}, "
+                f"or set recognition.threshold)")
+    return None
+
+
+def warn_if_uncalibrated(encoder, match_mode: str) -> None:
+    """Log :func:`calibration_mismatch`'s warning, if any (the threshold comes from encoder.json)."""
+    mismatch = calibration_mismatch(getattr(encoder, "info", {}), match_mode)
+    if mismatch:
+        logging.getLogger("realtime").warning("%s", mismatch)
 
 
 def key_cap(start: float, normalized: bool = True) -> float:

@@ -84,11 +84,17 @@ class Tracker:
                     del self.tracks[tid]
         return ids  # type: ignore[return-value]
 
-    def vote(self, track_id: int, label: Hashable) -> Hashable:
-        """Record this frame's label for a track and return the vote over its last frames."""
+    def vote(self, track_id: int, label: Hashable, nearest: Hashable = None) -> Hashable:
+        """Record this frame's label for a track and return the vote over its last frames.
+
+        ``nearest``: this frame's closest person whatever the distance, when known. The voted name
+        is shown only while it is that person: when one face replaces another in the same place
+        (the box overlaps, so the track goes on), the old face's votes must not name the new one
+        for the frames they still outnumber it."""
         track = self.tracks[track_id]
         track.votes.append(label)
-        return vote(list(track.votes), self.vote_agree)
+        shown = vote(list(track.votes), self.vote_agree)
+        return shown if nearest is None or shown == nearest else None
 
     def reset(self) -> None:
         """Forget votes (after an enrollment, so the new name shows at once)."""

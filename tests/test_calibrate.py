@@ -65,3 +65,31 @@ def test_the_live_threshold_follows_the_gallery_size_unless_set():
     assert gallery_threshold(designed, 101) == 0.4
     # verify (1:1): the one-person point itself.
     assert resolve_threshold(SimpleNamespace(info=designed, threshold=0.45), pair=True) == 0.8
+
+
+def test_the_curve_is_measured_with_the_live_matcher_and_a_mismatch_is_named():
+    from realtime.thresholds import calibration_mismatch
+    emb, labels = people(40, 6, 0.3)
+    by_sample = open_set_curve(emb, labels, 0.05, sizes=(10,), draws=5, mode="nearest")
+    either = open_set_curve(emb, labels, 0.05, sizes=(10,), draws=5, mode="sample-or-mean")
+    # sample-or-mean distances are never larger than nearest-sample ones: strangers come closer too,
+    # so its threshold for the same share of strangers is at most the nearest-sample one.
+    assert either[0]["threshold"] <= by_sample[0]["threshold"] + 1e-6
+    assert either[0]["strangers_named"] <= 0.05 + 1e-9
+    info = {"metrics": {"open_set_match": "sample-or-mean"}}
+    assert calibration_mismatch(info, "sample-or-mean") is None
+    assert calibration_mismatch({"metrics": {}}, "mean") is None          # older encoders: nothing recorded
+    warning = calibration_mismatch(info, "mean")
+    assert "sample-or-mean" in warning and "mean" in warning and "\n" not in warning
+
+
+def test_a_mismatched_matcher_is_logged_once_as_a_warning(caplog):
+    from types import SimpleNamespace
+
+    from realtime.thresholds import warn_if_uncalibrated
+    encoder = SimpleNamespace(info={"metrics": {"open_set_match": "sample-or-mean"}})
+    with caplog.at_level("WARNING"):
+        warn_if_uncalibrated(encoder, "sample-or-mean")
+        assert not caplog.records
+        warn_if_uncalibrated(encoder, "nearest")
+    assert len(caplog.records) == 1 and "recognition.match" in caplog.records[0].getMessage()

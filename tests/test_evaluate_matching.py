@@ -33,7 +33,7 @@ def test_nearest_mode_matches_the_live_index_on_random_data():
     probes = rng.normal(size=(40, 16)).astype(np.float32)
     people, ids = np.unique(labels, return_inverse=True)
     index = Index.build(gallery, ids, people.tolist())
-    for mode in ("nearest", "mean"):
+    for mode in ("nearest", "mean", "sample-or-mean"):
         names, distances = identify(gallery, labels, probes, mode)
         live = match(index, probes, threshold=np.inf, mode=mode)
         assert names.tolist() == [m.name for m in live]

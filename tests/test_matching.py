@@ -1,4 +1,4 @@
-"""realtime.matching: nearest sample / person mean, thresholds, ties, and the exact int8 prefilter."""
+"""realtime.matching: nearest sample / person mean / sample-or-mean, thresholds, ties, and the exact int8 prefilter."""
 import numpy as np
 import pytest
 
@@ -46,6 +46,42 @@ def test_mean_mode_uses_each_persons_mean():
     q = np.array([[1.9, 0]], np.float32)
     assert match(index, q, 10, "mean")[0].nearest == "a"
     assert match(index, q, 10, "nearest")[0].nearest == "b"
+
+
+def test_sample_or_mean_matches_a_face_between_a_persons_samples_by_their_centre():
+    # a's two photos lie either side of the probe; b has one photo a little nearer than either.
+    a1, a2, b = unit(1, 1, 0), unit(1, -1, 0), unit(1, 0, 0.55)
+    index = Index.build(np.stack([a1, a2, b]), [0, 0, 1], ["a", "b"])
+    probe = unit(1, 0, 0)[None]
+    (by_sample,) = match(index, probe, 0.6, "nearest")
+    (either,) = match(index, probe, 0.6, "sample-or-mean")
+    assert by_sample.nearest == "b" and by_sample.name == "b"
+    # a's mean direction is (1, 0, 0) itself: distance 0, and a wins.
+    assert either.nearest == "a" and either.name == "a" and either.distance == pytest.approx(0.0, abs=1e-6)
+
+
+def test_sample_or_mean_is_the_smaller_of_the_two_searches():
+    rng = np.random.default_rng(3)
+    emb = rng.normal(size=(60, 16)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    labels = np.repeat(np.arange(12), 5)
+    index = Index.build(emb, labels, [f"p{i}" for i in range(12)])
+    queries = rng.normal(size=(40, 16)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    centres = np.stack([emb[labels == i].mean(0) for i in range(12)])
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    for q, got, by_sample in zip(queries, match(index, queries, 0.9, "sample-or-mean"), match(index, queries, 0.9)):
+        to_centre = np.linalg.norm(centres - q, axis=1)
+        assert got.distance == pytest.approx(min(by_sample.distance, to_centre.min()), abs=1e-5)
+        assert got.distance <= by_sample.distance + 1e-6
+        assert (got.name is None) == (got.distance > 0.9)
+
+
+def test_sample_or_mean_keeps_the_samples_length_for_unnormalised_embeddings():
+    # The seed-triplet encoders' embeddings are not unit length: the centre stays at their length.
+    index = Index.build(np.array([[3, 1], [3, -1]], np.float32), [0, 0], ["a"])
+    (m,) = match(index, np.array([[np.sqrt(10), 0]], np.float32), 1.0, "sample-or-mean")
+    assert m.name == "a" and m.distance == pytest.approx(0.0, abs=1e-5)
 
 
 def test_matching_100k_samples_is_vectorised(monkeypatch):

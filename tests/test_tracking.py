@@ -41,3 +41,22 @@ def test_a_name_needs_agreeing_frames_before_it_shows():
     assert vote(["ann", None, None, "ann", None], agree=3) is None
     assert vote(["ann", "bob", "ann", "bob", "ann"], agree=3) == "ann"
     assert vote(["ann", "bob", "bob", "ann"], agree=2) == "ann"   # a tie: the most recent
+
+
+def test_a_face_that_replaces_another_in_the_same_place_never_shows_its_name():
+    t = Tracker(vote_frames=5, vote_agree=3)
+    box = (0, 0, 10, 10)
+    (tid,) = t.update([box])
+    # ann sits there for five frames ...
+    assert [t.vote(tid, "ann", "ann") for _ in range(5)][-1] == "ann"
+    # ... then a stranger takes her place at once: the box overlaps, the track goes on, and ann's
+    # four remaining votes would outnumber the stranger's Unknown frames for two frames.
+    (same,) = t.update([box])
+    assert same == tid
+    assert vote(["ann", "ann", "ann", "ann", None], agree=3) == "ann"
+    stranger = [t.vote(tid, None, "bob") for _ in range(5)]      # bob: the nearest, too far to name
+    assert stranger == [None] * 5
+    # ann's own frame too far to name (a blink) keeps her name: she is still the nearest.
+    (tid2,) = t.update([(50, 50, 10, 10)])
+    shown = [t.vote(tid2, label, "ann") for label in ["ann", "ann", "ann", None, "ann"]]
+    assert shown == [None, None, "ann", "ann", "ann"]

@@ -166,7 +166,7 @@ def open_set_calibration(embeddings: np.ndarray, labels: np.ndarray, config: Con
     chosen = design_threshold(curve, t.design_gallery_people)
     if chosen is None:
         return {}
-    return {"open_set": curve, "open_set_threshold": chosen["threshold"],
+    return {"open_set": curve, "open_set_threshold": chosen["threshold"], "open_set_match": config.recognition.match,
             "open_set_gallery_people": chosen["gallery_people"],
             "open_set_strangers_named": chosen["strangers_named"], "open_set_correct_named": chosen["correct_named"]}
 

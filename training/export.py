@@ -24,7 +24,8 @@ REPORT_KEYS_IN_JSON = ("top1", "top1_detected", "top1_nearest", "roc_auc", "eer"
                        "lfw_devtest_transfer_accuracy", "lfw_devtest_oracle_accuracy", "threshold_source",
                        "holdout_people", "holdout_pairs", "holdout_auc", "holdout_threshold", "holdout_far",
                        "holdout_frr", "holdout_balanced_threshold", "open_set", "open_set_threshold",
-                       "open_set_gallery_people", "open_set_strangers_named", "open_set_correct_named")
+                       "open_set_gallery_people", "open_set_strangers_named", "open_set_correct_named",
+                       "open_set_match")
 
 
 def tflite_bytes(encoder) -> bytes:
