@@ -291,6 +291,20 @@ def test_existing_open_cache_folder_is_tightened(face_photos, tmp_path):
     assert cache_file(cache, root, SETTINGS, SIZE).stat().st_mode & 0o777 == 0o600
 
 
+def test_a_shared_sticky_folder_is_never_tightened(tmp_path, caplog):
+    # cache_dir: /tmp run as root (who owns /tmp) once turned /tmp into 0700 and locked every
+    # other user out, PostgreSQL's initdb included. A sticky, world-writable folder stays as it is.
+    from training.data import write_private_npz
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    with caplog.at_level(logging.WARNING):
+        write_private_npz(shared / "teacher.npz", keys=np.array(["a"]), embeddings=np.zeros((1, 2), np.float32))
+    assert shared.stat().st_mode & 0o7777 == 0o1777
+    assert (shared / "teacher.npz").stat().st_mode & 0o777 == 0o600
+    assert any("shared (sticky)" in r.getMessage() for r in caplog.records)
+
+
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "inconsistent"])
 def test_corrupt_cache_is_rebuilt(face_photos, tmp_path, caplog, damage):
     root = tmp_path / "data"

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -172,14 +173,18 @@ def _read_cache(path: Path, size: int | None = None) -> dict[str, tuple[str, np.
 
 
 def _private_dir(folder: Path) -> None:
-    """Create ``folder`` as 0700, and tighten it if it is ours and open to others: crops are biometric."""
+    """Create ``folder`` as 0700, and tighten it if it is ours and open to others: crops are biometric.
+
+    A shared folder (the sticky bit: /tmp, whose owner is root) is never tightened: as root that
+    would lock every other user and service out of it. Its cache files are still 0600."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     info = folder.stat()
-    if info.st_mode & 0o077 and info.st_uid == os.getuid():
+    if info.st_mode & 0o077 and info.st_uid == os.getuid() and not info.st_mode & stat.S_ISVTX:
         os.chmod(folder, 0o700)
     elif info.st_mode & 0o077:
-        log.warning("crop cache folder %s is readable by others and not yours: set cache_dir to a private folder",
-                    folder)
+        log.warning("cache folder %s is open to others and %s: its cache files are private (0600), but set "
+                    "cache_dir to a private folder", folder,
+                    "shared (sticky)" if info.st_mode & stat.S_ISVTX else "not yours")
 
 
 def write_private_npz(path: Path, **arrays: np.ndarray) -> None:
