@@ -50,6 +50,7 @@ class Index:
     mean_sq_norms: np.ndarray
     int8: Int8Scorer | None = None     # large galleries only (INT8_MIN_ROWS)
     unit_means: np.ndarray | None = None   # each person's mean direction, at their samples' length
+    unit_mean_sq_norms: np.ndarray | None = None
 
     @classmethod
     def build(cls, embeddings: np.ndarray, labels: Sequence[int], names: Sequence[str],
@@ -60,21 +61,20 @@ class Index:
         k = len(names)
         d = emb.shape[1] if emb.ndim == 2 else 0
         means = np.zeros((k, d), np.float32)
-        if len(lab):
-            np.add.at(means, lab, emb)
-            counts = np.bincount(lab, minlength=k).astype(np.float32)
-            means /= np.maximum(counts, 1)[:, None]
         sq_norms = np.einsum("ij,ij->i", emb, emb)
-        int8 = Int8Scorer(emb, sq_norms) if len(lab) >= int8_min_rows and d else None
         # Each mean direction at the length of the person's samples (1 for unit embeddings).
         sample_lengths = np.zeros(k, np.float32)
         if len(lab):
-            np.add.at(sample_lengths, lab, np.sqrt(np.einsum("ij,ij->i", emb, emb)))
-            sample_lengths /= np.maximum(np.bincount(lab, minlength=k), 1)
+            counts = np.maximum(np.bincount(lab, minlength=k), 1).astype(np.float32)
+            np.add.at(means, lab, emb)
+            means /= counts[:, None]
+            sample_lengths = (np.bincount(lab, weights=np.sqrt(sq_norms), minlength=k) / counts).astype(np.float32)
+        int8 = Int8Scorer(emb, sq_norms) if len(lab) >= int8_min_rows and d else None
         lengths = np.linalg.norm(means, axis=1, keepdims=True)
-        unit_means = np.divide(means * sample_lengths[:, None], lengths, out=np.zeros_like(means), where=lengths > 0)
+        unit_means = np.ascontiguousarray(
+            np.divide(means * sample_lengths[:, None], lengths, out=np.zeros_like(means), where=lengths > 0), np.float32)
         return cls(emb, lab, tuple(names), sq_norms, means, np.einsum("ij,ij->i", means, means), int8,
-                   np.ascontiguousarray(unit_means, np.float32))
+                   unit_means, np.einsum("ij,ij->i", unit_means, unit_means))
 
     @classmethod
     def from_rows(cls, rows: Iterable[tuple[str, np.ndarray]], dim: int = 0,
@@ -157,8 +157,7 @@ def match(index: Index, queries: np.ndarray, threshold: float, mode: str = "near
         person = index.labels[sample]
         if mode == "sample-or-mean":
             # min over people of min(sample, centre) = the smaller of the two searches' winners.
-            centre, centre_d = nearest_rows(queries, index.unit_means, np.einsum("ij,ij->i", index.unit_means,
-                                                                                 index.unit_means))
+            centre, centre_d = nearest_rows(queries, index.unit_means, index.unit_mean_sq_norms)
             nearer = centre_d < best
             person, best = np.where(nearer, centre, person), np.where(nearer, centre_d, best)
     else:
