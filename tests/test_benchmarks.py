@@ -77,4 +77,5 @@ def test_quick_run_writes_every_row_with_positive_numbers(tmp_path):
     assert len(clips) == 4 and all(r["face_frames"] > 100 and 0 <= r["unknown"] <= 1 for r in clips)
     (val,) = [r for r in result["strangers"] if r["enrolled"]]
     assert val["face_frames"] > 100 and 0 <= val["named_right"] <= 1 and 0 <= val["photos_named_right"] <= 1
+    assert val["named_right"] <= val["ceiling"] <= 1   # the photos themselves enrolled name them at least as often
     assert any(t["target"].startswith("strangers") for t in result["targets"])
