@@ -53,18 +53,16 @@ def measure(data: Path, model_dir: Path | None = None, config=None) -> list[dict
     recognizer = Recognizer(model_dir, config)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        gallery = celebrity5_gallery(Path(tmp) / "gallery.db", recognizer, data, "train")
-        for clip in clips(data):
-            names = list(largest_names(clip, recognizer.config, recognizer.encoder, gallery).values())
-            rows.append({"input": clip.stem, "enrolled": False, "face_frames": len(names),
-                         "unknown": round(sum(n is None for n in names) / max(len(names), 1), 4),
-                         "named": sorted({n for n in names if n is not None})})
         video, truth = photo_video(Path(tmp), data, hold=VAL_HOLD)
-        shown = largest_names(video, recognizer.config, recognizer.encoder, gallery, len(truth))
-        gallery.close()
-        themselves = celebrity5_gallery(Path(tmp) / "ceiling.db", recognizer, data, "val")
-        ceiling = largest_names(video, recognizer.config, recognizer.encoder, themselves, len(truth))
-        themselves.close()
+        with celebrity5_gallery(Path(tmp) / "gallery.db", recognizer, data, "train") as gallery:
+            for clip in clips(data):
+                names = list(largest_names(clip, recognizer.config, recognizer.encoder, gallery).values())
+                rows.append({"input": clip.stem, "enrolled": False, "face_frames": len(names),
+                             "unknown": round(sum(n is None for n in names) / max(len(names), 1), 4),
+                             "named": sorted({n for n in names if n is not None})})
+            shown = largest_names(video, recognizer.config, recognizer.encoder, gallery, len(truth))
+        with celebrity5_gallery(Path(tmp) / "ceiling.db", recognizer, data, "val") as themselves:
+            ceiling = largest_names(video, recognizer.config, recognizer.encoder, themselves, len(truth))
         rows.append({"input": f"celebrity5 val photos x{VAL_HOLD}", "enrolled": True, "face_frames": len(shown),
                      "named_right": named_right(shown, truth),
                      "photos_named_right": round(settled_share(shown, truth, VAL_HOLD), 4),
