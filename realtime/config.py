@@ -101,13 +101,19 @@ class ModelConfig:
     dir: str = "models"
     input_size: int = _num(60, 16, 256)
     embedding_size: int = _num(128, 2, 1024)
-    backbone: str = _num("seed", choices=("seed", "wide", "deep", "deep-wide"))
+    # seed / wide / deep / deep-wide: small CNNs trained here from scratch (input_size 60);
+    # sface: OpenCV Zoo's SFace (models/, Apache-2.0) imported from ONNX, input_size 112, fine-tuned
+    # as training.fine_tune says (training/sface.py).
+    backbone: str = _num("seed", choices=("seed", "wide", "deep", "deep-wide", "sface"))
     # Training only: share of the dense layer's outputs dropped before the embedding projection,
     # so the embedding cannot lean on a few units that memorise the training people.
     dropout: float = _num(0.0, 0.0, 0.9)
     # Encode each face and its mirror image and average the two (in the exported graph): steadier
     # embeddings for twice the encoder's time.
     flip_average: bool = False
+    # The exported encoder.tflite: float32 weights, int8 weights (activations in float: a quarter of
+    # the size, about 3x faster for SFace), or int8 throughout (calibrated on training crops).
+    quantize: str = _num("float32", choices=("float32", "int8-weights", "int8"))
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,17 @@ class TrainingConfig:
     holdout_people: int = _num(0, 0, 100000)
     lfw_pairs: Optional[str] = None
     lfw_dir: Optional[str] = None
+    # backbone sface only: what the triplet loss trains. none: SFace as imported (the run only
+    # measures and calibrates it); head: a new 128 x 128 projection on its embedding; last: its
+    # final dense layer; last-block: also its last depthwise-separable block. Below that, SFace is
+    # frozen and its outputs are cached per crop.
+    fine_tune: str = _num("head", choices=("none", "head", "last", "last-block"))
+    # People never trained on, <person>/<photo> folders: the open-set curve and the threshold in
+    # encoder.json are measured on them (they are left out of training by name). calibration_people:
+    # a names file choosing who of that folder (null: everyone). Nothing set and no holdout_people:
+    # an --init model's own calibration is used, else the threshold is a safe one, said in the log.
+    calibration_data: Optional[str] = None
+    calibration_people: Optional[str] = None
 
 
 @dataclass(frozen=True)

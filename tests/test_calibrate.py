@@ -1,5 +1,6 @@
 """training.calibrate: the open-set threshold that protects a gallery, on synthetic embeddings."""
 import numpy as np
+import pytest
 
 from training.calibrate import design_threshold, enrolment, open_set_curve, split_people
 
@@ -93,3 +94,41 @@ def test_a_mismatched_matcher_is_logged_once_as_a_warning(caplog):
         assert not caplog.records
         warn_if_uncalibrated(encoder, "nearest")
     assert len(caplog.records) == 1 and "recognition.match" in caplog.records[0].getMessage()
+
+
+def test_one_photo_people_fill_galleries_beyond_the_enrolled_people():
+    """Up to 1,000 people and more: half the one-photo people are gallery fillers, half strangers."""
+    from training.calibrate import split_calibration
+    several, several_labels = people(60, 4, 0.3, seed=1)
+    single, single_labels = people(1200, 1, 0.3, seed=2)
+    emb = np.concatenate([several, single])
+    labels = np.concatenate([several_labels, np.char.add("s", single_labels)])
+    enrolled, fillers, strangers = split_calibration(labels, seed=0)
+    assert not (enrolled & fillers).any() and not (enrolled & strangers).any() and not (fillers & strangers).any()
+    assert (enrolled | fillers | strangers).all()
+    counts = {name: n for name, n in zip(*np.unique(labels, return_counts=True))}
+    assert all(counts[name] >= 2 for name in labels[enrolled]) and all(counts[name] == 1 for name in labels[fillers])
+    assert fillers.sum() == 600 and len(set(labels[enrolled])) == 30
+    curve = open_set_curve(emb, labels, target=0.01, sizes=(10, 30, 100, 600, 1000), draws=3)
+    assert [c["gallery_people"] for c in curve] == [10, 30, 100, 600]    # 1,000 > 30 enrolled + 600 fillers
+    assert [c["filler_people"] for c in curve] == [0, 0, 70, 570]
+    for c in curve:
+        assert c["strangers_named"] <= 0.01 + 1e-9 and c["enrolled_probes"] > 0
+    assert curve[-1]["threshold"] < curve[0]["threshold"]
+
+
+def test_galleries_of_people_with_several_photos_are_drawn_as_before():
+    """Without one-photo people the curve stops at the enrolled half, with no fillers."""
+    emb, labels = people(40, 4, 0.3)
+    curve = open_set_curve(emb, labels, target=0.05, sizes=(5, 20, 21), draws=3)
+    assert [c["gallery_people"] for c in curve] == [5, 20] and {c["filler_people"] for c in curve} == {0}
+
+
+def test_the_safe_threshold_is_tighter_than_the_val_pairs_one_and_never_above_the_cap():
+    from training.calibrate import safe_threshold
+    different = np.linspace(0.5, 1.5, 10001)
+    loose = float(np.quantile(different, 0.01))
+    safe = safe_threshold(different, target=0.01, people=100)
+    assert safe < loose and safe == pytest.approx(0.5001, abs=2e-4)    # 1% / 100 people of the pairs
+    assert safe_threshold(different, 0.01, 100, cap=0.3) == 0.3
+    assert safe_threshold(different, 0.01, 1, cap=2.0) == pytest.approx(loose, abs=2e-4)

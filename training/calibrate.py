@@ -8,6 +8,12 @@ stranger's photo gets a name when its nearest gallery sample lies within the thr
 threshold is the largest that names at most ``target`` of the strangers' photos. At that
 threshold the enrolled people's other photos are named right at ``correct_named``.
 
+Galleries larger than the enrolled half (up to 1,000 people and more) are filled with people who
+have a single photo: half of the one-photo people are enrolled from it (no photo is left to ask
+with), the other half are strangers. Such a filler is one sample, one chance for a stranger,
+where a person enrolled from 3 photos is a few correlated chances: the large-gallery points lean
+a little loose, which the curve records (``filler_people``).
+
 Pure numpy on embeddings; matching is ``realtime.matching``'s, the one the live program runs.
 """
 from __future__ import annotations
@@ -16,7 +22,7 @@ import numpy as np
 
 from realtime.matching import Index, match
 
-GALLERY_SIZES = (1, 5, 10, 20, 50, 100)
+GALLERY_SIZES = (1, 5, 10, 20, 50, 100, 200, 500, 1000)
 ENROLL_PHOTOS = 3      # samples per enrolled person (the live e key takes 5 frames; photos are fewer)
 DRAWS = 20             # random galleries per size
 
@@ -28,6 +34,21 @@ def split_people(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]
     enrolled = set(people[order[: len(people) // 2]].tolist())
     mask = np.array([label in enrolled for label in labels.tolist()])
     return mask, ~mask
+
+
+def split_calibration(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Masks of (enrolled people, gallery fillers, strangers): people with two or more photos
+    split as :func:`split_people` does, people with one photo half fillers and half strangers."""
+    labels = np.asarray(labels)
+    names, counts = np.unique(labels, return_counts=True)
+    several = np.isin(labels, names[counts >= 2])
+    enrolled = np.zeros(len(labels), bool)
+    if several.any():
+        enrolled[several] = split_people(labels[several], seed)[0]
+    fillers = np.zeros(len(labels), bool)
+    if (~several).any():
+        fillers[~several] = split_people(labels[~several], seed + 1)[0]
+    return enrolled, fillers, ~(enrolled | fillers)
 
 
 def enrolment(labels: np.ndarray, photos: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -48,21 +69,27 @@ def open_set_curve(embeddings: np.ndarray, labels: np.ndarray, target: float = 0
 
     ``mode`` is ``recognition.match``: a stranger against each sample, or against each person's mean."""
     labels = np.asarray(labels)
-    enrolled_mask, stranger_mask = split_people(labels, seed)
+    enrolled_mask, filler_mask, stranger_mask = split_calibration(labels, seed)
     e_emb, e_lab = embeddings[enrolled_mask], labels[enrolled_mask]
+    f_emb, f_lab = embeddings[filler_mask], labels[filler_mask]
     strangers = embeddings[stranger_mask]
     samples, probes = enrolment(e_lab, photos, seed)
     people = np.array(sorted(set(e_lab.tolist())))
     rng = np.random.default_rng(seed + 1)
     curve = []
     for size in sizes:
-        if size > len(people) or not len(strangers):
+        if size > len(people) + len(f_lab) or not len(strangers) or not len(people):
             break
         stranger_d, genuine = [], []
+        fillers = max(0, size - len(people))
         for _ in range(draws):
-            chosen = rng.choice(people, size=size, replace=False)
+            chosen = rng.choice(people, size=size - fillers, replace=False)
             in_gallery = samples & np.isin(e_lab, chosen)
-            index = Index.from_rows(zip(e_lab[in_gallery].tolist(), e_emb[in_gallery]))
+            rows = list(zip(e_lab[in_gallery].tolist(), e_emb[in_gallery]))
+            if fillers:
+                extra = rng.choice(len(f_lab), size=fillers, replace=False)
+                rows += list(zip(f_lab[extra].tolist(), f_emb[extra]))
+            index = Index.from_rows(rows)
             stranger_d.append([m.distance for m in match(index, strangers, np.inf, mode)])
             asked = probes & np.isin(e_lab, chosen)
             genuine += [(m.nearest == truth, m.distance)
@@ -72,7 +99,7 @@ def open_set_curve(embeddings: np.ndarray, labels: np.ndarray, target: float = 0
         allowed = int(np.floor(target * len(d)))
         threshold = float(d[allowed] - 1e-6) if allowed < len(d) else float(d[-1])
         right = np.array([ok and dist <= threshold for ok, dist in genuine]) if genuine else np.zeros(0)
-        curve.append({"gallery_people": int(size), "threshold": threshold,
+        curve.append({"gallery_people": int(size), "filler_people": int(fillers), "threshold": threshold,
                       "strangers_named": float((d <= threshold).mean()),
                       "correct_named": float(right.mean()) if len(right) else None,
                       "stranger_probes": int(len(d) // draws), "enrolled_probes": int(len(genuine) // draws)})
@@ -85,3 +112,22 @@ def design_threshold(curve: list[dict], people: int) -> dict | None:
         return None
     fits = [c for c in curve if c["gallery_people"] >= people]
     return fits[0] if fits else curve[-1]
+
+
+def safe_threshold(different: np.ndarray, target: float, people: int, cap: float | None = None) -> float:
+    """A threshold for an encoder nobody could calibrate on strangers: never a loose one.
+
+    ``different``: distances of different-person pairs of people it was trained on (val pairs),
+    which training pushed apart, so a threshold at ``target`` of them is far too loose for
+    strangers (celebrity5 alone gave 1.087, and every shared clip a name). Here each of a
+    ``people``-person gallery counts as one more chance (target / people of those pairs), and
+    ``cap`` (the model it was fine-tuned from: its calibrated threshold) is never exceeded.
+    """
+    d = np.sort(np.asarray(different, np.float64))
+    if not len(d):
+        if cap is None:
+            raise ValueError("no different-person pairs to choose a threshold from")
+        return float(cap)
+    allowed = int(np.floor(target / max(people, 1) * len(d)))
+    threshold = float(d[allowed] - 1e-6) if allowed < len(d) else float(d[-1])
+    return float(min(threshold, cap)) if cap is not None else threshold

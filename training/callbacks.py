@@ -43,11 +43,12 @@ class PairAUC(keras.callbacks.Callback):
     """
 
     def __init__(self, encoder, crops: np.ndarray, labels: np.ndarray, key: str = "val_auc",
-                 batch_size: int = 128):
+                 batch_size: int = 128, prepare=scale_crops):
         super().__init__()
         keep = pick_faces(np.asarray(labels))
         self.encoder, self.key, self.batch_size = encoder, key, batch_size
-        self.images = scale_crops(np.asarray(crops)[keep])
+        # ``prepare``: uint8 crops to the encoder's input (or, for the top of a frozen encoder, its cached features).
+        self.images = prepare(np.asarray(crops)[keep])
         self.labels = np.asarray(labels)[keep]
         same = self.labels[:, None] == self.labels[None, :]
         self.scorable = bool(same[np.triu_indices(len(keep), k=1)].any()) and len(set(self.labels.tolist())) > 1

@@ -219,13 +219,16 @@ def _write_cache(path: Path, entries: dict[str, tuple[str, np.ndarray | None]], 
 
 
 def load_face_set(root: str | Path, settings: DetectionConfig, size: int, cache_dir: str | Path | None,
-                  min_people: int = 0, progress: bool = True, alignment: AlignmentConfig | None = None) -> FaceSet:
-    """Crops of the largest face of every photo under ``root/<person>/``.
+                  min_people: int = 0, progress: bool = True, alignment: AlignmentConfig | None = None,
+                  people: set[str] | None = None) -> FaceSet:
+    """Crops of the largest face of every photo under ``root/<person>/`` (only ``people``, when given).
 
     Photos that do not decode, or where no face is found (and the centre-crop fallback is
     off), are skipped and counted in ``summary``; nothing here raises on a bad photo.
     """
-    people, summary = scan_people(root)
+    found, summary = scan_people(root)
+    chosen = people
+    people = found if chosen is None else {p: photos for p, photos in found.items() if p in chosen}
     if len(people) < min_people:
         raise UserError(f"{root}: found {len(people)} person folder(s) with photos; "
                         f"training needs at least {min_people} people, as {root}/<person>/<photo>.jpg")
@@ -269,7 +272,8 @@ def load_face_set(root: str | Path, settings: DetectionConfig, size: int, cache_
             labels.append(person)
             paths.append(str(path))
     if cache_path and fresh:
-        _write_cache(cache_path, entries, size)
+        # A subset of the folder keeps the cached crops of everyone else.
+        _write_cache(cache_path, entries if chosen is None else {**cached, **entries}, size)
     summary["faces"] = len(crops)
     with_faces = len(set(labels))
     if with_faces < min_people:

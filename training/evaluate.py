@@ -174,12 +174,14 @@ def open_set_calibration(embeddings: np.ndarray, labels: np.ndarray, config: Con
 def evaluate_encoder(model, train: FaceSet, val: FaceSet, config: Config,
                      lfw_pairs: Path | None = None, lfw_dir: Path | None = None,
                      cache_dir: Path | None = None, held: FaceSet | None = None,
-                     known: dict | None = None) -> tuple[dict, dict, dict]:
+                     known: dict | None = None, threshold: float | None = None) -> tuple[dict, dict, dict]:
     """Report, verification pairs per set (for the ROC plot) and embeddings (for the PCA plot) of
     ``model`` on a train/val split.
 
     With ``held`` (people never trained on) the threshold comes from their pairs; ``known``
-    carries such held-out results from training into a later evaluation.
+    carries such held-out results from training into a later evaluation. Without either, the
+    report is made at ``threshold`` when given (a safe one, or the model's own), else at the
+    val pairs' ``target_far`` (loose: val people were trained on).
     """
     train_emb, val_emb = embed_crops(model, train.crops), embed_crops(model, val.crops)
     probe_images = int(val.summary.get("images", len(val)) - val.summary.get("non_image", 0))
@@ -190,9 +192,9 @@ def evaluate_encoder(model, train: FaceSet, val: FaceSet, config: Config,
         holdout.update(open_set_calibration(held_emb, held.labels, config))
     report, curves["val x (val + train)"] = report_metrics(
         train_emb, train.labels, val_emb, val.labels, probe_images, config.training.target_far,
-        holdout.get("open_set_threshold", holdout.get("holdout_threshold")), config.recognition.match)
+        holdout.get("open_set_threshold", holdout.get("holdout_threshold", threshold)), config.recognition.match)
     report.update(holdout)
-    report["threshold_source"] = "held-out people" if holdout else "val pairs"
+    report["threshold_source"] = "held-out people" if holdout else "given" if threshold is not None else "val pairs"
     if holdout.get("open_set_threshold") is not None:
         report["threshold_source"] = (f"held-out people, open set: a gallery of {holdout['open_set_gallery_people']} "
                                       f"people names at most {config.training.target_far:.0%} of strangers' photos")
@@ -223,12 +225,24 @@ def load_split(data: Path, config: Config, cache_dir: Path | None) -> tuple[Face
 
 
 def load_encoder(model_dir: Path):
-    """The exported Keras encoder and its metadata (``encoder.json``)."""
+    """The exported encoder and its metadata (``encoder.json``): ``encoder.keras`` where there is
+    one (a small student), else ``encoder.tflite`` run through LiteRT (an SFace encoder ships no
+    ``.keras``; the file the live program runs is what gets measured)."""
     import keras
     from realtime.encoder import read_model_info
     keras_path, meta_path = model_dir / "encoder.keras", model_dir / "encoder.json"
+    tflite_path = model_dir / "encoder.tflite"
+    if not keras_path.is_file() and tflite_path.is_file() and (meta_path.exists() or meta_path.is_symlink()):
+        from training.lite import LiteEncoder
+        meta = read_model_info(model_dir)
+        try:
+            return LiteEncoder(tflite_path.read_bytes()), meta
+        except (ValueError, RuntimeError) as err:
+            raise UserError(f"{tflite_path} is not a valid TFLite model ({shorten(str(err))}): "
+                            "re-export the model") from None
     if not keras_path.is_file():
-        raise UserError(f"{model_dir} has no encoder.keras: run `python -m training --out {model_dir}` first")
+        raise UserError(f"{model_dir} has no encoder.keras or encoder.tflite: run `python -m training --out "
+                        f"{model_dir}` first")
     meta = read_model_info(model_dir) if meta_path.exists() or meta_path.is_symlink() else {}
     try:
         return keras.models.load_model(keras_path, compile=False), meta
@@ -268,7 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     report, roc, embeddings = evaluate_encoder(
         model, train, val, config,
         Path(args.lfw_pairs).resolve() if args.lfw_pairs else None,
-        Path(args.lfw_dir).resolve() if args.lfw_dir else None, cache, known=held_out)
+        Path(args.lfw_dir).resolve() if args.lfw_dir else None, cache, known=held_out,
+        threshold=None if held_out else meta.get("threshold"))
     report["method"] = meta.get("method", "unknown")
     report["epochs"] = meta.get("training", {}).get("epochs")
     report["train_seconds"] = meta.get("training", {}).get("seconds")

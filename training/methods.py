@@ -30,6 +30,8 @@ class Result:
     history: dict
     classifier: object | None = None
     report: dict = field(default_factory=dict)    # method-specific settings for report.json
+    # backbone sface: the layers that differ from the vendored ONNX (encoder.weights.npz), instead of encoder.keras
+    weights: dict | None = None
 
 
 def label_ids(labels: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -112,6 +114,9 @@ def _quiet() -> bool:
 
 def train_triplet(config: Config, train: FaceSet, validation: FaceSet | None = None) -> Result:
     import keras
+    if config.model.backbone == "sface":
+        from training.finetune import train_sface
+        return train_sface(config, train, validation)
     t = config.training
     _, ids = label_ids(train.labels)
     encoder = new_encoder(config)

@@ -16,6 +16,7 @@ reordered from ONNX's channels-first flatten to Keras' channels-last one.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from pathlib import Path
@@ -162,3 +163,9 @@ def build_sface(path: Path | None = None, name: str = "sface"):
         tensors[out] = x
     outputs = layers.UnitNormalization(name=EMBEDDING_LAYER)(tensors[model.graph.output[0].name])
     return keras.Model(inputs, outputs, name=name)
+
+
+@functools.lru_cache(maxsize=1)
+def imported_weights() -> dict[str, list[np.ndarray]]:
+    """Every layer's weights as imported, by layer name: what a fine-tune is compared with."""
+    return {layer.name: layer.get_weights() for layer in build_sface().layers}

@@ -1,8 +1,9 @@
 """``python -m training``: face folders in, an exported and evaluated encoder out.
 
 Steps: settings (config.yaml + flags) -> face crops (cached) -> a method (methods.METHODS) ->
-evaluation on val (report.json, plots) -> export (encoder.keras/.tflite/.json, with the
-threshold the evaluation measured). Bad input stops with a one-line ``error:``.
+the TFLite file -> its evaluation on val and on people never trained on (report.json, plots,
+the open-set threshold) -> export (encoder.tflite/.json, and encoder.keras or the trained layers of
+an SFace encoder). Bad input stops with a one-line ``error:``.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from realtime.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT, Config, TrainingC
 from realtime.errors import UserError, run_command, setup_logging
 from realtime.outputs import write_text_atomic
 from training.data import FaceSet, concat_face_sets, describe, hold_out_people, load_face_set, subset
+from training.sface import ONNX_SHA256
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="set N people of the training pool aside as strangers to measure the threshold on")
     p.add_argument("--lfw-pairs", help="also run the LFW protocol: folder with pairs.txt, pairsDevTrain/Test.txt")
     p.add_argument("--lfw-dir", help="LFW photos for --lfw-pairs")
+    p.add_argument("--fine-tune", choices=_choices("fine_tune"),
+                   help="backbone sface: what the triplet loss trains (training.fine_tune)")
+    p.add_argument("--calibration-data", metavar="DIR",
+                   help="<person>/<photo> folders of people never trained on, to measure the threshold on "
+                        "(training.calibration_data)")
+    p.add_argument("--calibration-people", metavar="FILE",
+                   help="names file choosing who of --calibration-data (training.calibration_people)")
     return p.parse_args(argv)
 
 
@@ -80,8 +89,64 @@ def settings(args: argparse.Namespace) -> Config:
         "training.exclude_people": [_flag_path(f) for f in args.exclude_people] if args.exclude_people else None,
         "training.holdout_people": args.holdout_people,
         "training.lfw_pairs": _flag_path(args.lfw_pairs), "training.lfw_dir": _flag_path(args.lfw_dir),
+        "training.fine_tune": args.fine_tune, "training.calibration_data": _flag_path(args.calibration_data),
+        "training.calibration_people": _flag_path(args.calibration_people),
     }
-    return load_config(_flag_path(args.config), overrides)
+    config = load_config(_flag_path(args.config), overrides)
+    if config.training.init:
+        config = adopt_init(config)
+    check_backbone(config)
+    return config
+
+
+def init_info(config: Config) -> dict:
+    """The ``--init`` model's encoder.json (empty when it has none)."""
+    from realtime.encoder import JSON_NAME, read_model_info
+    folder = resolve_path(config.training.init)
+    return read_model_info(folder) if (folder / JSON_NAME).is_file() else {}
+
+
+def adopt_init(config: Config) -> Config:
+    """An ``--init`` SFace model is fine-tuned as what it is: its backbone, sizes and quantisation
+    replace the config's model section, and its calibration (people never trained on, recorded
+    in its encoder.json) is used when the config names none (issue 22: a fine-tune on a few
+    people must be calibrated on strangers, or keep a safe threshold)."""
+    from realtime.config import apply_overrides
+    info = init_info(config)
+    if info.get("backbone") != "sface":
+        return config
+    model = {f"model.{k}": info[k] for k in ("backbone", "input_size", "embedding_size", "quantize") if k in info}
+    changed = {k: v for k, v in model.items() if getattr(config.model, k.split(".")[1]) != v}
+    if changed:
+        log.info("--init %s: %s", config.training.init, ", ".join(f"{k} {v}" for k, v in changed.items()))
+    t = config.training
+    calibration = info.get("calibration") if isinstance(info.get("calibration"), dict) else {}
+    if not t.calibration_data and not t.holdout_people and calibration.get("data"):
+        model.update({"training.calibration_data": calibration["data"],
+                      "training.calibration_people": calibration.get("people")})
+        log.info("--init %s: calibrating on its people never trained on (%s, %s)", t.init, calibration["data"],
+                 calibration.get("people") or "everyone")
+    return apply_overrides(config, model)
+
+
+def check_backbone(config: Config) -> None:
+    """SFace learned 112 px faces aligned on the ArcFace template, and trains by the triplet loss."""
+    if config.model.backbone != "sface":
+        return
+    from realtime.config import ARCFACE_TEMPLATE
+    from training.sface import EMBEDDING_SIZE, INPUT_SIZE
+    if config.model.input_size != INPUT_SIZE:
+        raise UserError(f"config: model.input_size must be {INPUT_SIZE} for backbone sface, got {config.model.input_size}")
+    if config.model.embedding_size != EMBEDDING_SIZE:
+        raise UserError(f"config: model.embedding_size must be {EMBEDDING_SIZE} for backbone sface")
+    a = config.alignment
+    template = np.asarray(a.template, np.float64) * (INPUT_SIZE / a.template_size)
+    if a.method != "yunet" or not np.allclose(template, ARCFACE_TEMPLATE, atol=1e-3):
+        raise UserError("config: backbone sface takes faces aligned on the ArcFace template: alignment.method yunet "
+                        "and alignment.template as in config.yaml")
+    if config.training.method != "triplet":
+        raise UserError(f"config: backbone sface is fine-tuned with training.method triplet, got "
+                        f"{config.training.method}")
 
 
 def read_excluded_people(path: Path) -> set[str]:
@@ -98,6 +163,27 @@ def read_excluded_people(path: Path) -> set[str]:
 
 def drop_people(faces: FaceSet, excluded: set[str]) -> FaceSet:
     return subset(faces, ~np.isin(faces.labels, sorted(excluded)))
+
+
+def load_calibration(config: Config) -> FaceSet | None:
+    """Faces of the people the threshold is calibrated on (``training.calibration_data``, only those
+    of ``calibration_people`` when set), or None, said in the log, when there are none to read."""
+    t = config.training
+    if not t.calibration_data:
+        return None
+    try:
+        root = resolve_path(t.calibration_data)
+        names = read_excluded_people(resolve_path(t.calibration_people)) if t.calibration_people else None
+    except UserError as err:
+        log.warning("cannot calibrate on people never trained on (%s)", err)
+        return None
+    if not root.is_dir():
+        log.warning("cannot calibrate on people never trained on: training.calibration_data %s not found", root)
+        return None
+    faces = load_face_set(root, config.detection, config.model.input_size, resolve_path(t.cache_dir),
+                          alignment=config.alignment, people=names)
+    log.info("calibration %s: %s, %d people", root, describe(faces.summary), len(faces.people))
+    return faces if len(faces) else None
 
 
 def load_training_data(config: Config, excluded: set[str]) -> tuple[FaceSet, FaceSet]:
@@ -168,8 +254,8 @@ def output_folder(config: Config, args: argparse.Namespace) -> Path:
 
 
 # Every file a training run writes into its folder.
-OUTPUT_NAMES = ("encoder.keras", "encoder.tflite", "encoder.json", "report.json", "history.json",
-                "pca.png", "roc.png", "history.png")
+OUTPUT_NAMES = ("encoder.keras", "encoder.weights.npz", "encoder.tflite", "encoder.json", "report.json",
+                "history.json", "pca.png", "roc.png", "history.png")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -182,11 +268,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     excluded = set()
     for f in t.exclude_people:
         excluded |= read_excluded_people(resolve_path(f))
+    calibration = load_calibration(config)
+    if calibration is not None:
+        excluded |= set(calibration.people)     # never trained on
     train, val = load_training_data(config, excluded)
     train, held = hold_out_people(train, t.holdout_people, t.seed, keep=set(val.labels.tolist()))
     if len(held):
         log.info("held out %d people (%d faces) as strangers to measure the threshold on",
                  t.holdout_people, len(held))
+    if calibration is not None:
+        held = concat_face_sets([held, calibration]) if len(held) else calibration
+    elif not len(held):
+        log.warning("no people never trained on (training.calibration_data, holdout_people): the open-set "
+                    "threshold cannot be measured, a safe one is kept instead")
     log.info("training on %d faces of %d people (%d with 2+ photos), method %s",
              len(train), len(set(train.labels.tolist())),
              int((np.unique(train.labels, return_counts=True)[1] >= 2).sum()), t.method)
@@ -210,13 +304,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     out.mkdir(parents=True, exist_ok=True)
+    # What ships is measured: the TFLite file (int8 weights give embeddings a little off the Keras model's).
+    from training.lite import LiteEncoder
+    tflite = export.tflite_bytes(result.encoder, config.model.quantize, train.crops)
+    shipped = LiteEncoder(tflite)
     # The gallery is <data>/train alone: extra folders (LFW) would turn top-1 over the val people
     # into a search among thousands of others.
     gallery = subset(train, np.char.startswith(train.paths, str(resolve_path(t.data) / "train") + os.sep))
+    safe = None if len(held) else unmeasured_threshold(shipped, gallery, val, config)
     report, roc, embeddings = evaluate.evaluate_encoder(
-        result.encoder, gallery, val, config,
+        shipped, gallery, val, config,
         t.lfw_pairs and resolve_path(t.lfw_pairs), t.lfw_dir and resolve_path(t.lfw_dir),
-        resolve_path(t.cache_dir), held=held if len(held) else None)
+        resolve_path(t.cache_dir), held=held if len(held) else None, threshold=safe)
+    if safe is not None:
+        report["threshold_source"] = ("not measured (no people never trained on): val pairs of trained people at "
+                                      f"{t.target_far:g} / {t.design_gallery_people} people"
+                                      + (", at most the --init model's" if t.init else ""))
+    if calibration is not None:
+        report.update({"calibration_people": len(calibration.people), "calibration_faces": len(calibration)})
     if result.classifier is not None:
         report["classifier_top1"] = methods.classifier_accuracy(result.classifier, train, val)
     report.update({"method": t.method, "mining": None, "finish_epochs": 0, "finish_mining": None, **result.report,
@@ -226,15 +331,37 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "faces": len(train), "epochs": t.epochs, "finish_epochs": report["finish_epochs"],
                      "seconds": round(seconds, 1), "seed": t.seed,
                      "excluded_people": len(excluded), "holdout_people": t.holdout_people}
+    meta = export.metadata(config, t.method, result.normalized, report["threshold"], training_info, report)
+    if config.model.backbone == "sface":
+        meta["fine_tune"] = result.report.get("fine_tune")
+        meta["sface_onnx_sha256"] = ONNX_SHA256
+    if calibration is not None:     # a fine-tune of this model (--init) is calibrated on the same people
+        meta["calibration"] = {"data": t.calibration_data, "people": t.calibration_people}
     write_text_atomic(out / "history.json", json.dumps(result.history) + "\n", "--out")
     evaluate.write_report(report, out / "report.json")
     plots.write_plots(out, roc, report, embeddings, result.history)
-    export.export(result.encoder, out, export.metadata(config, t.method, result.normalized, report["threshold"],
-                                                       training_info, report))
+    export.export(result.encoder, out, meta, tflite=tflite, weights=result.weights)
     log.info("top-1 %.3f (detected %.3f), ROC AUC %.3f, EER %.3f, threshold %.3f; report in %s",
              report["top1"], report["top1_detected"], report["roc_auc"], report["eer"], report["threshold"],
              out / "report.json")
     return 0
+
+
+def unmeasured_threshold(encoder, gallery: FaceSet, val: FaceSet, config: Config) -> float:
+    """The safe threshold of an encoder nobody could calibrate (``training.calibrate.safe_threshold``):
+    val pairs of trained people at ``target_far`` / the design gallery size, never above the
+    ``--init`` model's threshold."""
+    from training.calibrate import safe_threshold
+    from training.evaluate import embed_crops, verification_pairs
+    t = config.training
+    d, same = verification_pairs(embed_crops(encoder, val.crops), val.labels, embed_crops(encoder, gallery.crops),
+                                 gallery.labels)
+    cap = init_info(config).get("threshold") if t.init else None
+    threshold = safe_threshold(d[~same], t.target_far, t.design_gallery_people, cap)
+    log.warning("threshold %.3f, NOT measured on strangers: %s%s. Give training.calibration_data (people never "
+                "trained on) to measure one", threshold, "the val pairs' strictest",
+                f", capped at the --init model's {cap:.3f}" if cap is not None else "")
+    return threshold
 
 
 def cli(argv: Sequence[str] | None = None) -> int:
