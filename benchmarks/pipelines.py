@@ -106,7 +106,8 @@ def run_fast(video: Path, config, encoder, gallery, frames: int, live: bool = Fa
 
 class Baseline:
     """The seed's way: full-frame Haar at full resolution on every frame, one Keras
-    ``model.predict`` per face on ``encoder.keras``, a per-face matching loop, no tracking."""
+    ``model.predict`` per face on ``encoder.keras`` (an SFace encoder: rebuilt from its ONNX file
+    and trained layers), a per-face matching loop, no tracking."""
 
     def __init__(self, model_dir: Path, detection, input_size: int, threshold: float, use_keras: bool = True,
                  tflite_encoder=None, aligner=None):
@@ -121,7 +122,11 @@ class Baseline:
             import os
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
             import keras
-            self.model = keras.models.load_model(model_dir / "encoder.keras", compile=False)
+            if (model_dir / "encoder.keras").is_file():
+                self.model = keras.models.load_model(model_dir / "encoder.keras", compile=False)
+            else:   # an SFace encoder ships no .keras: the same network rebuilt from its ONNX file
+                from training.finetune import load_sface_encoder
+                self.model = load_sface_encoder(model_dir)
 
     def detect(self, frame: np.ndarray) -> list[Box]:
         d = self.detection

@@ -86,3 +86,33 @@ def test_flip_average_is_in_the_exported_graph(tmp_path):
     np.testing.assert_allclose(got, expected, atol=1e-5)
     mirrored = Encoder(tmp_path).encode(np.ascontiguousarray(crops[:, :, ::-1]))
     np.testing.assert_allclose(mirrored, got, atol=1e-5)              # a face and its mirror: one embedding
+
+
+def test_an_sface_encoder_ships_int8_weights_and_only_its_trained_layers(tmp_path):
+    """SFace exports with int8 weights (a quarter of float32) that keep its embeddings, 112 px in the
+    metadata, and no .keras: the trained layers go to encoder.weights.npz, the rest is the ONNX file."""
+    pytest.importorskip("onnx")
+    from realtime.config import apply_overrides
+    from realtime.encoder import Encoder
+    from training.export import tflite_bytes
+    from training.finetune import load_weights, with_head
+    from training.sface import build_sface
+    encoder = with_head(build_sface())
+    head = encoder.get_layer("head")
+    head.set_weights([np.eye(128, dtype=np.float32) + 0.01, np.zeros(128, np.float32)])
+    config = apply_overrides(Config(), {"model.backbone": "sface", "model.input_size": 112,
+                                        "model.quantize": "int8-weights"})
+    (tmp_path / "encoder.keras").write_bytes(b"an earlier run's student")
+    weights = {"head/0": head.get_weights()[0], "head/1": head.get_weights()[1]}
+    export(encoder, tmp_path, metadata(config, "triplet", True, 1.0, {}, {}),
+           tflite=tflite_bytes(encoder, "int8-weights"), weights=weights)
+    meta = json.loads((tmp_path / "encoder.json").read_text())
+    assert (meta["backbone"], meta["input_size"], meta["quantize"]) == ("sface", 112, "int8-weights")
+    assert not (tmp_path / "encoder.keras").exists()                       # the stale student is gone
+    assert (tmp_path / "encoder.tflite").stat().st_size < 11_000_000       # float32 would be about 39 MB
+    crops = np.random.default_rng(5).integers(0, 256, (4, 112, 112, 3), dtype=np.uint8)
+    lite = Encoder(tmp_path).encode(crops)
+    reference = np.asarray(encoder(crops.astype(np.float32) / 255.0))
+    assert (lite * reference).sum(axis=1).min() > 0.995                  # cosine to the float32 model
+    rebuilt = load_weights(build_sface(), tmp_path / "encoder.weights.npz")
+    np.testing.assert_allclose(np.asarray(rebuilt(crops.astype(np.float32) / 255.0)), reference, atol=1e-6)

@@ -120,6 +120,13 @@ def load_weights(encoder, path: Path):
     return encoder
 
 
+def load_sface_encoder(model_dir: Path):
+    """An exported SFace encoder as a Keras model: the ONNX file plus the folder's trained layers."""
+    encoder = sface.build_sface()
+    path = Path(model_dir) / WEIGHTS_NAME
+    return load_weights(encoder, path) if path.is_file() else encoder
+
+
 def sface_encoder(config: Config):
     """SFace as imported, or the ``training.init`` model's (the ONNX file plus its trained layers)."""
     encoder = sface.build_sface()
