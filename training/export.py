@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from realtime.config import Config
-from realtime.faces import preprocessing_record
+from realtime.crops import preprocessing_record
 
 log = logging.getLogger(__name__)
 
