@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from realtime.config import Config
-from realtime.faces import preprocessing_record
+from realtime.crops import preprocessing_record
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def tflite_bytes(encoder, quantize: str = "float32", crops=None) -> bytes:
     if quantize == "int8":
         if crops is None or not len(crops):
             raise ValueError("int8 quantisation needs crops to calibrate the activations on")
-        from realtime.faces import scale_crops
+        from realtime.encoder import scale_crops
         sample = scale_crops(crops[:REPRESENTATIVE_CROPS])
         converter.representative_dataset = lambda: ([sample[i:i + 1]] for i in range(len(sample)))
     chatter = io.StringIO()

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from realtime.faces import scale_crops
+from realtime.encoder import scale_crops
 from training.data import write_private_npz
 
 log = logging.getLogger(__name__)

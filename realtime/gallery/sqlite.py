@@ -49,7 +49,7 @@ def _is_busy(err: sqlite3.Error) -> bool:
     return "locked" in text or "busy" in text
 
 
-class Gallery(GalleryStore):
+class SQLiteStore(GalleryStore):
     """The SQLite gallery at ``path`` (``create=False``: it must exist already)."""
 
     def __init__(self, path: str | Path, model_id: str | None = None, create: bool = True, dim: int | None = None,
@@ -146,8 +146,8 @@ class Gallery(GalleryStore):
         return (f"the gallery {self.path} is busy (locked by another process): it {what} now; try again when "
                 f"the other program has finished")
 
-    def _reopen(self) -> "Gallery":
-        return Gallery(self.path, self.model_id, create=True, dim=self.dim, busy_timeout=WATCH_BUSY_TIMEOUT)
+    def _reopen(self) -> "SQLiteStore":
+        return SQLiteStore(self.path, self.model_id, create=True, dim=self.dim, busy_timeout=WATCH_BUSY_TIMEOUT)
 
     def _close(self) -> None:
         if self._db is not None:
