@@ -43,9 +43,9 @@ class PairAUC(keras.callbacks.Callback):
     """
 
     def __init__(self, encoder, crops: np.ndarray, labels: np.ndarray, key: str = "val_auc",
-                 batch_size: int = 128, prepare=scale_crops):
+                 batch_size: int = 128, prepare=scale_crops, max_faces: int = MAX_FACES):
         super().__init__()
-        keep = pick_faces(np.asarray(labels))
+        keep = pick_faces(np.asarray(labels), max_faces)
         self.encoder, self.key, self.batch_size = encoder, key, batch_size
         # ``prepare``: uint8 crops to the encoder's input (or, for the top of a frozen encoder, its cached features).
         self.images = prepare(np.asarray(crops)[keep])
