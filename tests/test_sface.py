@@ -43,6 +43,7 @@ def test_same_embedding_as_opencv_on_random_crops(model, opencv):
 @pytest.mark.skipif(not DATA, reason="FACES_DATA not set: the celebrity5 photos are not available")
 def test_same_embedding_as_opencv_on_the_projects_aligned_crops(model, opencv):
     from realtime.align import make_aligner
+    from realtime.images import read_image
     from training.data import face_from_photo
     config = load_config()
     aligner = make_aligner(config.alignment, sface.INPUT_SIZE)
