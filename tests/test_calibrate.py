@@ -122,11 +122,15 @@ def test_galleries_of_people_with_several_photos_are_drawn_as_before():
     assert [c["gallery_people"] for c in curve] == [5, 20] and {c["filler_people"] for c in curve} == {0}
 
 
-def test_the_safe_threshold_is_tighter_than_the_val_pairs_one_and_never_above_the_cap():
+def test_the_safe_threshold_is_the_tightest_of_the_val_pairs_bounds_and_the_cap():
     from training.calibrate import safe_threshold
     different = np.linspace(0.5, 1.5, 10001)
-    loose = float(np.quantile(different, 0.01))
-    safe = safe_threshold(different, target=0.01, people=100)
-    assert safe < loose and safe == pytest.approx(0.5001, abs=2e-4)    # 1% / 100 people of the pairs
-    assert safe_threshold(different, 0.01, 100, cap=0.3) == 0.3
-    assert safe_threshold(different, 0.01, 1, cap=2.0) == pytest.approx(loose, abs=2e-4)
+    same_pairs = np.linspace(0.2, 1.0, 101)                      # median 0.6
+    d, same = np.concatenate([different, same_pairs]), np.r_[np.zeros(10001, bool), np.ones(101, bool)]
+    loose = float(np.quantile(different, 0.01))                  # what the val pairs alone gave before
+    assert safe_threshold(d, same, target=0.01, people=100) == pytest.approx(0.5001, abs=2e-4)   # 1% / 100 people
+    assert safe_threshold(d, same, target=0.01, people=1) < loose
+    assert safe_threshold(d, same, 0.01, 1, cap=0.3) == 0.3
+    # A few well-separated trained people (SFace and celebrity5): the median same-person distance binds.
+    far_apart = np.r_[np.linspace(1.2, 1.5, 1000), same_pairs]
+    assert safe_threshold(far_apart, np.r_[np.zeros(1000, bool), np.ones(101, bool)], 0.01, 100) == pytest.approx(0.6)

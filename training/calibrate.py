@@ -114,20 +114,27 @@ def design_threshold(curve: list[dict], people: int) -> dict | None:
     return fits[0] if fits else curve[-1]
 
 
-def safe_threshold(different: np.ndarray, target: float, people: int, cap: float | None = None) -> float:
+def safe_threshold(distances: np.ndarray, same: np.ndarray, target: float, people: int,
+                   cap: float | None = None) -> float:
     """A threshold for an encoder nobody could calibrate on strangers: never a loose one.
 
-    ``different``: distances of different-person pairs of people it was trained on (val pairs),
-    which training pushed apart, so a threshold at ``target`` of them is far too loose for
-    strangers (celebrity5 alone gave 1.087, and every shared clip a name). Here each of a
-    ``people``-person gallery counts as one more chance (target / people of those pairs), and
-    ``cap`` (the model it was fine-tuned from: its calibrated threshold) is never exceeded.
+    ``distances``/``same``: pairs of people it was trained on (val pairs). Training pushed those
+    people apart, so a threshold at ``target`` of their different-person pairs is far too loose for
+    strangers (celebrity5 alone gave 1.087, and every shared clip a name; SFace puts five celebrities
+    farther apart than strangers come to a 100-person gallery). So the threshold is the tightest of:
+    ``target`` / ``people`` of those pairs (each of a ``people``-person gallery is one more chance),
+    the median distance between photos of one of those trained people (strangers are farther than
+    that), and ``cap`` (the calibrated threshold of the model it was fine-tuned from). It rejects
+    many photos of enrolled people; a calibration on strangers is what gives a useful one.
     """
-    d = np.sort(np.asarray(different, np.float64))
-    if not len(d):
-        if cap is None:
-            raise ValueError("no different-person pairs to choose a threshold from")
-        return float(cap)
-    allowed = int(np.floor(target / max(people, 1) * len(d)))
-    threshold = float(d[allowed] - 1e-6) if allowed < len(d) else float(d[-1])
-    return float(min(threshold, cap)) if cap is not None else threshold
+    d, same = np.asarray(distances, np.float64), np.asarray(same, bool)
+    candidates = [] if cap is None else [float(cap)]
+    different = np.sort(d[~same])
+    if len(different):
+        allowed = int(np.floor(target / max(people, 1) * len(different)))
+        candidates.append(float(different[allowed] - 1e-6) if allowed < len(different) else float(different[-1]))
+    if same.any():
+        candidates.append(float(np.median(d[same])))
+    if not candidates:
+        raise ValueError("no pairs to choose a threshold from")
+    return min(candidates)

@@ -317,9 +317,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         t.lfw_pairs and resolve_path(t.lfw_pairs), t.lfw_dir and resolve_path(t.lfw_dir),
         resolve_path(t.cache_dir), held=held if len(held) else None, threshold=safe)
     if safe is not None:
-        report["threshold_source"] = ("not measured (no people never trained on): val pairs of trained people at "
-                                      f"{t.target_far:g} / {t.design_gallery_people} people"
-                                      + (", at most the --init model's" if t.init else ""))
+        report["threshold_source"] = ("not measured (no people never trained on): the tightest of the val pairs at "
+                                      f"{t.target_far:g} / {t.design_gallery_people} people, their median "
+                                      "same-person distance" + (" and the --init model's" if t.init else ""))
     if calibration is not None:
         report.update({"calibration_people": len(calibration.people), "calibration_faces": len(calibration)})
     if result.classifier is not None:
@@ -348,19 +348,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def unmeasured_threshold(encoder, gallery: FaceSet, val: FaceSet, config: Config) -> float:
-    """The safe threshold of an encoder nobody could calibrate (``training.calibrate.safe_threshold``):
-    val pairs of trained people at ``target_far`` / the design gallery size, never above the
-    ``--init`` model's threshold."""
+    """The safe threshold of an encoder nobody could calibrate (``training.calibrate.safe_threshold``),
+    from the val pairs of trained people, never above the ``--init`` model's threshold."""
     from training.calibrate import safe_threshold
     from training.evaluate import embed_crops, verification_pairs
     t = config.training
     d, same = verification_pairs(embed_crops(encoder, val.crops), val.labels, embed_crops(encoder, gallery.crops),
                                  gallery.labels)
     cap = init_info(config).get("threshold") if t.init else None
-    threshold = safe_threshold(d[~same], t.target_far, t.design_gallery_people, cap)
-    log.warning("threshold %.3f, NOT measured on strangers: %s%s. Give training.calibration_data (people never "
-                "trained on) to measure one", threshold, "the val pairs' strictest",
-                f", capped at the --init model's {cap:.3f}" if cap is not None else "")
+    threshold = safe_threshold(d, same, t.target_far, t.design_gallery_people, cap)
+    log.warning("threshold %.3f, NOT measured on strangers (the tightest of the val pairs' %g / %d people, their "
+                "median same-person distance%s): it rejects many photos of enrolled people. Give "
+                "training.calibration_data (people never trained on) to measure one", threshold, t.target_far,
+                t.design_gallery_people, f" and the --init model's {cap:.3f}" if cap is not None else "")
     return threshold
 
 
