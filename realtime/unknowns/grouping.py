@@ -1,14 +1,17 @@
-"""Unknown faces grouped by person: agglomerative clustering of tracks over their views' embeddings.
+"""Unknown faces grouped by person: agglomerative clustering of unknown tracks.
 
-Each item is one unknown track (a few views of one face, kept while it was followed). Clusters
-start as single tracks; the two nearest clusters merge while their linkage distance is at most the
-threshold (hierarchical agglomerative clustering cut at a distance, as ``scipy.cluster.hierarchy``'s
-``linkage`` + ``fcluster(criterion="distance")`` does). The linkage is the mean of the Euclidean
-distances between every view of one cluster and every view of the other (average linkage, UPGMA):
-single linkage (the nearest pair of views) chains different people through one blurred or
-side-on view each, complete linkage (the farthest pair) splits a person whose views differ; the
-mean is steadied by the many pairs and measured the best of the three on people never trained on
-(``benchmarks/unknowns.py``). The other two are kept for that measurement.
+Each item is one unknown track (a face followed across frames, a few views of it kept), stood for
+by its views' mean direction (:func:`track_embedding`): consecutive frames of one face differ by
+expression, blur and pose (0.3-0.5 apart with the shipped encoder), and their mean steadies that.
+Clusters start as single tracks; the two nearest clusters merge while their linkage distance is at
+most the threshold (hierarchical agglomerative clustering cut at a distance, as
+``scipy.cluster.hierarchy``'s ``linkage`` + ``fcluster(criterion="distance")`` does). The linkage
+is the mean of the Euclidean distances between every member of one cluster and every member of the
+other (average linkage, UPGMA): single linkage (the nearest pair) chains different people through
+one odd sighting each, complete linkage (the farthest pair) splits a person seen in different
+light; on people never trained on, average linkage merged different people least for the share it
+split (``benchmarks/unknowns.py``, whose figures are in the README). The other two are kept for
+that measurement.
 
 Live, tracks arrive one at a time, and groups already stored keep their ids. :func:`join` resumes
 the same clustering where it stopped: the stored groups are the clusters (no two within the
@@ -16,8 +19,8 @@ threshold: that is where the clustering stopped), the new track is one more, and
 Only the new track's cluster can have come within reach, so the answer is the list of stored groups
 it merges with (none: a new group). The threshold is the encoder's own open-set threshold
 (``encoder.json``, through :class:`realtime.thresholds.ThresholdPolicy`), for a gallery as large
-as the groups: each group is one more chance for a stranger to be taken for someone seen before,
-exactly as each enrolled person is when a face is matched.
+as the groups (:func:`group_threshold`): each group is one more chance for a stranger to be taken
+for someone seen before, exactly as each enrolled person is when a face is matched.
 
 Pure NumPy; embeddings are rows of a float array.
 """
@@ -26,6 +29,8 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import numpy as np
+
+from realtime.thresholds import gallery_threshold
 
 LINKAGES = ("average", "single", "complete")
 
@@ -62,16 +67,24 @@ class _Blocks:
         return x[0] / x[1]
 
 
+def track_embedding(views) -> np.ndarray:
+    """A track's views ``(n, d)`` as one unit-length embedding: the direction of their mean."""
+    mean = _as_views(views).mean(0)
+    norm = float(np.linalg.norm(mean))
+    return mean / norm if norm > 0 else mean
+
+
 def _as_views(views) -> np.ndarray:
     v = np.asarray(views, np.float64)
     if v.ndim != 2 or len(v) == 0:
-        raise ValueError("each track needs a non-empty (n, d) array of view embeddings")
+        raise ValueError("each track needs a non-empty (n, d) array of embeddings")
     return v
 
 
 def cluster(tracks: Sequence[np.ndarray], threshold: float, linkage: str = "average") -> list[int]:
     """A group label for each track (0, 1, ... in order of each group's first track): the clusters
-    left when no two are within ``threshold`` of each other."""
+    left when no two are within ``threshold`` of each other. ``tracks``: each track's embeddings
+    ``(n, d)``, the linkage taken over all of them (one row each: its :func:`track_embedding`)."""
     blocks = _Blocks(linkage)
     tracks = [_as_views(t) for t in tracks]
     n = len(tracks)
@@ -121,7 +134,8 @@ def join(track: np.ndarray, groups: Mapping[int, np.ndarray], threshold: float,
     """The stored groups a new track merges with, in the order the clustering merges them (the
     nearest first); empty: the track starts a new group.
 
-    ``groups``: each stored group's view embeddings by id, as left by earlier merging (no two
+    ``track``: the new track's embeddings ``(n, d)`` (one row: its :func:`track_embedding`);
+    ``groups``: each stored group's member embeddings by id, as left by earlier merging (no two
     within ``threshold``). Merging usually stops at one group; a track that lies between two
     groups of one person (seen from the left on Monday, from the right on Tuesday) can bring them
     within reach of each other, and then they become one."""
@@ -167,3 +181,15 @@ def pair_rates(labels: Sequence[int], truth: Sequence) -> tuple[float, float]:
     merge = (same_group & different).sum() / different.sum() if different.any() else float("nan")
     split = (~same_group & same).sum() / same.sum() if same.any() else float("nan")
     return float(merge), float(split)
+
+
+def group_threshold(policy, groups: int) -> float:
+    """How close a track must come to a group to join it: a fixed threshold (``--threshold``,
+    ``recognition.threshold``) as it is, else ``encoder.json``'s open-set point for a gallery of
+    ``groups`` people (raised to its design size, as for enrolled people: each group is one more
+    chance for a stranger to be taken for someone seen before). ``policy``: a
+    :class:`realtime.thresholds.ThresholdPolicy`."""
+    if policy.fixed is not None:
+        return policy.fixed
+    measured = gallery_threshold(policy.info, max(groups, 1))
+    return float(measured) if measured is not None else float(policy.design)

@@ -27,9 +27,9 @@ import numpy as np
 
 # The side at which sharpness is measured (crops of any encoder's input size are resized to it).
 SHARPNESS_SIDE = 64
-# The Laplacian variance that counts as half sharp: the median of aligned crops of the shared
-# clips' faces and of LFW photos of people never trained on (benchmarks/unknowns.py measures it).
-SHARPNESS_HALF = 300.0
+# The Laplacian variance that counts as half sharp: the median of the aligned crops of LFW photos
+# of people never trained on (benchmarks/unknowns.py measures it: 223; the shared clips' faces 502).
+SHARPNESS_HALF = 223.0
 
 
 def sharpness(crop: np.ndarray) -> float:
