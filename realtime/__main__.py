@@ -43,6 +43,16 @@ def _defaults() -> Config:
         return Config()
 
 
+def _gallery_shown(value) -> str:
+    """The configured gallery as --help may show it: a URL as written with its password masked
+    (never made into a path), a path resolved; never an error (--help must work)."""
+    from realtime.gallery import describe, resolve_location
+    try:
+        return describe(resolve_location(value))
+    except UserError:
+        return describe(value)
+
+
 def _shown(value) -> str:
     return str(value).replace("%", "%%")  # argparse %-formats help text
 
@@ -64,7 +74,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE",
                         help=f"settings file (default: {_shown(DEFAULT_CONFIG_PATH)})")
     parser.add_argument("--gallery", metavar="FILE",
-                        help=f"gallery database (default: {_shown(resolve_path(config.recognition.gallery))}, "
+                        help=f"gallery database (default: {_shown(_gallery_shown(config.recognition.gallery))}, "
                              f"recognition.gallery in the settings file)")
     parser.add_argument("--model", metavar="DIR",
                         help=f"folder with encoder.json and encoder.tflite (default: "
@@ -371,7 +381,8 @@ def list_main(argv: Sequence[str] | None) -> int:
         people = gallery.people()
     if not people:
         log.info("gallery %s is empty", gallery.location)
-    _csv_writer().writerows(people)
+    from realtime.names import printable
+    _csv_writer().writerows((printable(name), count) for name, count in people)  # another writer's escapes spelled out
     return 0
 
 
@@ -381,12 +392,15 @@ def remove_main(argv: Sequence[str] | None) -> int:
     _common(p)
     args = p.parse_args(argv)
     setup_logging(args.verbose)
-    from realtime.names import check_name
-    name = check_name(args.name)  # NFC and stripped, as enroll stores it; a 100,000-character name is not echoed
+    from realtime.names import check_name, printable
     config = _load(args)
     with _gallery(config, None, create=False) as gallery:
-        count = gallery.remove(name)
-    print(f"removed {name} ({count} samples)")
+        count = gallery.remove(args.name)   # as enroll stores it, or exactly as `list` prints it
+    try:
+        shown = check_name(args.name)       # NFC and stripped, as enroll stores it
+    except UserError:
+        shown = printable(args.name)        # a name another program stored, as `list` prints it
+    print(f"removed {shown} ({count} samples)")
     return 0
 
 
@@ -406,7 +420,8 @@ def _csv_row(row: dict) -> list:
     box = row["box"] or ["", "", "", ""]
     name = "" if row["box"] is None else (row["name"] if row["name"] is not None else "unknown")
     distance = "" if row["distance"] is None else f"{row['distance']:.4f}"
-    return [row["path"], name, distance, *box]
+    from realtime.names import printable
+    return [printable(row["path"], keep="\n"), printable(name), distance, *box]  # escapes spelled out; a newline is quoted
 
 
 def identify_main(argv: Sequence[str] | None) -> int:

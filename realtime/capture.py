@@ -21,12 +21,12 @@ import cv2
 import numpy as np
 
 from realtime.errors import UserError
+from realtime.urls import mask_url
 
 log = logging.getLogger(__name__)
 
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@")
 
 # Seconds a stream may take to connect, or to deliver the next frame, before it counts as stopped.
 STREAM_TIMEOUT = 10.0
@@ -57,7 +57,7 @@ def describe_source(source) -> str:
     if isinstance(source, int):
         return f"camera {source}"
     if is_stream(source):
-        return "stream " + _PASSWORD.sub(r"\1:***@", str(source))
+        return "stream " + mask_url(str(source))
     return str(source)
 
 

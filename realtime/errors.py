@@ -32,6 +32,9 @@ def setup_logging(verbose: bool = False) -> None:
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, PrintableFilter) for f in handler.filters):
+            handler.addFilter(PrintableFilter())
     if verbose:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
         return
@@ -42,6 +45,21 @@ def setup_logging(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=UserWarning, module=r"keras(\.|$)")
     warnings.filterwarnings("ignore", category=UserWarning, message=r".*shuffle.*")
+
+
+class PrintableFilter(logging.Filter):
+    """Log lines never steer the terminal: a photo's file name or a name another program stored,
+    holding an escape sequence or a newline, is spelled out (``\\x1b``), as in an error line.
+    Debug lines (-v: third-party chatter) are left as they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.DEBUG:
+            from realtime.names import printable
+            message = record.getMessage()
+            safe = printable(message)
+            if safe != message:
+                record.msg, record.args = safe, ()
+        return True
 
 
 @contextlib.contextmanager
@@ -72,7 +90,8 @@ def run_command(main: Callable[[Sequence[str] | None], int | None], argv: Sequen
     try:
         return int(main(argv) or 0)
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        from realtime.names import printable
+        print(f"error: {printable(str(err))}", file=sys.stderr)   # one line, whatever a file name holds
         return err.exit_code
     except KeyboardInterrupt:  # Ctrl-C while starting or enrolling: nothing was half-written, say so
         print("interrupted (Ctrl-C): stopped, nothing was saved by the interrupted step", file=sys.stderr)

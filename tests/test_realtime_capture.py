@@ -85,3 +85,14 @@ def test_threaded_reader_never_blocks_on_a_slow_consumer():
     assert first is not None and newest is not None and source._seq > 50
     source.close()
     assert not any(t.name == "camera-reader" and t.is_alive() for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("url", ["rtsp://admin:se/cretPW9@10.0.0.5/cam", "rtsp://admin:Stro@ngPW9@10.0.0.5:554/a",
+                                 "rtsp://admin:a:b/c@d@10.0.0.5/live?x=1"])
+def test_a_stream_password_holding_at_or_slash_is_never_shown(url):
+    from realtime.capture import describe_source
+    shown = describe_source(url)
+    assert shown.startswith("stream rtsp://admin:***@10.0.0.5") and "PW9" not in shown and "@d" not in shown, shown
+    with pytest.raises(UserError) as caught:         # an opener that fails: the error names the stream masked
+        VideoSource(url, opener=lambda src: FakeCamera([None]))
+    assert "admin:***@10.0.0.5" in str(caught.value) and "PW9" not in str(caught.value) and "b/c" not in str(caught.value)

@@ -292,3 +292,29 @@ def test_pace_plays_a_file_headless_at_its_own_frame_rate(tmp_path):
     assert proc.returncode == 0, proc.stderr
     _, summary = events_of(events)
     assert summary["frames"] == 25 and summary["seconds"] >= 0.9 and summary["fps"] <= 27.5
+
+
+def test_a_gallery_url_with_a_password_in_the_config_is_not_printed_by_help_nor_breaks_commands(
+        tmp_path, monkeypatch, capsys):
+    """A `$`, `@` and `/` in the password: --help shows the URL masked (not made into a path), and a
+    command fails on the unreachable server with one line that never holds the password."""
+    import realtime.__main__ as cli_main
+    from realtime.config import apply_overrides, load_config
+    from pgserver import free_port
+    url = f"postgresql://cam:Se$cr@t/PW9@127.0.0.1:{free_port()}/faces"
+    config = apply_overrides(load_config(), {"recognition.gallery": url})
+    monkeypatch.setattr(cli_main, "_defaults", lambda: config)   # as if config.yaml held it
+    for argv in (["--help"], ["list", "--help"], ["--gallery", "x.db", "--help"]):
+        with pytest.raises(SystemExit) as done:
+            cli_main.main(argv)
+        out = capsys.readouterr().out
+        assert done.value.code == 0 and "cam:***@127.0.0.1" in out and "PW9" not in out and "cr@t" not in out, out
+    settings = tmp_path / "config.yaml"
+    settings.write_text((ROOT / "config.yaml").read_text().replace(
+        "gallery: ~/.local/share/realtime-faces/gallery.db", f"gallery: '{url}'"))
+    assert f"'{url}'" in settings.read_text()
+    for argv in (["-v", "--config", str(settings), "list"], ["list", "--config", str(settings), "-v"]):
+        code = cli_main.main(argv)
+        err = capsys.readouterr().err
+        assert code == 2 and "cannot reach the PostgreSQL server" in err and "Traceback" not in err, err
+        assert "PW9" not in err and "Se$" not in err and "cam:***@127.0.0.1" in err, err

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from realtime.gallery.postgres import PostgresGallery, is_url, mask_url
+from realtime.gallery.postgres import PostgresGallery, is_url
 from realtime.gallery.sqlite import Gallery
 from realtime.gallery.store import GalleryStore, StoreUnavailable
 from realtime.names import MAX_NAME_LENGTH, check_name
+from realtime.urls import mask_url
 
 __all__ = ["Gallery", "GalleryStore", "PostgresGallery", "StoreUnavailable", "open_gallery", "describe",
            "resolve_location", "is_url", "check_name", "MAX_NAME_LENGTH"]

@@ -16,6 +16,7 @@ import numpy as np
 
 from realtime.errors import UserError
 from realtime.gallery.store import GalleryStore, StoreUnavailable
+from realtime.urls import mask_url, url_passwords
 
 CHANNEL = "realtime_gallery"
 CONNECT_TIMEOUT = 5        # seconds before a server that does not answer is reported down
@@ -49,12 +50,6 @@ def is_url(location) -> bool:
         and "://" in location
 
 
-def mask_url(url: str) -> str:
-    """The URL with its password (and any ``password=`` parameter) replaced by ``***``."""
-    url = re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
-    return re.sub(r"(password=)[^&\s]*", r"\1***", url, flags=re.IGNORECASE)
-
-
 def _psycopg():
     try:
         import psycopg
@@ -71,7 +66,7 @@ class PostgresGallery(GalleryStore):
         super().__init__(model_id, dim)
         self.url = url
         self.location = mask_url(url)
-        self._password = self._url_password(url)
+        self._passwords = url_passwords(url)
         self._pg = _psycopg()
         self._conn = self._connect()
         self._tables = self._has_tables()
@@ -84,11 +79,6 @@ class PostgresGallery(GalleryStore):
             self.check_model()
 
     # -- connecting and errors -----------------------------------------------------------------
-    @staticmethod
-    def _url_password(url: str) -> str | None:
-        found = re.search(r"://[^/@:]*:([^/@]*)@", url)
-        return found.group(1) if found and found.group(1) else None
-
     def _connect(self):
         try:
             conn = self._pg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
@@ -106,8 +96,8 @@ class PostgresGallery(GalleryStore):
         text = re.sub(r"^connection to server at .*?failed:\s*", "", text)
         text = re.sub(r"^(connection failed:\s*)", "", text)
         text = text.replace("FATAL:  ", "").strip()
-        if self._password:
-            text = text.replace(self._password, "***")
+        for password in self._passwords:
+            text = text.replace(password, "***")
         return mask_url(text)
 
     def _explain_connect(self, err) -> str:

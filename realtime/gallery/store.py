@@ -17,9 +17,9 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from realtime.errors import UserError
+from realtime.errors import UserError, shorten
 from realtime.matching import Index
-from realtime.names import check_name
+from realtime.names import check_name, printable
 
 log = logging.getLogger("realtime.gallery")
 
@@ -165,10 +165,21 @@ class GalleryStore:
         return count
 
     def remove(self, name: str) -> int:
-        """Remove a person and their samples; returns how many samples went, raises if unknown."""
-        count = self._delete(name)
+        """Remove a person and their samples; returns how many samples went, raises if unknown.
+
+        ``name`` as ``enroll`` takes it (NFC, stripped), or exactly as stored or as ``list`` prints
+        it: a name another program stored with characters ``enroll`` refuses can still be removed."""
+        try:
+            count = self._delete(check_name(name))
+        except UserError:
+            count = None
         if count is None:
-            raise UserError(f"no person named {name!r} in gallery {self.location}")
+            stored = next((n for n, _ in self.people() if n == name), None) or \
+                next((n for n, _ in self.people() if printable(n) == name), None)
+            count = None if stored is None else self._delete(stored)
+        if count is None:
+            raise UserError(f"no person named {printable(shorten(name, 60))} in gallery {self.location}: "
+                            f"give the name as `list` prints it")
         self._changed()
         return count
 
