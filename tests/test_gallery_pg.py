@@ -342,3 +342,123 @@ def test_two_live_processes_follow_enrollments_removals_and_a_server_crash(serve
         err = "".join(live.err)
         assert live.proc.returncode == 0 and "Traceback" not in err, err[-2000:]
         assert "summary" in live.lines[-1][1]
+
+
+# == bounded waits: a lock held by another session, a server that stops answering ============================
+@pytest.fixture
+def short_waits(monkeypatch):
+    """The store's bounds shortened so each case takes seconds (the code reads them at call time)."""
+    from realtime.gallery import postgres, store
+    monkeypatch.setattr(postgres, "LOCK_TIMEOUT", 1.0)
+    monkeypatch.setattr(postgres, "ANSWER_TIMEOUT", 2.0)
+    monkeypatch.setattr(postgres, "CONNECT_TIMEOUT", 2)
+    monkeypatch.setattr(store, "CLOSE_GRACE", 0.5)
+    return postgres
+
+
+def failing_within(limit: float, action) -> tuple[UserError, float]:
+    """The UserError ``action()`` raises and how long it took; fails the test at once when it takes
+    over ``limit`` s (without bounded waits it blocks for as long as the lock or the stall lasts)."""
+    import threading
+    outcome: list = []
+    start = time.monotonic()
+
+    def run():
+        try:
+            action()
+            outcome.append(None)
+        except BaseException as err:   # noqa: B902 - handed to the test thread
+            outcome.append(err)
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(limit)
+    took = time.monotonic() - start
+    assert outcome, f"still waiting after {limit} s"
+    assert isinstance(outcome[0], UserError), outcome[0]
+    return outcome[0], took
+
+
+@pytest.mark.parametrize("lock", ["LOCK TABLE people IN ACCESS EXCLUSIVE MODE",
+                                  "UPDATE gallery_state SET version = version + 1"])
+def test_a_lock_held_by_another_session_makes_enroll_and_list_say_busy(db, short_waits, lock):
+    """Another session holds a lock on the gallery (a table lock, or an enrollment's write lock left
+    open): enroll and list say "busy" after LOCK_TIMEOUT, as SQLite's after its 5 s, and nothing is saved."""
+    import psycopg
+    with open_gallery(db, "m") as g:
+        g.add_samples("ann", np.ones((1, 4)))
+    holder = psycopg.connect(db)              # a transaction left open by another program
+    holder.execute(lock)
+    try:
+        with open_gallery(db, "m") as g:
+            error, took = failing_within(4, lambda: g.add_samples("bob", np.ones((1, 4))))
+            assert "is busy (another session has held a lock on it for over 1 s)" in str(error)
+            assert "nothing of 'bob' was saved" in str(error) and took >= 0.9, (took, error)
+            if lock.startswith("LOCK"):
+                error, took = failing_within(4, g.people)
+                assert "is busy (another session" in str(error) and "cannot be read now" in str(error)
+    finally:
+        holder.rollback()
+        holder.close()
+    with open_gallery(db, None, create=False) as g:
+        assert g.people() == [("ann", 1)]                           # all or nothing
+
+
+def test_a_server_that_stops_answering_is_cut_off_and_said_in_one_line(server, db, short_waits):
+    """Through a proxy that stops forwarding (a partition; the connection stays open): enroll, list
+    and opening give up after ANSWER_TIMEOUT with one line, nothing is saved, and once the server
+    answers again the same store works."""
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    proxy = pgserver.StallingProxy(port)
+    try:
+        url = proxy.url(db)
+        with open_gallery(url, "m") as g:
+            g.add_samples("ann", np.ones((1, 4)))
+            proxy.stall()
+            error, _ = failing_within(4, lambda: g.add_samples("bob", np.ones((1, 4))))
+            assert "did not answer within 2 s" in str(error) and "nothing of 'bob' was saved" in str(error), error
+            proxy.resume()
+            assert g.people() == [("ann", 1)]                          # reconnected; nothing half-saved
+            proxy.stall()
+            error, _ = failing_within(4, lambda: g.remove("ann"))
+            assert "did not answer within 2 s" in str(error) and "'ann' was not removed" in str(error), error
+            assert "\n" not in str(error)
+            for action in (g.people, lambda: open_gallery(url, "m")):  # the cut connection is dropped: a new
+                error, _ = failing_within(4, action)                   # one meets the connect timeout
+                assert "cannot reach the PostgreSQL server" in str(error) and "timeout expired" in str(error)
+            proxy.resume()
+            assert g.add_samples("cid", np.ones((1, 4))) == 1        # reconnected
+        with open_gallery(db, None, create=False) as g:
+            assert g.people() == [("ann", 1), ("cid", 1)]
+    finally:
+        proxy.close()
+
+
+def test_a_live_store_never_waits_on_a_stalled_server(server, db, short_waits, caplog):
+    """A live process: matching does no I/O, an enrollment is written in the background, and
+    closing (SIGTERM ending the loop) cuts a write the server does not answer, saying it was not saved."""
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    proxy = pgserver.StallingProxy(port)
+    try:
+        url = proxy.url(db)
+        with open_gallery(url, "m") as g:
+            g.add_samples("ann", np.ones((1, 4)))
+        live = open_gallery(url, "m", watch=True)
+        assert live.index().names == ("ann",)
+        done = live.add_samples_in_background("bob", np.full((1, 4), 2.0))
+        assert done.result(timeout=10) == 1 and live.index().names == ("ann", "bob")   # seen from the next frame
+        proxy.stall()
+        pending = live.add_samples_in_background("cid", np.full((1, 4), 3.0))
+        start = time.monotonic()
+        for _ in range(50):                                          # frames go on: no I/O on the frame path
+            assert live.index().names == ("ann", "bob")
+        assert time.monotonic() - start < 0.5 and not pending.done()
+        start = time.monotonic()
+        live.close()
+        assert time.monotonic() - start < 1.5                          # CLOSE_GRACE (0.5 s), then cut
+        assert pending.done() and isinstance(pending.exception(), UserError)
+        assert "enrollment of cid not saved" in caplog.text and "did not answer" in caplog.text
+        proxy.resume()
+    finally:
+        proxy.close()
+    with open_gallery(db, None, create=False) as g:
+        assert g.people() == [("ann", 1), ("bob", 1)]

@@ -5,9 +5,15 @@ file is created at the first enrollment, never by opening (playing a video or ``
 nobody enrolled creates nothing). Opening only ever tightens the file's mode (0644 -> 0600; a
 0400 file stays write-protected), and a symbolic link is followed only to an existing gallery.
 Names are data (any Unicode string), never used to build a path.
+
+The file at the path is followed, not the file once opened: deleting the gallery (which deletes
+everyone) or moving another gallery onto its path is noticed by its device and inode numbers, so
+a live process stops naming the deleted people, or reads the new file's.
 """
 from __future__ import annotations
 
+import itertools
+import logging
 import os
 import sqlite3
 import stat
@@ -18,6 +24,8 @@ import numpy as np
 
 from realtime.errors import UserError
 from realtime.gallery.store import GalleryStore, StoreUnavailable
+
+log = logging.getLogger("realtime.gallery")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS people (
@@ -44,9 +52,22 @@ BUSY_TIMEOUT = 5.0
 WATCH_BUSY_TIMEOUT = 0.5
 
 
+# Numbers the connections of this process: a change token of one is never equal to another's.
+_CONNECTIONS = itertools.count(1)
+
+
 def _is_busy(err: sqlite3.Error) -> bool:
     text = str(err).lower()
     return "locked" in text or "busy" in text
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path`` now (through a symlink), or None when there is none."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 class Gallery(GalleryStore):
@@ -60,6 +81,10 @@ class Gallery(GalleryStore):
         self._busy_timeout = busy_timeout
         self._db: sqlite3.Connection | None = None
         self._tables = False
+        self._identity: tuple[int, int] | None = None   # the file the connection has open
+        self._opened = 0                                 # which connection (data_version is per connection)
+        self._announce = False                           # the watcher's copy says when the file went
+        self._gone = False                               # the file it had open was deleted
         self._check_path(create)
         if self.path.exists():
             self._open()
@@ -88,6 +113,10 @@ class Gallery(GalleryStore):
         try:
             self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
                                        timeout=self._busy_timeout)
+            self._identity, self._opened = file_identity(self.path), next(_CONNECTIONS)
+            if self._gone and self._announce:
+                log.warning("gallery %s is there again (a new file): following the new file", self.path)
+            self._gone = False
             self._db.execute("PRAGMA foreign_keys = ON")
             self._tables = self._check_schema()
         except sqlite3.DatabaseError as err:
@@ -127,8 +156,27 @@ class Gallery(GalleryStore):
         except OSError:
             pass
 
+    def _follow_path(self) -> None:
+        """Drop the connection when the file at the path is no longer the one it has open (deleted,
+        or another file moved onto the path): reads then see the file there now, or no gallery."""
+        if self._db is None:
+            return
+        now = file_identity(self.path)
+        if now == self._identity:
+            return
+        if self._announce:
+            if now is None:
+                log.warning("gallery %s was deleted: nobody is enrolled now (an enrollment creates it again)",
+                            self.path)
+            else:
+                log.warning("gallery %s was replaced by another file: following the new file", self.path)
+        self._gone = now is None
+        self._close()
+        self._tables = False
+
     def _create(self) -> None:
         """The file (mode 0600, folders 0700) and the tables: at the first enrollment only."""
+        self._follow_path()
         if self._db is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -147,12 +195,22 @@ class Gallery(GalleryStore):
                 f"the other program has finished")
 
     def _reopen(self) -> "Gallery":
-        return Gallery(self.path, self.model_id, create=True, dim=self.dim, busy_timeout=WATCH_BUSY_TIMEOUT)
+        other = Gallery(self.path, self.model_id, create=True, dim=self.dim, busy_timeout=WATCH_BUSY_TIMEOUT)
+        other._announce = True
+        return other
 
     def _close(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+    def _interrupt(self) -> None:
+        db = self._db
+        if db is not None:
+            try:
+                db.interrupt()
+            except sqlite3.ProgrammingError:   # closed meanwhile: nothing to end
+                pass
 
     # -- reading -------------------------------------------------------------------------------
     def _read(self, sql: str, params=()) -> list:
@@ -173,10 +231,11 @@ class Gallery(GalleryStore):
             raise UserError(f"gallery {self.path} cannot be read ({err}): check the file") from None
 
     def _version(self):
+        self._follow_path()
         if self._db is None and not self.path.exists():
             return None
-        rows = self._read("PRAGMA data_version")
-        return (id(self._db), rows[0][0]) if rows else None
+        rows = self._read("PRAGMA data_version")   # changes with every commit by another connection
+        return (self._identity, self._opened, rows[0][0]) if rows else None
 
     def _rows(self) -> list:
         where, params = ("WHERE s.model_id = ? ", (self.model_id,)) if self.model_id is not None else ("", ())
