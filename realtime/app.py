@@ -239,7 +239,7 @@ class App:
         any) is finished so it plays, and the summary is written."""
         self._match_source(source)
         run = _Run(source, events, recorder, on_frame, key_script or {}, max_frames, loop, record_hud, pace)
-        with _stop_on_signals() as stop:
+        with _stop_on_signals(lambda: run.source.stop()) as stop:   # a reconnection in progress ends at once
             try:
                 run.window = Window() if window else None
                 frame = None
@@ -408,14 +408,17 @@ class _StopEvent(threading.Event):
 
 
 @contextlib.contextmanager
-def _stop_on_signals():
+def _stop_on_signals(on_signal: Callable[[], None] | None = None):
     """SIGINT (Ctrl-C), SIGTERM and SIGHUP end the loop the way ``q`` does, so the recording and
-    the events summary are finished; the previous handlers come back afterwards."""
+    the events summary are finished; ``on_signal`` (which must only set flags) is called too. The
+    previous handlers come back afterwards."""
     stop = _StopEvent()
 
     def handler(number, _frame):
         stop.signal_name = signal.Signals(number).name
         stop.set()
+        if on_signal is not None:
+            on_signal()
 
     previous = {}
     if threading.current_thread() is threading.main_thread():

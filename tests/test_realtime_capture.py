@@ -96,3 +96,29 @@ def test_a_stream_password_holding_at_or_slash_is_never_shown(url):
     with pytest.raises(UserError) as caught:         # an opener that fails: the error names the stream masked
         VideoSource(url, opener=lambda src: FakeCamera([None]))
     assert "admin:***@10.0.0.5" in str(caught.value) and "PW9" not in str(caught.value) and "b/c" not in str(caught.value)
+
+
+def test_stop_ends_a_stream_reconnection_at_once_and_the_stream_is_not_lost():
+    """A real MJPEG camera (http.server) goes away: the source starts reconnecting (each attempt
+    would wait the 10 s open timeout); stop() (the loop's SIGTERM) ends the wait at once, and the
+    source is not counted as lost (the run ends as `q` would, exit 0)."""
+    from mjpeg import MJPEGServer
+    server = MJPEGServer()
+    source = VideoSource(server.url, backoff=0.2, retries=3)
+    try:
+        assert source.kind == "stream" and source.read() is not None
+        server.go_away()
+        ended: list = []
+        reader = threading.Thread(target=lambda: ended.append(drain(source)), daemon=True)
+        reader.start()
+        time.sleep(1.0)                                          # back-off done, the first reopen waiting
+        assert reader.is_alive() and any(t.name == "camera-reopen" for t in threading.enumerate())
+        stopped = time.monotonic()
+        source.stop()
+        reader.join(timeout=5)
+        took = time.monotonic() - stopped
+        assert not reader.is_alive() and ended and took < 0.5, took   # before: 3 tries of 10 s each
+        assert not source.lost and source.read() is None
+    finally:
+        source.close()
+        server.close()

@@ -318,3 +318,56 @@ def test_a_gallery_url_with_a_password_in_the_config_is_not_printed_by_help_nor_
         err = capsys.readouterr().err
         assert code == 2 and "cannot reach the PostgreSQL server" in err and "Traceback" not in err, err
         assert "PW9" not in err and "Se$" not in err and "cam:***@127.0.0.1" in err, err
+
+
+@needs_model
+def test_sigterm_while_a_stream_reconnects_stops_at_once_and_finishes_the_files(tmp_path):
+    """A real MJPEG camera goes away; while the live program waits to reconnect (each attempt up to
+    the 10 s open timeout), SIGTERM (`docker stop`) ends it at once: exit 0, the recording playable
+    and renamed into place, the events file complete with `interrupted: true`."""
+    import signal
+    sys.path.insert(0, str(ROOT / "tests"))
+    from mjpeg import MJPEGServer
+    server = MJPEGServer()
+    out, events = tmp_path / "out.mp4", tmp_path / "ev.jsonl"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("DISPLAY", None)
+    proc = subprocess.Popen([sys.executable, "-m", "realtime", "--source", server.url, "--headless", "--record",
+                             str(out), "--events", str(events), "--model", str(MODEL), "--gallery",
+                             str(tmp_path / "g.db")], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    err: list[str] = []
+    threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True).start()
+
+    def wait_for(words, timeout=60):
+        end = time.time() + timeout
+        while time.time() < end and not any(words in line for line in err):
+            assert proc.poll() is None, "".join(err)
+            time.sleep(0.05)
+        assert any(words in line for line in err), "".join(err)
+    try:
+        wait_for("source stream http://127.0.0.1")
+        time.sleep(1.0)                                     # frames recorded
+        server.go_away()
+        wait_for("reopening (1/3)")
+        time.sleep(1.5)                                     # into the first reopening's wait
+        assert proc.poll() is None
+        stopped = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        took = time.monotonic() - stopped
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        server.close()
+    text = "".join(err)
+    assert proc.returncode == 0 and "Traceback" not in text, text
+    assert took < 3.0, took                                  # before: all three retries, 33 s, then exit 2
+    rows, summary = events_of(events)
+    assert summary["interrupted"] is True and summary["frames"] == len(rows) > 0
+    cap = cv2.VideoCapture(str(out))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == summary["frames"]
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]      # no temp file left behind
