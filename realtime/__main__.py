@@ -241,7 +241,8 @@ def live_main(argv: Sequence[str] | None) -> int:
     config = _load(args, {"recognition.source": _source_value(args.source, None) if args.source else None})
     key_script = _check_live_args(args)
     _check_live_outputs(args, config)
-    from realtime.app import App, open_recorder
+    from realtime.app import App
+    from realtime.recording import open_recorder
 
     source = open_source(config, _source_value(None, config.recognition.source))
     with contextlib.ExitStack() as stack:

@@ -15,7 +15,6 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, TextIO
 
 import cv2
@@ -30,8 +29,8 @@ from realtime.faces import Box, face_crops, make_preprocessor
 from realtime.gallery import Gallery, check_name
 from realtime.keys import KeyState, handle_key
 from realtime.matching import match
-from realtime.outputs import PendingFile
 from realtime.overlay import FaceLabel, draw_faces, draw_hud
+from realtime.recording import Recording
 from realtime.thresholds import key_cap, resolve_threshold, step_threshold, warn_if_uncalibrated
 from realtime.tracking import Tracker
 from realtime.window import Window
@@ -227,7 +226,7 @@ class App:
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self, source: VideoSource, *, window: bool = False, events: TextIO | None = None,
-            recorder: "Recording | None" = None, max_frames: int | None = None,
+            recorder: Recording | None = None, max_frames: int | None = None,
             key_script: dict[int, list[int]] | None = None,
             on_frame: Callable[[np.ndarray, FrameResult], None] | None = None,
             loop: bool = False, record_hud: bool = False, pace: bool = False) -> dict:
@@ -431,49 +430,3 @@ def _stop_on_signals(on_signal: Callable[[], None] | None = None):
     finally:
         for number, old in previous.items():
             signal.signal(number, old)
-
-
-class Recording:
-    """A video being written under a temporary name beside its final one, renamed into place by
-    :meth:`release`: a run ended by a key, a signal or an error leaves a complete, playable file,
-    and a run that never started leaves nothing."""
-
-    def __init__(self, path: str | Path, fps: float, size: tuple[int, int]):
-        self.pending = PendingFile(path, "--record")
-        self.path = self.pending.path
-        try:
-            self.writer, self.codec = _video_writer(self.pending.temp, fps, tuple(int(v) for v in size), self.path)
-        except BaseException:
-            self.pending.discard()
-            raise
-
-    def write(self, frame: np.ndarray) -> None:
-        self.writer.write(frame)
-
-    def release(self) -> None:
-        if not self.pending.done:
-            self.writer.release()
-            self.pending.commit()
-
-
-def _video_writer(path: Path, fps: float, size: tuple[int, int], shown: Path) -> tuple[cv2.VideoWriter, str]:
-    """H.264 (avc1) where this OpenCV can write it, else MPEG-4 Part 2 (mp4v), said in the log."""
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)   # a failed codec probe is not an error
-    try:
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"avc1"), float(fps), size)
-    finally:
-        cv2.utils.logging.setLogLevel(level)
-    if writer.isOpened():
-        return writer, "avc1"
-    writer.release()
-    log.info("this OpenCV cannot write H.264 (avc1): recording as MPEG-4 Part 2 (mp4v)")
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
-    if not writer.isOpened():
-        raise UserError(f"--record {shown}: OpenCV cannot write this video (use a .mp4 or .avi name)")
-    return writer, "mp4v"
-
-
-def open_recorder(path: str | Path, fps: float, size: tuple[int, int]) -> Recording:
-    """The recording, opened before the loop starts so a bad path fails at once."""
-    return Recording(path, fps, size)

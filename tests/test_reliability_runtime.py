@@ -156,7 +156,8 @@ class Unplugged:
         return True, FRAMES[self.n - 1].copy()
     def get(self, prop): return 25.0 if prop == cv2.CAP_PROP_FPS else 0.0
     def release(self): pass
-cv2.VideoCapture = Unplugged            # before realtime.capture binds it as VideoSource's opener
+Real = cv2.VideoCapture                 # files (the recording read back to check it) open for real
+cv2.VideoCapture = lambda source, *a: Unplugged(source, *a) if isinstance(source, int) else Real(source, *a)
 from realtime.__main__ import main
 code = main(sys.argv[3:])
 print("openings", Unplugged.opened, file=sys.stderr)
