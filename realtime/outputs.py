@@ -136,6 +136,58 @@ def atomic_path(path: PathLike, label: str = "output") -> Iterator[Path]:
     pending.commit()
 
 
+class StagedFiles:
+    """Several outputs written into a new private folder (mode 0700, an unpredictable name) inside
+    ``out_dir``, then renamed onto their names in ``out_dir`` in the order they were asked for.
+
+    Nobody else can create anything in that folder, so a symlink planted in a shared ``out_dir``
+    (under a name a writer would use) is never followed; the rename replaces a link at the final
+    name instead of writing through it. :func:`staged_files` removes the folder on an error, so
+    ``out_dir`` is then as it was."""
+
+    def __init__(self, out_dir: PathLike, label: str):
+        self.out_dir, self.label = Path(out_dir), label
+        try:
+            self.folder = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.out_dir))
+        except OSError as err:
+            raise UserError(f"{label} {self.out_dir} cannot be written ({err.strerror or err}): give a folder you "
+                            f"can write") from None
+        self._names: list[str] = []
+
+    def path(self, name: str) -> Path:
+        """Where to write the output ``name`` (a plain file name)."""
+        if Path(name).name != name:
+            raise ValueError(f"{name!r} is not a plain file name")
+        if name not in self._names:
+            self._names.append(name)
+        return self.folder / name
+
+    def commit(self) -> None:
+        try:
+            for name in self._names:
+                os.replace(self.folder / name, self.out_dir / name)
+        except OSError as err:
+            self.discard()
+            raise UserError(f"{self.label} {self.out_dir / name} cannot be written ({err.strerror or err})") from None
+        self.discard()
+
+    def discard(self) -> None:
+        import shutil
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_files(out_dir: PathLike, label: str = "output") -> Iterator[StagedFiles]:
+    """``with staged_files(out) as stage: write(stage.path("a.bin"))``: renamed into ``out`` on success."""
+    stage = StagedFiles(out_dir, label)
+    try:
+        yield stage
+    except BaseException:
+        stage.discard()
+        raise
+    stage.commit()
+
+
 def write_text_atomic(path: PathLike, text: str, label: str = "output") -> None:
     """Write a whole text file (a report) by temp file and rename."""
     with atomic_path(path, label) as tmp:
