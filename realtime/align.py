@@ -22,7 +22,9 @@ import numpy as np
 from realtime.boxes import Box
 from realtime.config import AlignmentConfig, resolve_path
 from realtime.errors import UserError
+from realtime.paths import read_regular_file
 
+MAX_MODEL_BYTES = 10_000_000      # the YuNet model is 122 KB
 YUNET_SHA256 = "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10"
 _CHECKED: set[str] = set()  # model files whose digest was verified in this process
 
@@ -83,11 +85,8 @@ def _check_model(path: Path) -> None:
     key = str(path)
     if key in _CHECKED:
         return
-    try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError as err:
-        raise UserError(f"alignment.model: {path} cannot be read ({err.strerror or err}): "
-                        "the YuNet model ships in models/") from None
+    digest = hashlib.sha256(read_regular_file(path, "alignment.model:", MAX_MODEL_BYTES,   # never a FIFO
+                                              "the YuNet model ships in models/")).hexdigest()
     if digest != YUNET_SHA256:
         raise UserError(f"alignment.model: {path} is not the expected YuNet 2023mar int8 model "
                         "(SHA-256 differs): restore it from the project's models/")

@@ -26,6 +26,8 @@ JSON_NAME = "encoder.json"
 TFLITE_NAME = "encoder.tflite"
 # encoder.json is a page of metadata; sizes are pixels and vector lengths, never millions.
 MAX_JSON_BYTES = 1_000_000
+# encoder.tflite: the shipped one is 15 MB; a FIFO or /dev/zero is refused, a runaway file too.
+MAX_TFLITE_BYTES = 1 << 30
 MAX_SIZE = 65536
 
 
@@ -78,10 +80,9 @@ class Encoder:
         self.model_dir = Path(model_dir)
         self.info = read_model_info(self.model_dir)
         tflite = self.model_dir / TFLITE_NAME
-        try:
-            content = tflite.read_bytes()
-        except FileNotFoundError:
-            raise UserError(f"{self.model_dir} has no {TFLITE_NAME}: run `python -m training` first") from None
+        if not tflite.exists() and not tflite.is_symlink():
+            raise UserError(f"{self.model_dir} has no {TFLITE_NAME}: run `python -m training` first")
+        content = read_regular_file(tflite, "model", MAX_TFLITE_BYTES, "re-export the model")   # never a FIFO
         self.model_id = hashlib.sha256(content).hexdigest()
         try:
             self._interp = _interpreter_class()(model_content=content, num_threads=num_threads)
