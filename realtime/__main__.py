@@ -282,8 +282,14 @@ def _photos(paths: Sequence[str]) -> list[Path]:
                 raise UserError(f"{path}: this folder cannot be read (permission denied): check its permissions")
             def skipped(err: OSError) -> None:
                 log.warning("%s: this folder cannot be read (%s), skipped", err.filename, err.strerror or err)
-            found = sorted(Path(root) / f for root, _, files in os.walk(path, onerror=skipped) for f in files
-                           if Path(f).suffix.lower() in IMAGE_SUFFIXES and (Path(root) / f).is_file())
+            found = []
+            for root, _, files in os.walk(path, onerror=skipped):
+                for photo in (Path(root) / f for f in files if Path(f).suffix.lower() in IMAGE_SUFFIXES):
+                    if photo.is_file():
+                        found.append(photo)
+                    else:   # a FIFO, a device, a broken link or a link loop
+                        log.warning("%s is %s, not a photo: skipped", photo, describe(photo))
+            found.sort()
             if not found:
                 log.warning("%s: no photos in this folder", path)
             out.extend(found)

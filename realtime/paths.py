@@ -97,3 +97,21 @@ def read_regular_file(path: str | Path, what: str, max_bytes: int, hint: str = "
         raise refuse(f"cannot be read ({err.strerror or err})") from None
     finally:
         os.close(fd)
+
+
+def make_private_folders(folder: str | Path) -> None:
+    """``folder`` and every missing folder above it, each mode 0700 whatever the umask
+    (``mkdir(parents=True)`` gives the parents 0777 less the umask: 0777 under ``umask 000``)."""
+    folder = Path(folder)
+    missing = []
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:    # made meanwhile by another process: left as it is
+            continue
+        os.chmod(path, 0o700)      # the umask may have taken bits away (umask 0277 would leave 0500)

@@ -281,3 +281,19 @@ def test_a_live_gallery_matches_without_io_and_writes_in_the_background(tmp_path
         live.close()
     with Gallery(path, None, create=False) as g:
         assert g.people() == [("ann", 1), ("bob", 1)]
+
+
+def test_the_first_enrollment_makes_private_folders_whatever_the_umask(tmp_path):
+    """Under `umask 000` the default gallery's missing parent folders were created 0777."""
+    path = tmp_path / "share" / "realtime-faces" / "deeper" / "gallery.db"
+    existing = stat.S_IMODE(os.stat(tmp_path).st_mode)
+    old = os.umask(0)
+    try:
+        with Gallery(path, "m") as g:
+            g.add_samples("ann", np.ones((1, 4)))
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / "share", tmp_path / "share" / "realtime-faces", path.parent):
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700, folder
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path).st_mode) == existing               # an existing folder is left as it is

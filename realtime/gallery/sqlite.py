@@ -23,6 +23,7 @@ from typing import Iterator
 import numpy as np
 
 from realtime.errors import UserError
+from realtime.paths import make_private_folders
 from realtime.gallery.store import GalleryStore, StoreUnavailable
 
 log = logging.getLogger("realtime.gallery")
@@ -179,7 +180,7 @@ class Gallery(GalleryStore):
         self._follow_path()
         if self._db is None:
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                make_private_folders(self.path.parent)
                 os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
             except OSError as err:
                 raise UserError(f"cannot create gallery {self.path} ({err.strerror or err}): pass --gallery "
