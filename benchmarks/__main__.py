@@ -104,9 +104,7 @@ def run(args) -> int:
     from benchmarks.inputs import DataError
     from benchmarks.pipelines import Baseline
     from realtime.config import DEFAULT_CONFIG_PATH, apply_overrides, load_config
-    from realtime.encoder import Encoder
-    from realtime.faces import make_preprocessor
-    from realtime.thresholds import resolve_threshold
+    from realtime.recognizer import Recognizer
 
     if not args.data:
         raise DataError("no data: pass --data DIR or set $FACES_DATA to the shared faces data folder")
@@ -117,48 +115,48 @@ def run(args) -> int:
     began = time.perf_counter()
     load_before = uptime()
     config = load_config(args.config or DEFAULT_CONFIG_PATH)
-    rec = config.recognition
+    det = config.detection
     # files run detection inline under "auto" (repeatable); "always" (what cameras get) is an ablation row
-    fast_cfg = apply_overrides(config, {"recognition.detect_async": "never" if rec.detect_async == "auto"
-                                        else rec.detect_async})
-    encoder = Encoder(model)
-    threshold = resolve_threshold(encoder, rec.threshold)
+    fast_cfg = apply_overrides(config, {"detection.worker": "never" if det.worker == "auto" else det.worker})
+    recognizer = Recognizer(model, fast_cfg)
+    encoder = recognizer.encoder
+    threshold = recognizer.thresholds.for_gallery()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory(prefix="faces-bench-") as tmp:
         tmp = Path(tmp)
         log.info("building inputs in %s", tmp)
-        real = inputs.enroll_real(data, encoder, config, plan.enroll_frames, plan.enroll_photos)
+        real = inputs.enroll_real(data, recognizer, plan.enroll_frames, plan.enroll_photos)
         galleries = {n: inputs.build_gallery(tmp / f"g{n}.db", encoder.model_id, real, n, encoder.embedding_size)
                      for n in GALLERY_SIZES}
         videos = {(size, k): inputs.synthetic_video(tmp, data, size, k, plan.fast_frames)
                   for size in SIZES for k in FACE_COUNTS}
         log.info("loading the baseline's Keras encoder (TensorFlow)")
-        aligner = make_preprocessor(config, encoder.info, encoder.input_size)
+        aligner = recognizer.cropper.aligner
         baseline = Baseline(model, config.detection, encoder.input_size, threshold, use_keras=True, aligner=aligner)
         baseline.model.predict(np.zeros((1, encoder.input_size, encoder.input_size, 3), np.float32), verbose=0)
         gallery = galleries[plan.loop_gallery]
-        loop_rows = time_loops(videos, fast_cfg, encoder, gallery, baseline, plan)
-        match_rows = time_matching(galleries, real, threshold, baseline, plan, rec.match)
-        ablation_input, ablation = time_ablation(videos, fast_cfg, encoder, gallery, plan)
+        loop_rows = time_loops(videos, recognizer, gallery, baseline, plan)
+        match_rows = time_matching(galleries, real, threshold, baseline, plan, config.recognition.match)
+        ablation_input, ablation = time_ablation(videos, model, fast_cfg, gallery, plan)
         acc_base = Baseline(model, config.detection, encoder.input_size, threshold, use_keras=False,
                             tflite_encoder=encoder, aligner=aligner)
-        acc_rows = score_accuracy(tmp, data, fast_cfg, encoder, acc_base, galleries[1_000], plan)
+        acc_rows = score_accuracy(tmp, data, recognizer, acc_base, galleries[1_000], plan)
         for g in galleries.values():
             g.close()
     log.info("strangers: celebrity5 enrolled, the clips' people shown as Unknown?")
     stranger_rows = strangers.measure(data, model, config)
 
-    r = fast_cfg.recognition
+    d = fast_cfg.detection
     result = {
         "meta": {"command": " ".join(["python -m benchmarks", *args.argv]),
                  "date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine(), "model": shown_path(model),
                  "model_id": encoder.model_id, "seconds": time.perf_counter() - began, "quick": plan.quick,
                  "load_before": load_before, "load_after": uptime(), "loop_gallery": plan.loop_gallery,
-                 "fast_settings": f"detect_scale {r.detect_scale}, detect_every {r.detect_every}, detect_async "
-                                  f"{r.detect_async}, follow_size {r.follow_size}, track_margin {r.track_margin}, "
-                                  f"batch_encode {str(r.batch_encode).lower()}, match {r.match}",
+                 "fast_settings": f"detection.scale {d.scale}, every {d.every}, worker {d.worker}, follow_size "
+                                  f"{d.follow_size}, follow_margin {d.follow_margin}; recognition.match "
+                                  f"{fast_cfg.recognition.match}",
                  "enroll_frames": plan.enroll_frames,
                  "accuracy_note": f"The fast loop runs every frame; the stateless baseline is scored on one clip "
                                   f"frame in {plan.baseline_stride} and encodes with the same weights through "
@@ -175,13 +173,13 @@ def run(args) -> int:
     return 0
 
 
-def time_loops(videos: dict, fast_cfg, encoder, gallery, baseline, plan: Plan) -> list[dict]:
+def time_loops(videos: dict, recognizer, gallery, baseline, plan: Plan) -> list[dict]:
     """Loop speed, fast vs baseline, on every resolution x face count."""
     from benchmarks.pipelines import run_baseline, run_fast
     rows = []
     for (size, k), video in videos.items():
-        run_fast(video, fast_cfg, encoder, gallery, 5)  # warm caches and the interpreter's shapes
-        fast = run_fast(video, fast_cfg, encoder, gallery, plan.fast_frames).summary()
+        run_fast(video, recognizer, gallery, 5)  # warm caches and the interpreter's shapes
+        fast = run_fast(video, recognizer, gallery, plan.fast_frames).summary()
         base = run_baseline(video, baseline, gallery, plan.baseline_frames).summary()
         speedup = fast["fps"] / base["fps"] if base["fps"] else float("inf")
         rows.append({"size": f"{size[0]}x{size[1]}", "faces": k, "fast": fast, "baseline": base,
@@ -208,54 +206,52 @@ def time_matching(galleries: dict, real, threshold: float, baseline, plan: Plan,
     return rows
 
 
-def ablation_variants(rec) -> list[tuple[str, dict]]:
-    """Each speed switch of the fast settings (``rec``) turned off in turn, then all of them."""
+def ablation_variants(det) -> list[tuple[str, dict]]:
+    """Each speed switch of the fast detection settings (``det``) turned off in turn, then all of them."""
     variants = [("all on (fast)", {})]
-    if rec.detect_scale != 1.0:
-        variants.append((f"detect_scale 1.0 (not {rec.detect_scale})", {"recognition.detect_scale": 1.0}))
-    if rec.detect_every != 1:
-        variants.append((f"detect_every 1 (not {rec.detect_every})", {"recognition.detect_every": 1}))
-    if rec.batch_encode:
-        variants.append(("batch_encode false", {"recognition.batch_encode": False}))
-    if rec.detect_async == "never":
-        variants.append(("detect_async always (full detection on a worker, as cameras run it)",
-                         {"recognition.detect_async": "always"}))
+    if det.scale != 1.0:
+        variants.append((f"detection.scale 1.0 (not {det.scale})", {"detection.scale": 1.0}))
+    if det.every != 1:
+        variants.append((f"detection.every 1 (not {det.every})", {"detection.every": 1}))
+    if det.worker == "never":
+        variants.append(("detection.worker always (full detection on a worker, as cameras run it)",
+                         {"detection.worker": "always"}))
     else:
-        variants.append(("detect_async never (full detection inline)", {"recognition.detect_async": "never"}))
-    variants.append(("all off (TFLite, per-face encode, full frame every frame)",
-                     {"recognition.detect_scale": 1.0, "recognition.detect_every": 1,
-                      "recognition.batch_encode": False, "recognition.detect_async": "never"}))
+        variants.append(("detection.worker never (full detection inline)", {"detection.worker": "never"}))
+    variants.append(("all off (full frame every frame, inline)",
+                     {"detection.scale": 1.0, "detection.every": 1, "detection.worker": "never"}))
     return variants
 
 
-def time_ablation(videos: dict, fast_cfg, encoder, gallery, plan: Plan) -> tuple[str, list[dict]]:
+def time_ablation(videos: dict, model: Path, fast_cfg, gallery, plan: Plan) -> tuple[str, list[dict]]:
     """The fast loop on 640x480 with 3 faces, once per :func:`ablation_variants` row."""
     from benchmarks.pipelines import run_fast
     from realtime.config import apply_overrides
+    from realtime.recognizer import Recognizer
     size, k = (640, 480), 3
     rows = []
-    for label, over in ablation_variants(fast_cfg.recognition):
-        result = run_fast(videos[(size, k)], apply_overrides(fast_cfg, over), encoder, gallery,
+    for label, over in ablation_variants(fast_cfg.detection):
+        result = run_fast(videos[(size, k)], Recognizer(model, apply_overrides(fast_cfg, over)), gallery,
                           plan.ablation_frames).summary()
         rows.append({"label": label, "overrides": over, "run": result})
         log.info("ablation %s: %.1f fps", label, result["fps"])
     return f"{size[0]}x{size[1]}, {k} faces", rows
 
 
-def score_accuracy(tmp: Path, data: Path, fast_cfg, encoder, acc_base, gallery, plan: Plan) -> list[dict]:
+def score_accuracy(tmp: Path, data: Path, recognizer, acc_base, gallery, plan: Plan) -> list[dict]:
     """Boxes and names right, fast vs baseline, on the celebrity5 photo video and the clips."""
     from benchmarks import accuracy, inputs
     photo, people = inputs.photo_video(tmp, data, hold=plan.photo_hold)
     truth = accuracy.photo_truth(people)
     rows = [{"video": f"celebrity5 val ({len(people) // plan.photo_hold} photos x {plan.photo_hold} frames)",
-             "fast": accuracy.fast_score(photo, truth, fast_cfg, encoder, gallery),
+             "fast": accuracy.fast_score(photo, truth, recognizer, gallery),
              "baseline": accuracy.baseline_score(photo, truth, acc_base, gallery)}]
     for clip in inputs.clips(data)[:plan.clips]:
         frames = min(plan.clip_frames, len(inputs.read_frames(clip, plan.clip_frames)))
         truth = accuracy.clip_truth(clip, frames)
         first = plan.enroll_frames
         rows.append({"video": clip.name,
-                     "fast": accuracy.fast_score(clip, truth, fast_cfg, encoder, gallery, first),
+                     "fast": accuracy.fast_score(clip, truth, recognizer, gallery, first),
                      "baseline": accuracy.baseline_score(clip, truth, acc_base, gallery, first,
                                                          plan.baseline_stride)})
     for r in rows:

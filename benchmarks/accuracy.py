@@ -36,7 +36,7 @@ def _truth(person: str) -> str | None:
     return None if person == STRANGER else person
 
 
-def fast_score(video: Path, truth: list[str | None], config, encoder, gallery, first: int = 0) -> dict:
+def fast_score(video: Path, truth: list[str | None], recognizer, gallery, first: int = 0) -> dict:
     """Run the fast loop over the whole video; score frames from ``first`` on."""
     score = Score()
 
@@ -44,7 +44,7 @@ def fast_score(video: Path, truth: list[str | None], config, encoder, gallery, f
         if i >= first:
             score.add(truth[i], [(f.box, f.name) for f in result.faces])
 
-    run_fast(video, config, encoder, gallery, len(truth), on_result=on_result)
+    run_fast(video, recognizer, gallery, len(truth), on_result=on_result)
     return score.summary()
 
 

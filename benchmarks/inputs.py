@@ -16,8 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.config import Config
-from realtime.faces import IMAGE_SUFFIXES, face_crops, find_faces, make_preprocessor, read_image
+from realtime.images import IMAGE_SUFFIXES, read_image
 
 log = logging.getLogger(__name__)
 
@@ -145,33 +144,23 @@ class RealPeople:
         return sum(len(v) for v in self.samples.values())
 
 
-def enroll_real(data: Path, encoder, config: Config, clip_frames: int = 10,
-                max_photos: int | None = None) -> RealPeople:
+def enroll_real(data: Path, recognizer, clip_frames: int = 10, max_photos: int | None = None) -> RealPeople:
     """4 celebrities from their train photos (photos with exactly one face, as the CLI enrolls)
     and each clip's person from the largest face in its first ``clip_frames`` frames."""
-    detection = config.detection
-    aligner = make_preprocessor(config, encoder.info, encoder.input_size)
     samples: dict[str, np.ndarray] = {}
     for person in PEOPLE:
         if person == STRANGER:
             continue
         photos = sorted(p for p in (data / "celebrity5/train" / person).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        crops = []
-        for photo in photos[:max_photos]:
-            image = read_image(photo)
-            faces, kept = face_crops(image, find_faces(image, detection), encoder.input_size, aligner)
-            if len(kept) == 1:
-                crops.append(faces[0])
-        if crops:
-            samples[person] = encoder.encode(np.stack(crops))
+        found = [recognizer.faces(read_image(photo))[1] for photo in photos[:max_photos]]
+        one_face = [emb[0] for emb in found if len(emb) == 1]
+        if one_face:
+            samples[person] = np.stack(one_face)
     for clip in clips(data):
-        crops = []
-        for frame in read_frames(clip, clip_frames):
-            faces, kept = face_crops(frame, find_faces(frame, detection), encoder.input_size, aligner)
-            if kept:
-                crops.append(faces[0])
-        if crops:
-            samples[person_of_clip(clip)] = encoder.encode(np.stack(crops))
+        found = [recognizer.faces(frame)[1] for frame in read_frames(clip, clip_frames)]
+        largest = [emb[0] for emb in found if len(emb)]
+        if largest:
+            samples[person_of_clip(clip)] = np.stack(largest)
     if not samples:
         raise DataError("no face found in the enrollment photos or clips")
     return RealPeople(samples)
@@ -186,7 +175,7 @@ def random_unit(n: int, dim: int, seed: int = 0) -> np.ndarray:
 def build_gallery(path: Path, model_id: str, real: RealPeople, size: int, dim: int):
     """A real SQLite :class:`Gallery` of exactly ``size`` samples: real people first (at most
     half of it, a few samples each), random unit vectors in people of up to 1,000 samples."""
-    from realtime.gallery import Gallery
+    from realtime.gallery import SQLiteStore as Gallery
     gallery = Gallery(path, model_id)
     budget = max(1, size // 2)
     per_person = max(1, budget // max(1, len(real.samples)))

@@ -16,7 +16,9 @@ import numpy as np
 
 from realtime.boxes import Box
 from realtime.capture import VideoSource
-from realtime.faces import face_crops, scale_crops, to_gray
+from realtime.crops import face_crops
+from realtime.detection import to_gray
+from realtime.encoder import scale_crops
 from realtime.overlay import FaceLabel, draw
 
 log = logging.getLogger(__name__)
@@ -78,19 +80,22 @@ def time_frames(source, frames: int, step) -> Run:
     return run
 
 
-def run_fast(video: Path, config, encoder, gallery, frames: int, live: bool = False, on_result=None) -> Run:
-    """The shipped loop: ``App.process`` + ``App.render``, stage times from ``app.timings``.
+def run_fast(video: Path, recognizer, gallery, frames: int, live: bool = False, on_result=None) -> Run:
+    """The shipped loop: ``App.process``, then the boxes, names and HUD drawn as the window shows
+    them; stage times from ``app.timings``.
 
     ``live``: the App runs as for a camera (``detect_async: auto`` puts the full detection on a
     worker thread); by default as for a file. The frames come from a file, read in order.
     ``on_result(i, frame, result)`` runs inside the timed frame: for accuracy runs, not timed ones."""
     from realtime.app import App
-    app = App(config, encoder, gallery, live=live)
-    source = VideoSource(str(video), threaded=config.recognition.threaded_capture)
+    app = App(recognizer, gallery, live=live)
+    source = VideoSource(str(video), threaded=recognizer.config.capture.threaded)
 
     def step(i, frame):
         result = app.process(frame, t=i / source.fps)
-        app.render(frame, result)
+        d0 = time.perf_counter()
+        app.hud(app.annotate(frame, result))
+        app.timings["draw"] = time.perf_counter() - d0
         if on_result is not None:
             on_result(i, frame, result)
         tm = app.timings

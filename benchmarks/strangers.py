@@ -29,7 +29,7 @@ from benchmarks.pipelines import run_fast
 VAL_HOLD = 8
 
 
-def largest_names(video: Path, config, encoder, gallery, frames: int = 100000) -> dict[int, str | None]:
+def largest_names(video: Path, recognizer, gallery, frames: int = 100000) -> dict[int, str | None]:
     """Per face frame (by index), the name shown on its largest face (None = Unknown); frames without a face left out."""
     shown: dict[int, str | None] = {}
 
@@ -37,7 +37,7 @@ def largest_names(video: Path, config, encoder, gallery, frames: int = 100000) -
         if result.faces:
             shown[i] = max(result.faces, key=lambda f: f.box[2] * f.box[3]).name
 
-    run_fast(video, config, encoder, gallery, frames, on_result=on_result)
+    run_fast(video, recognizer, gallery, frames, on_result=on_result)
     return shown
 
 
@@ -49,20 +49,20 @@ def settled_share(shown: dict[int, str | None], truth: list[str], hold: int) -> 
 
 
 def measure(data: Path, model_dir: Path | None = None, config=None) -> list[dict]:
-    from realtime.api import Recognizer
+    from realtime.recognizer import Recognizer
     recognizer = Recognizer(model_dir, config)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         video, truth = photo_video(Path(tmp), data, hold=VAL_HOLD)
         with celebrity5_gallery(Path(tmp) / "gallery.db", recognizer, data, "train") as gallery:
             for clip in clips(data):
-                names = list(largest_names(clip, recognizer.config, recognizer.encoder, gallery).values())
+                names = list(largest_names(clip, recognizer, gallery).values())
                 rows.append({"input": clip.stem, "enrolled": False, "face_frames": len(names),
                              "unknown": round(sum(n is None for n in names) / max(len(names), 1), 4),
                              "named": sorted({n for n in names if n is not None})})
-            shown = largest_names(video, recognizer.config, recognizer.encoder, gallery, len(truth))
+            shown = largest_names(video, recognizer, gallery, len(truth))
         with celebrity5_gallery(Path(tmp) / "ceiling.db", recognizer, data, "val") as themselves:
-            ceiling = largest_names(video, recognizer.config, recognizer.encoder, themselves, len(truth))
+            ceiling = largest_names(video, recognizer, themselves, len(truth))
         rows.append({"input": f"celebrity5 val photos x{VAL_HOLD}", "enrolled": True, "face_frames": len(shown),
                      "named_right": named_right(shown, truth),
                      "photos_named_right": round(settled_share(shown, truth, VAL_HOLD), 4),

@@ -2,5 +2,5 @@
 
 This package never imports TensorFlow or ``training``: the live program runs the exported
 ``encoder.tflite`` so it starts fast. ``training`` imports the preprocessing from here
-(``realtime.faces``) so a crop is encoded exactly as it was trained.
+(``realtime.detection``, ``realtime.crops``) so a crop is encoded exactly as it was trained.
 """

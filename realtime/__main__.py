@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 
 from realtime.config import DEFAULT_CONFIG_PATH, Config, load_config, resolve_path
 from realtime.errors import UserError, run_command, setup_logging
+from realtime.gallery import configured_location, parse_location
 
 log = logging.getLogger("realtime")
 
@@ -29,8 +30,6 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 def _abs(value: str | None) -> str | None:
     """Flag paths are relative to the cwd (config paths to the project)."""
-    if value is not None and "://" in value:  # a gallery URL (postgresql://, sqlite:///) is not a path
-        return value
     return None if value is None else str(Path(value).expanduser().resolve())
 
 
@@ -43,28 +42,33 @@ def _defaults() -> Config:
         return Config()
 
 
-def _gallery_shown(value) -> str:
+def _gallery_shown(config: Config) -> str:
     """The configured gallery as --help may show it: a URL as written with its password masked
     (never made into a path), a path resolved; never an error (--help must work)."""
-    from realtime.gallery import describe, resolve_location
+    from realtime.gallery import describe
     try:
-        return describe(resolve_location(value))
+        return describe(configured_location(config))
     except UserError:
-        return describe(value)
+        return describe(config.recognition.gallery)
 
 
 def _shown(value) -> str:
     return str(value).replace("%", "%%")  # argparse %-formats help text
 
 
-@functools.lru_cache(maxsize=1)
-def _default_threshold() -> str:
+@functools.lru_cache(maxsize=2)
+def _default_threshold(pair: bool) -> str:
+    """The threshold a command uses when --threshold is not given, as --help says it."""
     config = _defaults()
     if config.recognition.threshold is not None:
         return f"{config.recognition.threshold:g}, recognition.threshold"
     try:
         from realtime.encoder import read_model_info
-        return f"{read_model_info(resolve_path(config.model.dir))['threshold']:.3f}, from encoder.json: measured at training"
+        from realtime.thresholds import ThresholdPolicy
+        policy = ThresholdPolicy(read_model_info(resolve_path(config.model.dir)), config.recognition)
+        if pair:
+            return f"{policy.pair():.3f}, from encoder.json: the one-to-one point measured at training"
+        return f"{policy.for_gallery():.3f}, from encoder.json: measured at training for the gallery's size"
     except UserError:
         return "the model's encoder.json"
 
@@ -74,7 +78,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE",
                         help=f"settings file (default: {_shown(DEFAULT_CONFIG_PATH)})")
     parser.add_argument("--gallery", metavar="FILE",
-                        help=f"gallery database (default: {_shown(_gallery_shown(config.recognition.gallery))}, "
+                        help=f"gallery database (default: {_shown(_gallery_shown(config))}, "
                              f"recognition.gallery in the settings file)")
     parser.add_argument("--model", metavar="DIR",
                         help=f"folder with encoder.json and encoder.tflite (default: "
@@ -83,9 +87,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="debug logging, and the messages of third-party libraries (LiteRT, TensorFlow, OpenCV)")
 
 
-def _threshold_flag(parser: argparse.ArgumentParser) -> None:
+def _threshold_flag(parser: argparse.ArgumentParser, pair: bool = False) -> None:
     parser.add_argument("--threshold", type=float, metavar="T",
-                        help=f"a face matches at Euclidean distance <= T (default: {_shown(_default_threshold())})")
+                        help=f"a face matches at Euclidean distance <= T (default: {_shown(_default_threshold(pair))})")
 
 
 def _json_flag(parser: argparse.ArgumentParser, what: str) -> None:
@@ -96,20 +100,22 @@ def _load(args, extra: dict | None = None) -> Config:
     if getattr(args, "threshold", None) is not None:
         from realtime.thresholds import check_threshold
         check_threshold(args.threshold, "--threshold")  # nan, inf, 100: refused before anything loads
-    overrides = {"recognition.gallery": _abs(args.gallery), "model.dir": _abs(args.model),
+    gallery = None if args.gallery is None else str(parse_location(args.gallery))
+    overrides = {"recognition.gallery": gallery, "model.dir": _abs(args.model),
                  "recognition.threshold": getattr(args, "threshold", None)}
     overrides.update(extra or {})
     return load_config(_abs(args.config), overrides)
 
 
 def _recognizer(config: Config):
-    from realtime.api import Recognizer
+    from realtime.recognizer import Recognizer
     return Recognizer(config=config)
 
 
 def _gallery(config: Config, model_id: str | None, create: bool = True, watch: bool = False):
-    from realtime.api import open_store
-    return open_store(config.recognition.gallery, model_id, create=create, watch=watch)
+    """The configured gallery store (``model_id`` None: any encoder's, for list and remove)."""
+    from realtime.gallery import open_gallery
+    return open_gallery(configured_location(config), model_id, create=create, watch=watch)
 
 
 def _csv_writer():
@@ -128,8 +134,8 @@ def live_parser() -> argparse.ArgumentParser:
                "verify PHOTO_A PHOTO_B (python -m realtime COMMAND --help). Global options (--config, --gallery, "
                "--model, -v) may also come before the command.")
     p.add_argument("--source", help="camera index, video file, or stream URL (rtsp://, rtmp://, http(s)://, udp://) "
-                                    f"or GStreamer pipeline (default: {_shown(config.recognition.source)}, "
-                                    f"recognition.source)")
+                                    f"or GStreamer pipeline (default: {_shown(config.capture.source)}, "
+                                    f"capture.source)")
     _common(p)
     _threshold_flag(p)
     p.add_argument("--record", metavar="OUT.mp4", help="write the annotated frames to this video")
@@ -158,9 +164,9 @@ def _source_value(flag: str | None, config_value) -> int | str:
             return str(camera_index(flag, "--source"))  # checked before OpenCV sees it (-1 crashes it)
         return flag if is_stream(flag) else _checked_video_path(_abs(flag), "--source")
     if isinstance(config_value, str) and not config_value.strip().isdigit() and not is_stream(config_value):
-        return _checked_video_path(str(resolve_path(config_value)), "recognition.source")
+        return _checked_video_path(str(resolve_path(config_value)), "capture.source")
     if isinstance(config_value, str) and config_value.strip().isdigit():
-        return camera_index(config_value, "recognition.source")
+        return camera_index(config_value, "capture.source")
     return config_value
 
 
@@ -192,10 +198,9 @@ def _check_live_args(args) -> dict | None:
 def open_source(config: Config, source=None):
     """The configured camera, stream or file, with the camera settings and reconnect policy."""
     from realtime.capture import VideoSource
-    rec = config.recognition
-    return VideoSource(rec.source if source is None else source, threaded=rec.threaded_capture,
-                       retries=rec.camera_retries, backoff=rec.camera_backoff, width=rec.camera_width,
-                       height=rec.camera_height, fps=rec.camera_fps)
+    c = config.capture
+    return VideoSource(c.source if source is None else source, threaded=c.threaded, retries=c.retries,
+                       backoff=c.backoff, width=c.width, height=c.height, fps=c.fps)
 
 
 def _open_events(target: str | None, stack: contextlib.ExitStack):
@@ -215,12 +220,12 @@ def _check_live_outputs(args, config: Config) -> None:
     """No output (--events, --record) may be an input (source, gallery, model files, config) or each other."""
     from realtime.outputs import check_outputs_distinct
     inputs: dict = {"the config file": _abs(args.config) or DEFAULT_CONFIG_PATH}
-    source = config.recognition.source
+    source = config.capture.source
     if isinstance(source, str) and Path(source).exists():
         inputs["the source video"] = source
-    gallery = str(config.recognition.gallery)
-    if "://" not in gallery:
-        inputs["the gallery"] = resolve_path(gallery)
+    gallery = configured_location(config)
+    if isinstance(gallery, Path):
+        inputs["the gallery"] = gallery
     model = resolve_path(config.model.dir)
     if model.is_dir():
         inputs.update({f"the model file {f.name}": f for f in sorted(model.iterdir()) if f.is_file()})
@@ -238,13 +243,13 @@ def _lost_error(source, frames: int, record: str | None) -> UserError:
 def live_main(argv: Sequence[str] | None) -> int:
     args = live_parser().parse_args(argv)
     setup_logging(args.verbose)
-    config = _load(args, {"recognition.source": _source_value(args.source, None) if args.source else None})
+    config = _load(args, {"capture.source": _source_value(args.source, None) if args.source else None})
     key_script = _check_live_args(args)
     _check_live_outputs(args, config)
-    from realtime.app import App
+    from realtime.app import App, RunOptions
     from realtime.recording import open_recorder
 
-    source = open_source(config, _source_value(None, config.recognition.source))
+    source = open_source(config, _source_value(None, config.capture.source))
     with contextlib.ExitStack() as stack:
         stack.callback(source.close)
         recognizer = _recognizer(config)
@@ -253,13 +258,13 @@ def live_main(argv: Sequence[str] | None) -> int:
         if recorder is not None:
             stack.callback(recorder.release)
         events = _open_events(args.events, stack)
-        app = App(config, recognizer.encoder, gallery, recognizer.fixed_threshold, live=source.is_camera)
+        app = App(recognizer, gallery, live=source.is_camera)
         stack.callback(app.close)
         last: dict = {}
         on_frame = (lambda frame, result: last.__setitem__(0, frame.copy())) if args.snapshot else None
-        app.run(source, window=not args.headless, events=events, recorder=recorder,
-                max_frames=args.max_frames, key_script=key_script, on_frame=on_frame, loop=args.loop,
-                record_hud=args.record_hud, pace=args.pace)
+        app.run(source, RunOptions(window=not args.headless, events=events, recorder=recorder,
+                                   record_hud=args.record_hud, max_frames=args.max_frames,
+                                   key_script=key_script or {}, on_frame=on_frame, loop=args.loop, pace=args.pace))
         if args.snapshot and last:
             import cv2
             cv2.imwrite(_abs(args.snapshot), last[0])
@@ -272,7 +277,7 @@ def live_main(argv: Sequence[str] | None) -> int:
 
 # -- enroll / list / remove / identify / verify ----------------------------------------------------
 def _photos(paths: Sequence[str]) -> list[Path]:
-    from realtime.faces import IMAGE_SUFFIXES
+    from realtime.images import IMAGE_SUFFIXES
     out: list[Path] = []
     from realtime.paths import describe
     for raw in paths:
@@ -305,8 +310,7 @@ def _photos(paths: Sequence[str]) -> list[Path]:
 
 def _readable(photo: Path):
     """The photo's pixels, or None when it cannot be read (reported as a warning)."""
-    from realtime.api import load_image
-    from realtime.faces import UnreadableImage
+    from realtime.images import UnreadableImage, load_image
     try:
         return load_image(photo)
     except UnreadableImage as err:
@@ -324,8 +328,8 @@ def enroll_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="PATH", help="photos or folders of photos")
     p.add_argument("--source", help="enroll from this video file, stream URL or camera index instead of photos")
     p.add_argument("--samples", type=int, metavar="N",
-                   help=f"with --source: how many samples to take (default: {_defaults().recognition.enroll_samples}, "
-                        f"recognition.enroll_samples)")
+                   help=f"with --source: how many samples to take (default: {_defaults().enrolment.samples}, "
+                        f"enrolment.samples)")
     p.add_argument("--largest", action="store_true",
                    help="photos with several faces give their largest face instead of being skipped")
     _common(p)
@@ -352,7 +356,7 @@ def enroll_main(argv: Sequence[str] | None) -> int:
     if not len(embeddings):
         what = "a face" if args.largest else "exactly one face"
         raise UserError(f"no photo with {what} among {len(photos)}: nothing enrolled")
-    with Gallery(config.recognition.gallery, recognizer) as gallery:
+    with Gallery(recognizer=recognizer) as gallery:
         total = gallery.add(name, embeddings)
     print(f"enrolled {name}: {len(embeddings)} samples from {len(photos)} photos, {skipped} skipped, "
           f"{total} in total")
@@ -362,7 +366,7 @@ def enroll_main(argv: Sequence[str] | None) -> int:
 def _enroll_from_source(args, config: Config, name: str) -> int:
     from realtime.api import Gallery
     from realtime.video_enroll import video_samples
-    wanted = args.samples or config.recognition.enroll_samples
+    wanted = args.samples or config.enrolment.samples
     with open_source(config, _source_value(args.source, None)) as source:
         recognizer = _recognizer(config)
         embeddings, stats = video_samples(recognizer, source, wanted)
@@ -370,7 +374,7 @@ def _enroll_from_source(args, config: Config, name: str) -> int:
         log.warning("%d of the steady views looked unlike the main face (someone else, or a poor view): left out", stats["someone_else"])
     if len(embeddings) < wanted:
         log.warning("only %d steady views of the face (of %d wanted)", len(embeddings), wanted)
-    with Gallery(config.recognition.gallery, recognizer) as gallery:
+    with Gallery(recognizer=recognizer) as gallery:
         total = gallery.add(name, embeddings)
     print(f"enrolled {name}: {len(embeddings)} samples from {source.name} (frames "
           f"{', '.join(map(str, stats['frames']))}), {total} in total")
@@ -446,9 +450,9 @@ def identify_main(argv: Sequence[str] | None) -> int:
     config = _load(args)
     photos = _photos(args.paths)
     recognizer = _recognizer(config)  # a broken model is said first: no gallery could be read with it
-    _gallery(config, None, create=False).close()  # identify never creates a gallery: a missing one is an error
     from realtime.api import Gallery
-    with Gallery(config.recognition.gallery, recognizer) as gallery:
+    # identify never creates a gallery: a missing one is an error
+    with Gallery(recognizer=recognizer, create=False) as gallery:
         if len(gallery.index()) == 0:
             log.warning("gallery %s is empty: every face is unknown", gallery.path)
         write = _row_printer(args.json, IDENTIFY_FIELDS, _csv_row)
@@ -479,7 +483,7 @@ def verify_main(argv: Sequence[str] | None) -> int:
     p.add_argument("photo_a", metavar="PHOTO_A", help="a photo with a face")
     p.add_argument("photo_b", metavar="PHOTO_B", help="another photo with a face")
     _common(p)
-    _threshold_flag(p)
+    _threshold_flag(p, pair=True)
     _json_flag(p, "keys same, distance, threshold, box_a, box_b")
     args = p.parse_args(argv)
     setup_logging(args.verbose)

@@ -4,16 +4,13 @@ The stage between detection and encoding (detect -> landmarks -> align -> crop -
 come out with the eyes, nose and mouth where the encoder learned them, whatever the head's tilt
 or the box's jitter; a box in which no face is found (a Haar false positive) is dropped.
 
-Landmarks come from OpenCV's YuNet (``cv2.FaceDetectorYN``, a 122 KB int8 ONNX vendored in
-``models/``) run on the box's neighbourhood only, so it costs a few milliseconds per face and
-never replaces the Haar detector. Training crops and live frames both go through
-:meth:`Aligner.crops`, so a face is aligned at run time exactly as the encoder was trained on.
+Landmarks come from YuNet (:mod:`realtime.yunet`) run on the box's neighbourhood only, so it
+costs a few milliseconds per face and never replaces the detector. Training crops and live frames
+both go through :meth:`Aligner.crops`, so a face is aligned at run time exactly as the encoder was
+trained on.
 """
 from __future__ import annotations
 
-import hashlib
-import threading
-from pathlib import Path
 from typing import Sequence
 
 import cv2
@@ -22,11 +19,7 @@ import numpy as np
 from realtime.boxes import Box
 from realtime.config import AlignmentConfig, resolve_path
 from realtime.errors import UserError
-from realtime.paths import read_regular_file
-
-MAX_MODEL_BYTES = 10_000_000      # the YuNet model is 122 KB
-YUNET_SHA256 = "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10"
-_CHECKED: set[str] = set()  # model files whose digest was verified in this process
+from realtime.yunet import YuNet
 
 
 def template_points(settings: AlignmentConfig, size: int) -> np.ndarray:
@@ -81,20 +74,8 @@ def warp_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     return cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
 
 
-def _check_model(path: Path) -> None:
-    key = str(path)
-    if key in _CHECKED:
-        return
-    digest = hashlib.sha256(read_regular_file(path, "alignment.model:", MAX_MODEL_BYTES,   # never a FIFO
-                                              "the YuNet model ships in models/")).hexdigest()
-    if digest != YUNET_SHA256:
-        raise UserError(f"alignment.model: {path} is not the expected YuNet 2023mar int8 model "
-                        "(SHA-256 differs): restore it from the project's models/")
-    _CHECKED.add(key)
-
-
 class Aligner:
-    """YuNet landmarks and template warps; one YuNet network per thread (a net is not thread-safe)."""
+    """YuNet landmarks in each box, and template warps."""
 
     def __init__(self, settings: AlignmentConfig, size: int):
         if settings.method != "yunet":
@@ -102,23 +83,7 @@ class Aligner:
         self.settings = settings
         self.size = size
         self.target = template_points(settings, size)
-        self.model_path = resolve_path(settings.model)
-        _check_model(self.model_path)
-        self._local = threading.local()
-
-    def _net(self):
-        net = getattr(self._local, "net", None)
-        if net is None:
-            side = self.settings.landmark_size
-            try:
-                net = cv2.FaceDetectorYN.create(str(self.model_path), "", (side, side),
-                                                score_threshold=min(self.settings.min_score, 0.99),
-                                                nms_threshold=0.3, top_k=20)
-            except cv2.error as err:
-                raise UserError(f"alignment.model: {self.model_path} does not load in OpenCV "
-                                f"{cv2.__version__} ({str(err).strip().splitlines()[-1]})") from None
-            self._local.net = net
-        return net
+        self.yunet = YuNet(resolve_path(settings.model), settings.min_score)
 
     def landmarks(self, image: np.ndarray, box: Sequence[int]) -> tuple[np.ndarray, float] | None:
         """The five points (full-image pixels) and face score of the face in ``box``, or None."""
@@ -129,9 +94,8 @@ class Aligner:
         # A square around the box's centre, grown by the margin (black where it leaves the image).
         span = max(2, int(round(max(w, h) * (1.0 + 2.0 * self.settings.box_margin))))
         x0, y0 = int(round(x + w / 2.0 - span / 2.0)), int(round(y + h / 2.0 - span / 2.0))
-        view = square_region(image, x0, y0, span, side)
-        _, found = self._net().detect(view)
-        if found is None or not len(found):
+        found = self.yunet.infer(square_region(image, x0, y0, span, side))
+        if not len(found):
             return None
         # The face nearest the box's centre (a neighbour's face can show at the edge of the margin).
         centres = found[:, 0:2] + found[:, 2:4] / 2.0

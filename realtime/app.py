@@ -1,38 +1,37 @@
 """The live loop: frames in, faces found, encoded, matched, tracked, drawn; keys enroll people.
 
-:class:`App` holds the state that lives across frames (tracker, key state, an enrollment in
-progress, threshold, the FPS estimate). ``process`` is one frame's work without any window, so
-tests and the benchmark can drive it directly; ``run`` adds the source, window, keys, events
-and recording around it.
+:class:`App` holds what lives across frames: the tracks and their votes, the threshold the keys
+move, an enrolment in progress, the window's key and message state. ``process`` is one frame's
+work without any window (tests and the benchmarks drive it directly); ``run`` adds the source,
+window, keys, events and recording around it. How a pixel becomes a name is the
+:class:`~realtime.recognizer.Recognizer`'s: a frame visits detection, alignment, encoding,
+matching and tracking once each, in that order.
 """
 from __future__ import annotations
 
 import contextlib
 import json
-from collections import deque
 import logging
 import signal
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, TextIO
 
 import cv2
 import numpy as np
 
+from realtime.boxes import Box
 from realtime.capture import VideoSource
-from realtime.config import Config
-from realtime.encoder import Encoder
+from realtime.enrolment import KeyEnrolment
 from realtime.errors import UserError
-from realtime.detection import FaceFinder
-from realtime.faces import Box, face_crops, make_preprocessor
-from realtime.gallery import Gallery, check_name
+from realtime.gallery import GalleryStore, check_name
 from realtime.keys import KeyState, handle_key
-from realtime.matching import match
 from realtime.overlay import FaceLabel, draw_faces, draw_hud
+from realtime.recognizer import Recognizer
 from realtime.recording import Recording
-from realtime.thresholds import key_cap, resolve_threshold, step_threshold, warn_if_uncalibrated
-from realtime.tracking import Tracker
+from realtime.thresholds import step_threshold
 from realtime.window import Window
 
 log = logging.getLogger(__name__)
@@ -62,40 +61,40 @@ class FrameResult:
 
 
 @dataclass
-class Enrollment:
-    name: str
-    started: float
-    interval: float
-    wanted: int
-    samples: list = field(default_factory=list)
-    next_time: float = 0.0
+class RunOptions:
+    """What :meth:`App.run` does around the frames: the window, outputs, and when to stop."""
+
+    window: bool = False
+    events: TextIO | None = None               # one JSON line per frame, and the summary
+    recorder: Recording | None = None
+    record_hud: bool = False                   # the recording keeps the key help, FPS and threshold too
+    max_frames: int | None = None
+    key_script: dict[int, list[int]] = field(default_factory=dict)   # frame -> keys (tests)
+    on_frame: Callable[[np.ndarray, FrameResult], None] | None = None
+    loop: bool = False                         # a file plays again from its start when it ends
+    pace: bool = False                         # headless files at their own frame rate
 
 
 class App:
-    """The loop's state. Construct with a config, an :class:`Encoder` and a :class:`Gallery`."""
+    """The loop's state. Construct with a :class:`Recognizer` and an open gallery store."""
 
-    def __init__(self, config: Config, encoder: Encoder, gallery: Gallery, threshold: float | None = None,
-                 live: bool = False):
-        self.config = config
-        self.rec = config.recognition
-        self.encoder = encoder
+    def __init__(self, recognizer: Recognizer, gallery: GalleryStore, live: bool = False):
+        self.recognizer = recognizer
+        self.config = recognizer.config
         self.gallery = gallery
+        policy = recognizer.thresholds
         # Set by a flag, the config or the +/- keys it stays; else it follows the gallery's size
         # (encoder.json's open-set curve: each enrolled person is one more chance for a stranger).
-        self.threshold_fixed = threshold is not None or self.rec.threshold is not None
-        self.threshold = resolve_threshold(encoder, self.rec.threshold, threshold)
-        if not self.threshold_fixed:
-            warn_if_uncalibrated(encoder, self.rec.match)
-        self._threshold_people: int | None = None
+        self.threshold_fixed = policy.fixed is not None
+        self.threshold = policy.for_gallery()
         # The + key stops here: beyond it unrelated faces start to match (shown when reached).
-        self.threshold_cap = key_cap(self.threshold, bool(getattr(encoder, "info", {}).get("normalized", True)))
-        self.live = live  # a camera: detect_async "auto" runs the full detection on a worker
-        self.finder = FaceFinder(config, live)
-        self.aligner = make_preprocessor(config, encoder.info, encoder.input_size)
-        self.tracker = Tracker(self.rec.track_iou, self.rec.track_max_missed, self.rec.vote_frames,
-                               self.rec.vote_agree)
+        self.threshold_cap = policy.cap(self.threshold)
+        self._threshold_people: int | None = None
+        self.live = live  # a camera: detection.worker "auto" runs the full detection on a worker
+        self.finder = recognizer.finder(live)
+        self.tracker = recognizer.tracker()
         self.keys = KeyState()
-        self.enrollment: Enrollment | None = None
+        self.enrolment: KeyEnrolment | None = None
         self.message: str | None = None
         self.message_until = 0.0
         self.paused = False
@@ -107,33 +106,33 @@ class App:
         self.enrolled: list[tuple[str, int]] = []
 
     def close(self) -> None:
-        """Stop the detection worker (the gallery and encoder belong to the caller)."""
+        """Stop the detection worker (the gallery and recognizer belong to the caller)."""
         self.finder.close()
 
     # -- one frame -----------------------------------------------------------------------------
     def process(self, frame: np.ndarray, t: float | None = None) -> FrameResult:
-        """Detect, encode, match, track and (if enrolling) sample one frame; no drawing, no I/O
-        but the gallery write that completes an enrollment."""
+        """Detect, align, encode, match, track and (if enrolling) sample one frame; no drawing, no
+        I/O but the gallery write that completes an enrolment."""
         index = self.frame_index
         self.frame_index += 1
         t = float(index) if t is None else t
         c0 = time.perf_counter()
         found, full = self.finder.find(frame, self._last_boxes)
         c1 = time.perf_counter()
-        crops, kept = face_crops(frame, found, self.encoder.input_size, self.aligner)
+        crops, kept = self.recognizer.crops(frame, found)
         boxes = [found[i] for i in kept]  # boxes the aligner found no face in are false detections
-        emb = self.encoder.encode(crops) if self.rec.batch_encode else self.encoder.encode_each(crops)
+        emb = self.recognizer.encode(crops)
         c2 = time.perf_counter()
-        samples = self.gallery.index()
-        self._follow_gallery_size(len(samples.names))
-        matches = match(samples, emb, self.threshold, self.rec.match)
+        index_ = self.gallery.index()
+        self._follow_gallery_size(len(index_.names))
+        matches = self.recognizer.match(index_, emb, self.threshold)
         c3 = time.perf_counter()
         ids = self.tracker.update(boxes)
         faces = [Face(tuple(int(v) for v in box), tid, self.tracker.vote(tid, m.name, m.nearest), m.nearest,
                       m.distance) for box, tid, m in zip(boxes, ids, matches)]
         self._last_boxes = list(boxes)
-        if self.enrollment is not None:
-            self._sample(emb, boxes, t)
+        if self.enrolment is not None:
+            self._enrol(emb, boxes, t)
         c4 = time.perf_counter()
         self.timings = {"detect": c1 - c0, "encode": c2 - c1, "match": c3 - c2, "track": c4 - c3}
         return FrameResult(index, t, faces, full)
@@ -141,32 +140,28 @@ class App:
     def _follow_gallery_size(self, people: int) -> None:
         if not self.threshold_fixed and people != self._threshold_people:
             self._threshold_people = people
-            self.threshold = resolve_threshold(self.encoder, people=max(people, 1))
-            log.info("a gallery of %d people: match within %.3f", people, self.threshold)
+            self.threshold = self.recognizer.thresholds.for_gallery(people)
+            log.info("%s enrolled: match within %.3f", _people(people), self.threshold)
 
-    def _sample(self, emb: np.ndarray, boxes: list[Box], t: float) -> None:
-        job = self.enrollment
-        if len(boxes) and t >= job.next_time:
-            largest = max(range(len(boxes)), key=lambda i: boxes[i][2] * boxes[i][3])
-            job.samples.append(emb[largest])
-            job.next_time = t + job.interval
-        if len(job.samples) >= job.wanted:
+    def _enrol(self, emb: np.ndarray, boxes: list[Box], t: float) -> None:
+        job = self.enrolment
+        job.offer(boxes, emb, t)
+        if job.complete:
+            self.enrolment = None
             try:
                 count = self.gallery.add_samples(job.name, np.stack(job.samples))
             except UserError as err:  # a full disk, a read-only gallery: say so and keep recognising
                 log.error("enrollment of %s failed: %s", job.name, err)
                 self._say(f"Not saved: {job.name} (see the log)", t)
-                self.enrollment = None
                 return
             self.enrolled.append((job.name, len(job.samples)))
             log.info("enrolled %s: %d samples (%d in total)", job.name, len(job.samples), count)
             self._say(f"Enrolled {job.name} ({count} samples)", t)
-            self.enrollment = None
             self.tracker.reset()
-        elif t - job.started > self.rec.enroll_seconds + 5.0:
+        elif job.timed_out(t):
             log.warning("enrollment of %s cancelled: no face seen", job.name)
             self._say(f"No face seen: {job.name} not enrolled", t)
-            self.enrollment = None
+            self.enrolment = None
 
     def _say(self, text: str, t: float) -> None:
         self.message, self.message_until = text, t + 2.5
@@ -182,37 +177,36 @@ class App:
         elif action.kind == "pause":
             self.paused = not self.paused
         elif action.kind in ("threshold_up", "threshold_down"):
-            step = self.rec.threshold_step if action.kind == "threshold_up" else -self.rec.threshold_step
-            self.threshold = step_threshold(self.threshold, step, self.threshold_cap)
-            self.threshold_fixed = True
-            self.tracker.reset()
-            log.info("threshold %.3f", self.threshold)
-            if action.kind == "threshold_up" and self.threshold >= self.threshold_cap:
-                self._say(f"Threshold at its cap {self.threshold_cap:.2f}: higher would match strangers", t)
+            self._step_threshold(action.kind == "threshold_up", t)
         elif action.kind == "cancel":
             self._say("Enrollment cancelled", t)
         elif action.kind == "enroll":
-            try:
-                name = check_name(action.name)  # stored NFC and stripped, as `enroll` and `remove` take it
-            except UserError as err:
-                log.warning("%s", err)
-                self._say(f"Name refused: {err}", t)
-                return
-            interval = self.rec.enroll_seconds / self.rec.enroll_samples
-            self.enrollment = Enrollment(name, t, interval, self.rec.enroll_samples, next_time=t)
-            self._say(f"Enrolling {name}: look at the camera and turn your head a little", t)
+            self._start_enrolment(action.name, t)
+
+    def _step_threshold(self, up: bool, t: float) -> None:
+        step = self.config.recognition.threshold_step
+        self.threshold = step_threshold(self.threshold, step if up else -step, self.threshold_cap)
+        self.threshold_fixed = True
+        self.tracker.reset()
+        log.info("threshold %.3f", self.threshold)
+        if up and self.threshold >= self.threshold_cap:
+            self._say(f"Threshold at its cap {self.threshold_cap:.2f}: higher would match strangers", t)
+
+    def _start_enrolment(self, typed: str, t: float) -> None:
+        try:
+            name = check_name(typed)  # stored NFC and stripped, as `enroll` and `remove` take it
+        except UserError as err:
+            log.warning("%s", err)
+            self._say(f"Name refused: {err}", t)
+            return
+        e = self.config.enrolment
+        self.enrolment = KeyEnrolment.start(name, t, e.samples, e.seconds)
+        self._say(f"Enrolling {name}: look at the camera and turn your head a little", t)
 
     def prompt(self) -> str | None:
         return f"Name: {self.keys.text}_  (Enter saves, Esc cancels)" if self.keys.naming else None
 
-    def render(self, frame: np.ndarray, result: FrameResult) -> np.ndarray:
-        """Faces and HUD drawn on ``frame`` (what the window shows)."""
-        c0 = time.perf_counter()
-        self.annotate(frame, result)
-        self.hud(frame)
-        self.timings["draw"] = time.perf_counter() - c0
-        return frame
-
+    # -- drawing -------------------------------------------------------------------------------
     def annotate(self, frame: np.ndarray, result: FrameResult) -> np.ndarray:
         """Boxes, names and distances: what a recording keeps."""
         if self.message and result.time > self.message_until:
@@ -221,26 +215,21 @@ class App:
 
     def hud(self, frame: np.ndarray, ended: bool = False) -> np.ndarray:
         """FPS, threshold, key help, the name prompt, messages, PAUSED: on screen only, unless --record-hud."""
-        return draw_hud(frame, fps=self.fps if self.rec.show_fps else None, threshold=self.threshold,
+        return draw_hud(frame, fps=self.fps if self.config.window.show_fps else None, threshold=self.threshold,
                         prompt=self.prompt(), message=self.message, paused=self.paused, ended=ended)
 
     # -- the loop ------------------------------------------------------------------------------
-    def run(self, source: VideoSource, *, window: bool = False, events: TextIO | None = None,
-            recorder: Recording | None = None, max_frames: int | None = None,
-            key_script: dict[int, list[int]] | None = None,
-            on_frame: Callable[[np.ndarray, FrameResult], None] | None = None,
-            loop: bool = False, record_hud: bool = False, pace: bool = False) -> dict:
+    def run(self, source: VideoSource, options: RunOptions | None = None) -> dict:
         """Run until the source ends, ``q``/Esc, the window is closed, SIGINT/SIGTERM/SIGHUP or
         ``max_frames``; returns the summary (also the events file's last line).
 
-        ``loop`` plays a file again from its start when it ends. With a window, a file that ends
-        stays on its last frame until a key is pressed. Whatever ends the loop, the recording (if
-        any) is finished so it plays, and the summary is written."""
+        With a window, a file that ends stays on its last frame until a key is pressed. Whatever
+        ends the loop, the recording (if any) is finished so it plays, and the summary is written."""
         self._match_source(source)
-        run = _Run(source, events, recorder, on_frame, key_script or {}, max_frames, loop, record_hud, pace)
+        run = _Run(source, options or RunOptions())
         with _stop_on_signals(lambda: run.source.stop()) as stop:   # a reconnection in progress ends at once
             try:
-                run.window = Window() if window else None
+                run.window = Window() if run.options.window else None
                 frame = None
                 while not (self.quit or stop.is_set() or run.limit_reached()):
                     if self.paused and run.window is not None:
@@ -257,14 +246,14 @@ class App:
             return self._finish(run, stop)
 
     def _match_source(self, source: VideoSource) -> None:
-        """A camera runs the full detection on a worker (detect_async auto), a file does not."""
+        """A camera runs the full detection on a worker (detection.worker auto), a file does not."""
         if source.is_camera != self.live and self.frame_index == 0:
             self.finder.close()
-            self.live, self.finder = source.is_camera, FaceFinder(self.config, source.is_camera)
+            self.live, self.finder = source.is_camera, self.recognizer.finder(source.is_camera)
 
     def _next_frame(self, run: "_Run") -> np.ndarray | None:
         frame = run.source.read()
-        if frame is None and run.loop and not run.source.is_camera and run.frames > 0:
+        if frame is None and run.options.loop and not run.source.is_camera and run.frames > 0:
             log.info("%s ended: playing it again (--loop)", run.source.name)
             run.replay()
             frame = run.source.read()
@@ -272,33 +261,35 @@ class App:
 
     def _step(self, run: "_Run", frame: np.ndarray) -> None:
         """One frame: scripted keys, processing, events, drawing, recording, showing, keys."""
+        o = run.options
         t = self._time(run.source, run.start)
-        self._apply_keys(run.key_script.get(self.frame_index, ()), t, run)
+        self._apply_keys(o.key_script.get(self.frame_index, ()), t, run)
         result = self.process(frame, t)
         run.count(result)
         self.fps = run.fps()
-        if run.events is not None:
-            run.events.write(json.dumps(result.event(), ensure_ascii=False) + "\n")
-        if run.window is not None or run.recorder is not None or run.on_frame is not None:
+        if o.events is not None:
+            o.events.write(json.dumps(result.event(), ensure_ascii=False) + "\n")
+        if run.window is not None or o.recorder is not None or o.on_frame is not None:
             self._draw(run, frame, result)
-        if run.on_frame is not None:
-            run.on_frame(frame, result)
+        if o.on_frame is not None:
+            o.on_frame(frame, result)
         if run.window is not None:
             run.window.show(frame)
             self._apply_keys(run.window.keys(run.wait_ms()), t, run)
-        elif run.pace:  # headless, a file at its own rate: frames arrive as a camera would deliver them
+        elif o.pace:  # headless, a file at its own rate: frames arrive as a camera would deliver them
             time.sleep(run.wait_ms() / 1000.0)
 
     def _draw(self, run: "_Run", frame: np.ndarray, result: FrameResult) -> None:
         """Annotate, record (without the HUD unless --record-hud), then add the HUD for the screen."""
         c0 = time.perf_counter()
+        recorder, with_hud = run.options.recorder, run.options.record_hud
         self.annotate(frame, result)
-        if run.recorder is not None and not run.record_hud:
+        if recorder is not None and not with_hud:
             run.record(frame)
         if run.window is not None:
             run.annotated = frame.copy()    # redrawn with PAUSED or the end banner on top
         self.hud(frame)
-        if run.recorder is not None and run.record_hud:
+        if recorder is not None and with_hud:
             run.record(frame)
         self.timings["draw"] = time.perf_counter() - c0
 
@@ -333,9 +324,10 @@ class App:
         summary = {"frames": run.frames, "faces": run.faces, "fps": round(run.frames / elapsed, 2),
                    "seconds": round(elapsed, 3), "interrupted": stop.is_set(),
                    "enrolled": [{"name": n, "samples": k} for n, k in self.enrolled]}
-        if run.events is not None:
-            run.events.write(json.dumps({"summary": summary}, ensure_ascii=False) + "\n")
-            run.events.flush()
+        events = run.options.events
+        if events is not None:
+            events.write(json.dumps({"summary": summary}, ensure_ascii=False) + "\n")
+            events.flush()
         if stop.is_set():
             log.info("stopped by %s", stop.signal_name)
         log.info("%d frames, %d faces, %.1f fps", run.frames, run.faces, summary["fps"])
@@ -348,22 +340,24 @@ class App:
         return self.frame_index / source.fps
 
 
-class _Run:
-    """What one :meth:`App.run` works with: its source, outputs, window, counters and clock."""
+def _people(count: int) -> str:
+    return "1 person" if count == 1 else f"{count} people"
 
-    def __init__(self, source, events, recorder, on_frame, key_script, max_frames, loop, record_hud, pace=False):
+
+class _Run:
+    """What one :meth:`App.run` works with: its source, options, window, counters and clock."""
+
+    def __init__(self, source: VideoSource, options: RunOptions):
         self.source, self.original = source, source
-        self.events, self.recorder, self.on_frame = events, recorder, on_frame
-        self.key_script, self.max_frames, self.loop, self.record_hud = key_script, max_frames, loop, record_hud
+        self.options = options
         self.window: Window | None = None
-        self.pace = pace                             # headless files at their own frame rate (--pace)
         self.annotated: np.ndarray | None = None     # the last frame shown, before its HUD
         self.frames = self.faces = 0
         self.start = self.pace_start = time.perf_counter()
         self._ticks: deque = deque(maxlen=30)        # FPS over the last 30 frames
 
     def limit_reached(self) -> bool:
-        return self.max_frames is not None and self.frames >= self.max_frames
+        return self.options.max_frames is not None and self.frames >= self.options.max_frames
 
     def count(self, result: FrameResult) -> None:
         self.frames += 1
@@ -385,7 +379,7 @@ class _Run:
     def record(self, frame: np.ndarray) -> None:
         if (frame.shape[1], frame.shape[0]) != self.original.size:   # a camera that came back at another size
             frame = cv2.resize(frame, self.original.size)
-        self.recorder.write(frame)
+        self.options.recorder.write(frame)
 
     def replay(self) -> None:
         """The file again from its start (--loop)."""
@@ -396,8 +390,8 @@ class _Run:
     def close(self) -> None:
         if self.source is not self.original:
             self.source.close()
-        if self.recorder is not None:
-            self.recorder.release()
+        if self.options.recorder is not None:
+            self.options.recorder.release()
         if self.window is not None:
             self.window.close()
 

@@ -36,6 +36,9 @@ MAX_CONFIG_BYTES = 1_000_000
 MAX_CONFIG_VALUES = 100_000
 
 
+# The names realtime.detection.DETECTORS and realtime.matching.MATCHERS register (a test checks they agree).
+DETECTOR_BACKENDS = ("haar",)
+MATCH_MODES = ("nearest", "mean", "sample-or-mean")
 # Triplet mining (training/losses.py), for training.mining and training.finish_mining alike.
 MINING = ("semi-hard", "batch-hard")
 
@@ -47,8 +50,11 @@ def _num(default, lo=None, hi=None, choices=None):
 
 @dataclass(frozen=True)
 class DetectionConfig:
-    """Haar cascade settings, shared by training crops and the live loop."""
+    """Which detector, its settings (shared by training crops and the live loop), the photo
+    limits, and how often the live loop runs a full detection."""
 
+    # The detector (realtime.detection.DETECTORS); encoder.json records the one training used.
+    backend: str = _num("haar", choices=DETECTOR_BACKENDS)
     cascade: str = "haarcascade_frontalface_default.xml"
     scale_factor: float = _num(1.1, 1.01, 2.0)
     min_neighbors: int = _num(5, 0, 50)
@@ -66,6 +72,19 @@ class DetectionConfig:
     # ... and images that cannot hold a face (a 1 x 2100 strip) are skipped with a warning.
     min_image_side: int = _num(16, 1, 10000)
     max_image_aspect: float = _num(20.0, 1.0, 1000.0)
+    # The live loop's speed policy. A full detection runs on a frame scaled by ``scale`` (boxes
+    # scaled back) and no wider than ``max_width`` px (0: no cap), so it costs about the same at
+    # any camera resolution; it runs every ``every`` frames, and faces are followed in between.
+    scale: float = _num(0.5, 0.05, 1.0)
+    max_width: int = _num(448, 0, 100000)
+    every: int = _num(3, 1, 1000)
+    # Run the full detection on a worker thread (the second core) while the loop follows faces;
+    # its boxes join a few frames later. auto: for cameras only (files stay repeatable).
+    worker: str = _num("auto", choices=("auto", "always", "never"))
+    # Between full detections, search this much around each last box (fraction of its size) ...
+    follow_margin: float = _num(0.5, 0.0, 4.0)
+    # ... at about this many pixels wide: larger gives steadier boxes, smaller is faster.
+    follow_size: int = _num(64, 24, 512)
 
 
 # The ArcFace five-point template (eye centres, nose tip, mouth corners, as seen in the image from
@@ -168,60 +187,107 @@ class TrainingConfig:
 
 
 @dataclass(frozen=True)
-class RecognitionConfig:
-    """The live program: source, gallery, threshold and the speed switches."""
+class CaptureConfig:
+    """Where frames come from, and how a camera or stream is opened and kept open."""
 
-    # A camera index (0..MAX_CAMERA_INDEX, checked before OpenCV sees it) or a video file.
+    # A camera index (0..MAX_CAMERA_INDEX, checked before OpenCV sees it), a video file or a stream URL.
     source: Union[int, str] = _num(0, 0, MAX_CAMERA_INDEX)
-    gallery: str = "~/.local/share/realtime-faces/gallery.db"
-    # None: use the threshold measured at training time and written into encoder.json.
-    threshold: Optional[float] = _num(None, MIN_THRESHOLD, MAX_THRESHOLD)
-    threshold_step: float = _num(0.02, 1e-4, 1.0)
-    # Detect on a frame scaled by this factor and scale the boxes back (1.0 = full size).
-    detect_scale: float = _num(0.5, 0.05, 1.0)
-    # ... and never on a frame wider than this (pixels; 0: no cap), so a full detection costs about
-    # the same at any camera resolution (a 720p camera sees the same scene as a 480p one).
-    detect_max_width: int = _num(448, 0, 100000)
-    # Full detection every N frames; in between, faces are followed near their last box.
-    detect_every: int = _num(3, 1, 1000)
-    # Run the full detection on a worker thread (the second core) while the loop follows faces,
-    # so the frames with a full detection don't stall; its boxes join a few frames later.
-    # auto: for cameras only (files run headless are repeatable with the detection in line).
-    detect_async: str = _num("auto", choices=("auto", "always", "never"))
-    # Between full detections, search this much around each last box (fraction of its size).
-    track_margin: float = _num(0.5, 0.0, 4.0)
-    # Between full detections a followed face is searched for at about this many pixels wide:
-    # larger gives steadier boxes (better crops, better matches), smaller is faster.
-    follow_size: int = _num(64, 24, 512)
     # Read cameras on a background thread so a slow frame never blocks the next grab.
-    threaded_capture: bool = True
-    # nearest: distance to the closest sample; mean: distance to each person's mean embedding;
-    # sample-or-mean: the nearer of the closest sample and the person's mean direction.
-    match: str = _num("sample-or-mean", choices=("nearest", "mean", "sample-or-mean"))
-    batch_encode: bool = True
+    threaded: bool = True
+    # A camera or stream that stops delivering frames is reopened this often, waiting backoff
+    # seconds (doubled after each retry).
+    retries: int = _num(3, 0, 100)
+    backoff: float = _num(0.5, 0.0, 60.0)
+    # Asked of a camera when it opens (0: the camera's default); what it delivers is logged.
+    width: int = _num(0, 0, 10000)
+    height: int = _num(0, 0, 10000)
+    fps: float = _num(0.0, 0.0, 1000.0)
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Faces followed across frames by box overlap, and the vote that keeps names from flickering."""
+
+    iou: float = _num(0.3, 0.0, 1.0)
+    # A track not seen for more than this many frames is dropped.
+    max_missed: int = _num(5, 0, 1000)
     vote_frames: int = _num(5, 1, 100)
     # A name is shown only once this many of the last vote_frames frames gave it (else Unknown).
     vote_agree: int = _num(3, 1, 100)
-    track_iou: float = _num(0.3, 0.0, 1.0)
-    track_max_missed: int = _num(5, 0, 1000)
-    enroll_samples: int = _num(5, 1, 100)
-    enroll_seconds: float = _num(2.0, 0.0, 60.0)
-    camera_retries: int = _num(3, 0, 100)
-    camera_backoff: float = _num(0.5, 0.0, 60.0)
-    # Asked of a camera when it opens (0: the camera's default); what it delivers is logged.
-    camera_width: int = _num(0, 0, 10000)
-    camera_height: int = _num(0, 0, 10000)
-    camera_fps: float = _num(0.0, 0.0, 1000.0)
+
+
+@dataclass(frozen=True)
+class RecognitionConfig:
+    """Who a face is: the gallery, how a face is matched to a person, and the threshold."""
+
+    gallery: str = "~/.local/share/realtime-faces/gallery.db"
+    # None: use the threshold measured at training time and written into encoder.json.
+    threshold: Optional[float] = _num(None, MIN_THRESHOLD, MAX_THRESHOLD)
+    # What the + and - keys change the threshold by.
+    threshold_step: float = _num(0.02, 1e-4, 1.0)
+    # nearest: distance to the closest sample; mean: distance to each person's mean embedding;
+    # sample-or-mean: the nearer of the closest sample and the person's mean direction.
+    match: str = _num("sample-or-mean", choices=MATCH_MODES)
+
+
+@dataclass(frozen=True)
+class EnrolmentConfig:
+    """Enrolling from the live window (the e key) and from a video (enroll --source)."""
+
+    samples: int = _num(5, 1, 100)
+    # The key's samples are spread over this long (poses differ).
+    seconds: float = _num(2.0, 0.0, 60.0)
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """What the window shows besides faces."""
+
     show_fps: bool = True
 
 
 @dataclass(frozen=True)
 class Config:
+    """The whole configuration, one section per stage of the face path, in the order a frame meets them."""
+
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
+    enrolment: EnrolmentConfig = field(default_factory=EnrolmentConfig)
+    window: WindowConfig = field(default_factory=WindowConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+
+# Keys that moved when the settings were split by stage: an old config file is refused with the new name.
+MOVED_KEYS = {
+    "recognition.source": "capture.source",
+    "recognition.threaded_capture": "capture.threaded",
+    "recognition.camera_retries": "capture.retries",
+    "recognition.camera_backoff": "capture.backoff",
+    "recognition.camera_width": "capture.width",
+    "recognition.camera_height": "capture.height",
+    "recognition.camera_fps": "capture.fps",
+    "recognition.detect_scale": "detection.scale",
+    "recognition.detect_max_width": "detection.max_width",
+    "recognition.detect_every": "detection.every",
+    "recognition.detect_async": "detection.worker",
+    "recognition.track_margin": "detection.follow_margin",
+    "recognition.follow_size": "detection.follow_size",
+    "recognition.track_iou": "tracking.iou",
+    "recognition.track_max_missed": "tracking.max_missed",
+    "recognition.vote_frames": "tracking.vote_frames",
+    "recognition.vote_agree": "tracking.vote_agree",
+    "recognition.enroll_samples": "enrolment.samples",
+    "recognition.enroll_seconds": "enrolment.seconds",
+    "recognition.show_fps": "window.show_fps",
+}
+# Keys that are gone, and why.
+REMOVED_KEYS = {
+    "recognition.batch_encode": "faces are always encoded in one call per frame",
+}
 
 
 def _type_name(tp) -> str:
@@ -298,11 +364,19 @@ def _build_section(section_name: str, cls, raw: Any):
     for key, value in raw.items():
         full = f"{section_name}.{_key_text(key)}"
         if key not in fields:
-            raise UserError(f"config: unknown key {full} (known: {', '.join(fields)})")
+            raise UserError(_unknown_key_message(full, fields))
         value = _coerce(full, value, hints[key])
         _check_range(full, value, fields[key].metadata)
         values[key] = value
     return cls(**values)
+
+
+def _unknown_key_message(full: str, known) -> str:
+    if full in MOVED_KEYS:
+        return f"config: {full} is now {MOVED_KEYS[full]}: rename it in the settings file"
+    if full in REMOVED_KEYS:
+        return f"config: {full} is no longer a setting ({REMOVED_KEYS[full]}): remove it from the settings file"
+    return f"config: unknown key {full} (known: {', '.join(known)})"
 
 
 def config_from_dict(raw: Any, source: str | Path | None = None) -> Config:
@@ -315,7 +389,7 @@ def config_from_dict(raw: Any, source: str | Path | None = None) -> Config:
             raw = {}
         if not isinstance(raw, Mapping):
             raise UserError("config: the top level must be a mapping of sections "
-                            f"(detection, model, training, recognition), got a {type(raw).__name__}")
+                            f"({', '.join(f.name for f in dataclasses.fields(Config))}), got a {type(raw).__name__}")
         sections = {f.name: f for f in dataclasses.fields(Config)}
         built = {}
         for name, value in raw.items():
@@ -403,7 +477,7 @@ def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
         section = getattr(config, section_name)
         fields = {f.name: f for f in dataclasses.fields(section)}
         if key not in fields:
-            raise UserError(f"config: unknown key {shorten(dotted)}")
+            raise UserError(_unknown_key_message(_key_text(dotted), fields))
         value = _coerce(dotted, value, typing.get_type_hints(type(section))[key])
         _check_range(dotted, value, fields[key].metadata)
         section = dataclasses.replace(section, **{key: value})

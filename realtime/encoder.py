@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from realtime.errors import UserError, shorten
-from realtime.faces import scale_crops
 from realtime.paths import read_regular_file
 from realtime.thresholds import check_threshold
 
@@ -29,6 +28,11 @@ MAX_JSON_BYTES = 1_000_000
 # encoder.tflite: the shipped one is 15 MB; a FIFO or /dev/zero is refused, a runaway file too.
 MAX_TFLITE_BYTES = 1 << 30
 MAX_SIZE = 65536
+
+
+def scale_crops(crops: np.ndarray) -> np.ndarray:
+    """uint8 RGB crops to the float32 [0, 1] tensor the encoder takes."""
+    return np.asarray(crops, dtype=np.float32) * np.float32(1.0 / 255.0)
 
 
 def _interpreter_class():
@@ -123,9 +127,3 @@ class Encoder:
         if out.shape[-1] != self.embedding_size:
             raise UserError(f"encoder outputs {out.shape[-1]}-d embeddings, {JSON_NAME} says {self.embedding_size}")
         return out.reshape(n, -1)
-
-    def encode_each(self, crops: np.ndarray) -> np.ndarray:
-        """One call per crop: the unbatched path, kept so a benchmark can measure what batching gains."""
-        if len(crops) == 0:
-            return np.zeros((0, self.embedding_size), np.float32)
-        return np.concatenate([self.encode(crops[i:i + 1]) for i in range(len(crops))])

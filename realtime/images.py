@@ -197,3 +197,10 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
     if image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     return np.ascontiguousarray(image[:, :, :3])
+
+
+def load_image(image: "str | Path | np.ndarray", settings: DetectionConfig | None = None) -> np.ndarray:
+    """A BGR uint8 array from a path (any common format, one-line errors) or an array (normalised)."""
+    if isinstance(image, np.ndarray):
+        return to_bgr8(image)
+    return read_image(image, settings)

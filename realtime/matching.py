@@ -142,26 +142,45 @@ def _nearest_via_int8(q: np.ndarray, refs: np.ndarray, ref_sq_norms: np.ndarray,
     return rows
 
 
+def nearest_person_by_sample(index: Index, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's person and distance by their closest sample (face_recognition's way)."""
+    sample, best = nearest_rows(queries, index.embeddings, index.sq_norms, index.int8)
+    return index.labels[sample], best
+
+
+def nearest_person_by_mean(index: Index, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's person and distance by their mean embedding."""
+    return nearest_rows(queries, index.means, index.mean_sq_norms)
+
+
+def nearest_person_by_sample_or_mean(index: Index, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The nearer of the closest sample and the closest mean direction: min over people of
+    min(sample, centre) is the smaller of the two searches' winners."""
+    person, best = nearest_person_by_sample(index, queries)
+    centre, centre_d = nearest_rows(queries, index.unit_means, index.unit_mean_sq_norms)
+    nearer = centre_d < best
+    return np.where(nearer, centre, person), np.where(nearer, centre_d, best)
+
+
+# recognition.match -> how far a face is from each person (the nearest person and that distance).
+MATCHERS = {
+    "nearest": nearest_person_by_sample,
+    "mean": nearest_person_by_mean,
+    "sample-or-mean": nearest_person_by_sample_or_mean,
+}
+
+
 def match(index: Index, queries: np.ndarray, threshold: float, mode: str = "nearest") -> list[Match]:
     """One :class:`Match` per query row; ties go to the first sample (stable, deterministic)."""
+    if mode not in MATCHERS:
+        raise ValueError(f"unknown match mode {mode!r}")
     queries = np.asarray(queries, np.float32)
     m = len(queries)
     if m == 0:
         return []
     if len(index) == 0:
         return [Match(None, float("inf"), None)] * m
-    if mode == "mean":
-        person, best = nearest_rows(queries, index.means, index.mean_sq_norms)
-    elif mode in ("nearest", "sample-or-mean"):
-        sample, best = nearest_rows(queries, index.embeddings, index.sq_norms, index.int8)
-        person = index.labels[sample]
-        if mode == "sample-or-mean":
-            # min over people of min(sample, centre) = the smaller of the two searches' winners.
-            centre, centre_d = nearest_rows(queries, index.unit_means, index.unit_mean_sq_norms)
-            nearer = centre_d < best
-            person, best = np.where(nearer, centre, person), np.where(nearer, centre_d, best)
-    else:
-        raise ValueError(f"unknown match mode {mode!r}")
+    person, best = MATCHERS[mode](index, queries)
     out = []
     for p, d in zip(person.tolist(), best.tolist()):
         name = index.names[p]

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import resource
+import struct
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -62,18 +63,100 @@ def write_problem(path: Path) -> str | None:
 
 
 def missing_frames(path: Path, written: int) -> str | None:
-    """Why the video at ``path`` does not hold the ``written`` frames (unreadable, frames missing), or None."""
-    with _opencv_silent():
-        cap = cv2.VideoCapture(str(path))
-        try:
-            if not cap.isOpened():
-                return "the file was left incomplete and cannot be played"
-            held = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        finally:
-            cap.release()
+    """Why the video at ``path`` does not hold the ``written`` frames, or None.
+
+    Read from the container's own structure, not by opening the file with OpenCV (whose FFmpeg
+    opens one file at a time: a stream reconnecting on another thread would hold the check up):
+    an MP4/MOV must be whole boxes end to end with its index (``moov``) counting every frame; an
+    AVI whole chunks with its frame count. Other containers are taken as written."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            size = os.fstat(f.fileno()).st_size
+            if head[4:8] == b"ftyp":
+                held = _mp4_frames(f, size)
+            elif head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+                held = _avi_frames(f, size)
+            else:
+                return None if size > 0 else "the file is empty"
+    except OSError as err:
+        return f"it cannot be read back ({err.strerror or err})"
+    if held is None:
+        return "the file was left incomplete and cannot be played"
     if held != written:
-        return f"the file holds {max(held, 0)} of the {written} frames written"
+        return f"the file holds {held} of the {written} frames written"
     return None
+
+
+def _boxes(f, start: int, end: int):
+    """(type, data start, data end) of the ISO BMFF boxes between ``start`` and ``end``; None when
+    they do not fill that span exactly (a file cut short)."""
+    found, at = [], start
+    while at < end:
+        f.seek(at)
+        head = f.read(8)
+        if len(head) < 8:
+            return None
+        length, kind = struct.unpack(">I4s", head)
+        header = 8
+        if length == 1:
+            big = f.read(8)
+            if len(big) < 8:
+                return None
+            length, header = struct.unpack(">Q", big)[0], 16
+        elif length == 0:
+            length = end - at
+        if length < header or at + length > end:
+            return None
+        found.append((kind, at + header, at + length))
+        at += length
+    return found
+
+
+def _mp4_frames(f, size: int) -> int | None:
+    """Samples of the first video track (``stsz``), or None when the file is not whole."""
+    top = _boxes(f, 0, size)
+    if top is None:
+        return None
+    moov = next(((a, b) for kind, a, b in top if kind == b"moov"), None)
+    if moov is None:
+        return None
+    for kind, a, b in _boxes(f, *moov) or []:
+        if kind != b"trak":
+            continue
+        path = [(a, b)]
+        for wanted in (b"mdia", b"minf", b"stbl", b"stsz"):
+            inner = _boxes(f, *path[-1]) or []
+            found = next(((x, y) for k, x, y in inner if k == wanted), None)
+            if found is None:
+                break
+            path.append(found)
+        else:
+            f.seek(path[-1][0] + 8)              # version and flags, sample size, then the count
+            return struct.unpack(">I", f.read(4))[0]
+    return None
+
+
+def _avi_frames(f, size: int) -> int | None:
+    """``avih``'s frame count (``dmlh``'s for an OpenDML file past 1 GB), or None when the file is
+    not whole chunks or has no index."""
+    f.seek(4)
+    riff = struct.unpack("<I", f.read(4))[0]
+    if riff + 8 > size:
+        return None
+    f.seek(12)
+    data = f.read(min(riff - 4, 1 << 16))           # the header list comes first
+    counts = {}
+    for tag, offset in ((b"dmlh", 8), (b"avih", 8 + 16)):     # dwTotalFrames of each header
+        at = data.find(tag)
+        if at >= 0 and len(data) >= at + offset + 4:
+            counts[tag] = struct.unpack("<I", data[at + offset:at + offset + 4])[0]
+    total = counts.get(b"dmlh") or counts.get(b"avih")         # dmlh's is 0 below 1 GB
+    f.seek(8 + riff)
+    after = f.read(12)                              # nothing, or an OpenDML extension RIFF 'AVIX'
+    if after and not (after[:4] == b"RIFF" and after[8:12] == b"AVIX"):
+        return None
+    return total
 
 
 class Recording:

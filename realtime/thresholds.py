@@ -41,26 +41,6 @@ def check_threshold(value: Any, where: str, normalized: bool = True) -> float:
     return number
 
 
-def resolve_threshold(encoder, configured: float | None = None, flag: float | None = None,
-                      people: int | None = None, pair: bool = False) -> float:
-    """The threshold in use: ``--threshold``, else ``recognition.threshold``, else ``encoder.json``'s:
-    the one for a gallery of ``people`` where its open-set curve has one, else its design threshold.
-
-    ``pair``: the 1:1 question (verify two photos), the curve's one-person point as measured, not
-    raised to the design gallery size (no gallery is searched, so there is one chance, not many)."""
-    info = getattr(encoder, "info", {})
-    normalized = bool(info.get("normalized", True))
-    if flag is not None:
-        return check_threshold(flag, "--threshold", normalized)
-    if configured is not None:
-        return check_threshold(configured, "recognition.threshold", normalized)
-    if people is not None or pair:
-        for_gallery = gallery_threshold(info, 1, design=False) if pair else gallery_threshold(info, people)
-        if for_gallery is not None:
-            return check_threshold(for_gallery, "encoder.json open_set", normalized)
-    return check_threshold(encoder.threshold, "encoder.json", normalized)
-
-
 def gallery_threshold(info: dict, people: int, design: bool = True) -> float | None:
     """From ``encoder.json``'s open-set curve: the threshold for a gallery of ``people`` people, or
     None when the encoder has no curve.
@@ -89,6 +69,45 @@ def gallery_threshold(info: dict, people: int, design: bool = True) -> float | N
     return float(fits[0] if fits else points[-1][1])
 
 
+class ThresholdPolicy:
+    """Which threshold a question gets, decided in one place for the API, the CLI and the live loop.
+
+    ``--threshold`` (``flag``), else ``recognition.threshold``, else ``encoder.json``: for a gallery,
+    the open-set point for its size; for verify, the one-person point. The ``+`` key stops at
+    :meth:`cap`. A threshold the user did not set is warned about when it was measured with
+    another matcher than the one in use."""
+
+    def __init__(self, info: dict, recognition, flag: float | None = None):
+        self.info = info
+        self.normalized = bool(info.get("normalized", True))
+        self.design = check_threshold(info.get("threshold"), "encoder.json", self.normalized)
+        if flag is not None:
+            self.fixed: float | None = check_threshold(flag, "--threshold", self.normalized)
+        elif recognition.threshold is not None:
+            self.fixed = check_threshold(recognition.threshold, "recognition.threshold", self.normalized)
+        else:
+            self.fixed = None
+            warn_if_uncalibrated(info, recognition.match)
+
+    def for_gallery(self, people: int | None = None) -> float:
+        """The threshold against a gallery of ``people`` (None: the design size's)."""
+        if self.fixed is not None:
+            return self.fixed
+        measured = gallery_threshold(self.info, max(people, 1)) if people is not None else None
+        return check_threshold(measured, "encoder.json open_set", self.normalized) if measured is not None else self.design
+
+    def pair(self) -> float:
+        """The 1:1 question (verify two photos): the curve's one-person point as measured, not raised
+        to the design gallery size (no gallery is searched, so there is one chance, not many)."""
+        if self.fixed is not None:
+            return self.fixed
+        measured = gallery_threshold(self.info, 1, design=False)
+        return check_threshold(measured, "encoder.json open_set", self.normalized) if measured is not None else self.design
+
+    def cap(self, start: float) -> float:
+        return key_cap(start, self.normalized)
+
+
 def calibration_mismatch(info: dict, match_mode: str) -> str | None:
     """A warning when ``encoder.json``'s threshold was measured for another ``recognition.match``
     (a distance to a person's mean is not a distance to their nearest sample), else None."""
@@ -101,9 +120,9 @@ def calibration_mismatch(info: dict, match_mode: str) -> str | None:
     return None
 
 
-def warn_if_uncalibrated(encoder, match_mode: str) -> None:
+def warn_if_uncalibrated(info: dict, match_mode: str) -> None:
     """Log :func:`calibration_mismatch`'s warning, if any (the threshold comes from encoder.json)."""
-    mismatch = calibration_mismatch(getattr(encoder, "info", {}), match_mode)
+    mismatch = calibration_mismatch(info, match_mode)
     if mismatch:
         logging.getLogger("realtime").warning("%s", mismatch)
 

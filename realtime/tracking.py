@@ -8,17 +8,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Hashable, Sequence
 
-from realtime.boxes import Box
-
-
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
+from realtime.boxes import Box, iou
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from realtime.errors import UserError
-from realtime.tracking import iou
+from realtime.boxes import iou
 
 log = logging.getLogger("realtime")
 
@@ -62,7 +62,7 @@ def spread(items: Sequence, wanted: int) -> list:
 
 def video_samples(recognizer, source, wanted: int) -> tuple[np.ndarray, dict]:
     """Up to ``wanted`` embeddings of the main face in ``source`` (a :class:`realtime.capture.VideoSource`),
-    and how they were chosen (for the log). ``recognizer`` is a :class:`realtime.api.Recognizer`."""
+    and how they were chosen (for the log). ``recognizer`` is a :class:`realtime.recognizer.Recognizer`."""
     total = source.frame_count or int(round(source.fps * LIVE_SECONDS))
     picks = set(candidate_frames(total, wanted))
     candidates: list[Candidate] = []
@@ -71,8 +71,10 @@ def video_samples(recognizer, source, wanted: int) -> tuple[np.ndarray, dict]:
     while frame is not None and index < total:
         if pending is not None:  # the frame after a candidate: is the face where it was?
             box = recognizer.detect(frame)[:1]
-            if box and iou(box[0], pending[1]) >= STEADY_IOU:
-                candidates.append(Candidate(pending[0], pending[1], recognizer.encode(pending[2], [pending[1]])[0]))
+            embedding = recognizer.encode_image(pending[2], [pending[1]]) if box and iou(box[0], pending[1]) >= STEADY_IOU \
+                else []
+            if len(embedding):
+                candidates.append(Candidate(pending[0], pending[1], embedding[0]))
             else:
                 unsteady += 1
             pending = None
@@ -86,7 +88,7 @@ def video_samples(recognizer, source, wanted: int) -> tuple[np.ndarray, dict]:
     if not candidates:
         raise UserError(f"{source.name}: no steady face in {len(picks)} frames looked at "
                         f"({seen} with a face): nothing enrolled")
-    keep = main_person(np.stack([c.embedding for c in candidates]), recognizer.threshold)
+    keep = main_person(np.stack([c.embedding for c in candidates]), recognizer.thresholds.for_gallery())
     chosen = spread([c for c, k in zip(candidates, keep) if k], wanted)
     stats = {"looked_at": len(picks), "with_face": seen, "unsteady": unsteady,
              "someone_else": int((~keep).sum()), "frames": [c.frame for c in chosen]}

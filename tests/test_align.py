@@ -9,7 +9,9 @@ import pytest
 from realtime.align import Aligner, similarity, template_points, warp_crop
 from realtime.config import AlignmentConfig, apply_overrides, load_config
 from realtime.errors import UserError
-from realtime.faces import check_preprocessing, face_crops, photo_face_box, preprocessing_record, read_image
+from realtime.crops import check_preprocessing, face_crops, preprocessing_record
+from realtime.images import read_image
+from training.data import photo_face_box
 
 DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA not set: the real-photo tests need the datasets")

@@ -61,8 +61,8 @@ def test_quick_run_writes_every_row_with_positive_numbers(tmp_path):
         assert r["agree"] is True
     assert [r["int8"] for r in result["match"]] == [False, False, True]   # int8 scores from 20,000 up
     labels = [r["label"] for r in result["ablation"]]
-    assert labels[0].startswith("all on") and any("detect_scale" in l for l in labels)
-    assert any("detect_every" in l for l in labels) and any("batch_encode" in l for l in labels)
+    assert labels[0].startswith("all on") and any("detection.scale" in l for l in labels)
+    assert any("detection.every" in l for l in labels) and any("detection.worker" in l for l in labels)
     assert all(r["run"]["fps"] > 0 for r in result["ablation"])
     videos = [r["video"] for r in result["accuracy"]]
     assert videos[0].startswith("celebrity5") and any(v.endswith(".mp4") for v in videos[1:])

@@ -44,27 +44,27 @@ def test_well_separated_people_are_named_right_at_that_threshold():
 
 
 def test_the_live_threshold_follows_the_gallery_size_unless_set():
-    from types import SimpleNamespace
-
-    from realtime.thresholds import gallery_threshold, resolve_threshold
+    from realtime.config import RecognitionConfig
+    from realtime.thresholds import ThresholdPolicy, gallery_threshold
     curve = [{"gallery_people": 1, "threshold": 0.8}, {"gallery_people": 10, "threshold": 0.6},
              {"gallery_people": 100, "threshold": 0.45}]
-    encoder = SimpleNamespace(info={"metrics": {"open_set": curve}}, threshold=0.45)
-    assert gallery_threshold(encoder.info, 0) == 0.8 and gallery_threshold(encoder.info, 1) == 0.8
-    assert gallery_threshold(encoder.info, 5) == 0.6          # the smallest measured gallery holding 5 people
-    assert gallery_threshold(encoder.info, 500) == 0.45       # beyond the curve: its tightest
+    info = {"metrics": {"open_set": curve}, "threshold": 0.45}
+    assert gallery_threshold(info, 0) == 0.8 and gallery_threshold(info, 1) == 0.8
+    assert gallery_threshold(info, 5) == 0.6          # the smallest measured gallery holding 5 people
+    assert gallery_threshold(info, 500) == 0.45       # beyond the curve: its tightest
     assert gallery_threshold({"metrics": {}}, 5) is None
-    assert resolve_threshold(encoder, people=5) == 0.6
-    assert resolve_threshold(encoder) == 0.45                 # no size: the design threshold
-    assert resolve_threshold(encoder, configured=0.7, people=5) == 0.7
-    assert resolve_threshold(encoder, flag=0.3, people=5) == 0.3
+    policy = ThresholdPolicy(info, RecognitionConfig())
+    assert policy.for_gallery(5) == 0.6
+    assert policy.for_gallery() == 0.45                 # no size: the design threshold
+    assert ThresholdPolicy(info, RecognitionConfig(threshold=0.7)).for_gallery(5) == 0.7
+    assert ThresholdPolicy(info, RecognitionConfig(threshold=0.7), flag=0.3).for_gallery(5) == 0.3
     # With a design size, smaller galleries keep the design size's threshold; larger ones tighten.
     designed = {"metrics": {"open_set": curve + [{"gallery_people": 1000, "threshold": 0.4}],
                             "open_set_gallery_people": 100}}
     assert gallery_threshold(designed, 5) == 0.45 and gallery_threshold(designed, 100) == 0.45
     assert gallery_threshold(designed, 101) == 0.4
     # verify (1:1): the one-person point itself.
-    assert resolve_threshold(SimpleNamespace(info=designed, threshold=0.45), pair=True) == 0.8
+    assert ThresholdPolicy({**designed, "threshold": 0.45}, RecognitionConfig()).pair() == 0.8
 
 
 def test_the_curve_is_measured_with_the_live_matcher_and_a_mismatch_is_named():
@@ -84,12 +84,10 @@ def test_the_curve_is_measured_with_the_live_matcher_and_a_mismatch_is_named():
 
 
 def test_a_mismatched_matcher_is_logged_once_as_a_warning(caplog):
-    from types import SimpleNamespace
-
     from realtime.thresholds import warn_if_uncalibrated
-    encoder = SimpleNamespace(info={"metrics": {"open_set_match": "sample-or-mean"}})
+    info = {"metrics": {"open_set_match": "sample-or-mean"}}
     with caplog.at_level("WARNING"):
-        warn_if_uncalibrated(encoder, "sample-or-mean")
+        warn_if_uncalibrated(info, "sample-or-mean")
         assert not caplog.records
-        warn_if_uncalibrated(encoder, "nearest")
+        warn_if_uncalibrated(info, "nearest")
     assert len(caplog.records) == 1 and "recognition.match" in caplog.records[0].getMessage()

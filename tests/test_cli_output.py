@@ -29,12 +29,10 @@ def cli(*args, cwd=None, env=None):
 
 def _thresholds():
     """The shipped encoder's gallery threshold (design size) and its one-person (verify) threshold."""
-    from types import SimpleNamespace
-
-    from realtime.thresholds import resolve_threshold
-    info = json.loads((ROOT / "models" / "encoder.json").read_text())
-    encoder = SimpleNamespace(info=info, threshold=info["threshold"])
-    return resolve_threshold(encoder, people=1), resolve_threshold(encoder, pair=True)
+    from realtime.config import RecognitionConfig
+    from realtime.thresholds import ThresholdPolicy
+    policy = ThresholdPolicy(json.loads((ROOT / "models" / "encoder.json").read_text()), RecognitionConfig())
+    return policy.for_gallery(1), policy.pair()
 
 
 THRESHOLD, PAIR_THRESHOLD = _thresholds() if (ROOT / "models" / "encoder.json").is_file() else (None, None)

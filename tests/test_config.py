@@ -154,3 +154,24 @@ def test_run_command_prints_one_line_and_exits_non_zero(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code != 0
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_every_registry_choice_in_the_schema_is_registered():
+    """config.py cannot import the stages (they import it): the names it offers must be the ones they register."""
+    from realtime.config import DETECTOR_BACKENDS, MATCH_MODES
+    from realtime.detection import DETECTORS
+    from realtime.matching import MATCHERS
+    assert tuple(DETECTORS) == DETECTOR_BACKENDS and tuple(MATCHERS) == MATCH_MODES
+
+
+def test_an_old_config_key_is_refused_with_its_new_name(tmp_path):
+    from realtime.config import apply_overrides
+    path = tmp_path / "old.yaml"
+    path.write_text("recognition:\n  detect_every: 2\n")
+    with pytest.raises(UserError, match="recognition.detect_every is now detection.every"):
+        load_config(path)
+    path.write_text("recognition:\n  batch_encode: false\n")
+    with pytest.raises(UserError, match="recognition.batch_encode is no longer a setting"):
+        load_config(path)
+    with pytest.raises(UserError, match="recognition.vote_agree is now tracking.vote_agree"):
+        apply_overrides(load_config(), {"recognition.vote_agree": 2})

@@ -3,23 +3,23 @@ import numpy as np
 import pytest
 
 
-def test_full_detection_scale_is_capped_by_detect_max_width():
+def test_full_detection_scale_is_capped_by_max_width():
     from realtime.detection import FaceFinder
     from realtime.config import apply_overrides, load_config
-    config = apply_overrides(load_config(), {"recognition.detect_async": "never", "recognition.detect_scale": 0.5,
-                                             "recognition.detect_max_width": 448})
-    finder = FaceFinder(config)
-    assert finder._scale(np.zeros((480, 640, 3), np.uint8)) == 0.5
-    assert finder._scale(np.zeros((720, 1280, 3), np.uint8)) == pytest.approx(448 / 1280)
-    uncapped = FaceFinder(apply_overrides(config, {"recognition.detect_max_width": 0}))
-    assert uncapped._scale(np.zeros((720, 1280, 3), np.uint8)) == 0.5
+    config = apply_overrides(load_config(), {"detection.worker": "never", "detection.scale": 0.5,
+                                             "detection.max_width": 448})
+    finder = FaceFinder(config.detection)
+    assert finder.full_scale(np.zeros((480, 640, 3), np.uint8)) == 0.5
+    assert finder.full_scale(np.zeros((720, 1280, 3), np.uint8)) == pytest.approx(448 / 1280)
+    uncapped = FaceFinder(apply_overrides(config, {"detection.max_width": 0}).detection)
+    assert uncapped.full_scale(np.zeros((720, 1280, 3), np.uint8)) == 0.5
 
 
 def test_losing_every_followed_face_triggers_a_full_detection_at_once():
     from realtime.detection import FaceFinder
     from realtime.config import apply_overrides, load_config
-    finder = FaceFinder(apply_overrides(load_config(), {"recognition.detect_async": "never",
-                                                        "recognition.detect_every": 10}))
+    finder = FaceFinder(apply_overrides(load_config(), {"detection.worker": "never",
+                                                        "detection.every": 10}).detection)
     blank = np.zeros((240, 320, 3), np.uint8)
     assert finder.find(blank, []) == ([], True)                 # the first frame: a full detection
     assert finder.find(blank, []) == ([], False)                # nothing to follow, not due

@@ -24,7 +24,7 @@ import pytest
 import pgserver
 from gallery_live import ROOT, MODEL, Live, child_env, long_clip, nearest_is, needs_data, needs_model
 from realtime.errors import UserError
-from realtime.gallery import PostgresGallery, open_gallery
+from realtime.gallery import PostgresStore, open_gallery
 from realtime.gallery.copy import copy_gallery
 
 @dataclass
@@ -107,7 +107,7 @@ def db(server):
 def test_round_trip_transactions_and_the_encoder_rule(db):
     rng = np.random.default_rng(0)
     with open_gallery(db, "model-a") as g:
-        assert isinstance(g, PostgresGallery) and len(g.index()) == 0
+        assert isinstance(g, PostgresStore) and len(g.index()) == 0
         assert g.add_samples("Zo\u00eb \u674e", rng.normal(size=(3, 8))) == 3
         assert g.add_samples("../etc/passwd", rng.normal(size=(2, 8))) == 2
         assert g.add_samples("Zo\u00eb \u674e", rng.normal(size=(1, 8))) == 4
@@ -275,25 +275,20 @@ def test_two_live_processes_follow_enrollments_removals_and_a_server_crash(serve
     reach both within a second; the server killed mid-run (``pg_ctl stop -m immediate``) leaves
     both running on their last index, and once it is back they follow changes again."""
     import cv2
-    from realtime.encoder import Encoder
-    from realtime.faces import face_crops, find_faces, make_preprocessor
-    from realtime.config import load_config
+    from realtime.recognizer import Recognizer
     clip = long_clip(tmp_path / "long.mp4", repeats=40)           # 8000 frames
-    encoder = Encoder(MODEL)
-    config = load_config()
-    detection = config.detection
-    aligner = make_preprocessor(config, encoder.info, encoder.input_size)   # crops as the live loop makes them
+    recognizer = Recognizer(MODEL)                                   # crops as the live loop makes them
+    encoder = recognizer.encoder
     cap = cv2.VideoCapture(str(clip))
-    crops = []
+    embeddings = []
     for i in range(0, 200, 25):
         cap.set(cv2.CAP_PROP_POS_FRAMES, i)
-        frame = cap.read()[1]
-        faces, kept = face_crops(frame, find_faces(frame, detection), encoder.input_size, aligner)
-        if len(kept) == 1:
-            crops.append(faces[0])
+        _, found = recognizer.faces(cap.read()[1])
+        if len(found) == 1:
+            embeddings.append(found[0])
     cap.release()
     samples = tmp_path / "katie.npy"
-    np.save(samples, encoder.encode(np.stack(crops)))
+    np.save(samples, np.stack(embeddings))
 
     with open_gallery(db, encoder.model_id) as g:                   # the tables, and someone else enrolled
         g.add_samples("someone else", -np.ones((1, encoder.embedding_size), np.float32) / encoder.embedding_size ** .5)

@@ -18,7 +18,7 @@ from realtime.config import load_config
 from gallery_live import DATA, MODEL, ROOT, CLIP, Live, child_env, long_clip, nearest_is, needs_data, needs_model
 from realtime.__main__ import main
 from realtime.errors import UserError
-from realtime.gallery import Gallery, open_gallery
+from realtime.gallery import SQLiteStore, open_gallery
 
 
 def run_cli(capsys, *argv):
@@ -36,21 +36,21 @@ def one_line(code, err):
 
 # == item 7: damaged samples ===================================================================================
 def test_add_samples_refuses_non_finite_and_wrong_length_and_stores_nothing(tmp_path):
-    with Gallery(tmp_path / "g.db", "m") as g:
+    with SQLiteStore(tmp_path / "g.db", "m") as g:
         g.add_samples("ann", np.ones((2, 4)))
         for bad, words in [(np.array([[1, np.nan, 0, 0]]), "NaN"), (np.array([[1, np.inf, 0, 0]]), "infinite"),
                            (np.ones((1, 5)), "5 numbers"), (np.ones((2, 0)), "non-empty"), (np.ones(4), "non-empty")]:
             with pytest.raises(ValueError, match=words):
                 g.add_samples("bob", bad)
         assert g.people() == [("ann", 2)]
-    with Gallery(tmp_path / "g.db", "m", dim=4) as g:     # the encoder's size, when known, rules from the start
+    with SQLiteStore(tmp_path / "g.db", "m", dim=4) as g:     # the encoder's size, when known, rules from the start
         with pytest.raises(ValueError, match="3 numbers"):
             g.add_samples("cy", np.ones((1, 3)))
 
 
 def test_a_gallery_with_damaged_rows_names_them_and_still_recognises(tmp_path, caplog):
     path = tmp_path / "g.db"
-    with Gallery(path, "m") as g:
+    with SQLiteStore(path, "m") as g:
         g.add_samples("ann", np.eye(4)[:2])
         g.add_samples("bob", np.eye(4)[2:])
     db = sqlite3.connect(path)
@@ -60,7 +60,7 @@ def test_a_gallery_with_damaged_rows_names_them_and_still_recognises(tmp_path, c
                     (2, "text, not numbers"), (2, 12345)])                     # not a blob at all
     db.commit()
     db.close()
-    with Gallery(path, "m") as g:
+    with SQLiteStore(path, "m") as g:
         index = g.index()
         assert len(index) == 4 and set(index.names) == {"ann", "bob"}
         from realtime.matching import match
@@ -73,7 +73,7 @@ def test_a_gallery_with_damaged_rows_names_them_and_still_recognises(tmp_path, c
 # == item 8: a gallery locked by another process ================================================================
 def test_write_commands_on_a_locked_gallery_say_it_is_busy(tmp_path, capsys):
     path = tmp_path / "g.db"
-    with Gallery(path, "m") as g:
+    with SQLiteStore(path, "m") as g:
         g.add_samples("ann", np.ones((1, 4)))
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
@@ -81,12 +81,12 @@ def test_write_commands_on_a_locked_gallery_say_it_is_busy(tmp_path, capsys):
         line = one_line(*run_cli(capsys, "remove", "ann", "--gallery", path)[::2])
         assert "is busy (locked by another process)" in line and "not a gallery" not in line, line
         with pytest.raises(UserError, match="is busy \\(locked by another process\\)"):
-            with Gallery(path, "m", busy_timeout=0.2) as g:
+            with SQLiteStore(path, "m", busy_timeout=0.2) as g:
                 g.add_samples("bob", np.ones((1, 4)))
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    with Gallery(path, None) as g:
+    with SQLiteStore(path, None) as g:
         assert g.people() == [("ann", 1)]
 
 
@@ -99,7 +99,7 @@ def test_live_loop_keeps_running_on_its_index_while_the_gallery_is_locked(tmp_pa
     path = tmp_path / "g.db"
     encoder = Encoder(MODEL)
     clip = long_clip(tmp_path / "long.mp4", repeats=40)
-    with Gallery(path, encoder.model_id) as g:
+    with SQLiteStore(path, encoder.model_id) as g:
         g.add_samples("someone", np.full((1, encoder.embedding_size), encoder.embedding_size ** -0.5, np.float32))
     live = Live(clip, str(path))
     try:
@@ -114,7 +114,7 @@ def test_live_loop_keeps_running_on_its_index_while_the_gallery_is_locked(tmp_pa
         assert live.proc.poll() is None, "".join(live.err)[-2000:]
         assert len(during) > 20 and all(nearest_is("someone")(e) for e in during if e["faces"])
         assert any("is busy (locked by another process)" in line for line in live.err), "".join(live.err)[-2000:]
-        with Gallery(path, encoder.model_id) as g:
+        with SQLiteStore(path, encoder.model_id) as g:
             g.add_samples("other", -np.full((1, encoder.embedding_size), encoder.embedding_size ** -0.5,
                                             np.float32))
             g.remove("someone")
@@ -128,37 +128,37 @@ def test_live_loop_keeps_running_on_its_index_while_the_gallery_is_locked(tmp_pa
 # == item 15 and issue 14 item 11: modes, links, and commands that must not create a gallery ====================
 def test_opening_only_tightens_the_mode(tmp_path):
     path = tmp_path / "g.db"
-    with Gallery(path, "m") as g:
+    with SQLiteStore(path, "m") as g:
         g.add_samples("ann", np.ones((1, 4)))
     os.chmod(path, 0o400)
-    with Gallery(path, None, create=False) as g:
+    with SQLiteStore(path, None, create=False) as g:
         assert g.people() == [("ann", 1)]
         assert len(g.index()) == 1
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o400        # still write-protected
     os.chmod(path, 0o644)
-    Gallery(path, None).close()
+    SQLiteStore(path, None).close()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600        # group and others lose their read bit
 
 
 def test_symlinks_are_followed_only_to_an_existing_gallery(tmp_path):
     real = tmp_path / "real.db"
-    with Gallery(real, "m") as g:
+    with SQLiteStore(real, "m") as g:
         g.add_samples("ann", np.ones((1, 4)))
     dangling = tmp_path / "dangling.db"
     dangling.symlink_to(tmp_path / "nowhere.db")
     with pytest.raises(UserError, match="symbolic link.*does not exist"):
-        Gallery(dangling, "m").add_samples("x", np.ones((1, 4)))
+        SQLiteStore(dangling, "m").add_samples("x", np.ones((1, 4)))
     assert not (tmp_path / "nowhere.db").exists()               # the link's target was not created
     empty = tmp_path / "empty"
     empty.write_bytes(b"")
     to_empty = tmp_path / "to-empty.db"
     to_empty.symlink_to(empty)
     with pytest.raises(UserError, match="symbolic link.*is not a gallery"):
-        Gallery(to_empty, "m")
+        SQLiteStore(to_empty, "m")
     assert empty.read_bytes() == b""                            # not taken over
     linked = tmp_path / "linked.db"
     linked.symlink_to(real)
-    with Gallery(linked, "m") as g:                             # a link to a real gallery is fine
+    with SQLiteStore(linked, "m") as g:                             # a link to a real gallery is fine
         assert g.people() == [("ann", 1)]
 
 
@@ -197,8 +197,8 @@ def test_playing_a_video_with_nobody_enrolled_creates_no_gallery(tmp_path):
                            "--keys", "e@5,a,n,n,ENTER", "--model", MODEL, "--gallery", path], cwd=ROOT,
                           env=child_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    with Gallery(path, None, create=False) as g:                # created by the first enrollment
-        assert g.people() == [("ann", load_config().recognition.enroll_samples)]   # the e key's samples
+    with SQLiteStore(path, None, create=False) as g:                # created by the first enrollment
+        assert g.people() == [("ann", load_config().enrolment.samples)]   # the e key's samples
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
@@ -217,9 +217,9 @@ def test_a_live_gallery_follows_the_file_deleted_or_replaced_at_its_path(tmp_pat
     during a live run: the watcher notices the file at the path is not the one it has open, stops
     naming the deleted people and names the new file's; an enrollment after `rm` creates a new file."""
     path = tmp_path / "gallery.db"
-    with Gallery(path, "m") as g:
+    with SQLiteStore(path, "m") as g:
         g.add_samples("ann", np.ones((1, 4)))
-    with Gallery(tmp_path / "new.db", "m") as g:
+    with SQLiteStore(tmp_path / "new.db", "m") as g:
         g.add_samples("bob", np.full((1, 4), 2.0))
     live = open_gallery(path, "m", watch=True)
     try:
@@ -234,7 +234,7 @@ def test_a_live_gallery_follows_the_file_deleted_or_replaced_at_its_path(tmp_pat
         assert live.index().names == ("cid",)                         # (the window's e key) makes a new file
     finally:
         live.close()
-    with Gallery(path, None, create=False) as g:
+    with SQLiteStore(path, None, create=False) as g:
         assert g.people() == [("cid", 1)]
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
@@ -242,7 +242,7 @@ def test_a_live_gallery_follows_the_file_deleted_or_replaced_at_its_path(tmp_pat
 def test_a_live_gallery_builds_its_index_once_at_start_and_says_nothing_changed(tmp_path, caplog):
     import logging
     path = tmp_path / "g.db"
-    with Gallery(path, "m") as g:
+    with SQLiteStore(path, "m") as g:
         g.add_samples("ann", np.ones((1, 4)))
     with caplog.at_level(logging.DEBUG, logger="realtime.gallery"):
         live = open_gallery(path, "m", watch=True)
@@ -256,7 +256,7 @@ def test_a_live_gallery_matches_without_io_and_writes_in_the_background(tmp_path
     """While another process holds the gallery locked, the frame path (index) never waits, and a
     background enrollment ends after the busy timeout with "busy", logged, the gallery as before."""
     path = tmp_path / "g.db"
-    with Gallery(path, "m") as g:
+    with SQLiteStore(path, "m") as g:
         g.add_samples("ann", np.ones((1, 4)))
     live = open_gallery(path, "m", watch=True)
     try:
@@ -279,7 +279,7 @@ def test_a_live_gallery_matches_without_io_and_writes_in_the_background(tmp_path
             holder.close()
     finally:
         live.close()
-    with Gallery(path, None, create=False) as g:
+    with SQLiteStore(path, None, create=False) as g:
         assert g.people() == [("ann", 1), ("bob", 1)]
 
 
@@ -289,7 +289,7 @@ def test_the_first_enrollment_makes_private_folders_whatever_the_umask(tmp_path)
     existing = stat.S_IMODE(os.stat(tmp_path).st_mode)
     old = os.umask(0)
     try:
-        with Gallery(path, "m") as g:
+        with SQLiteStore(path, "m") as g:
             g.add_samples("ann", np.ones((1, 4)))
     finally:
         os.umask(old)

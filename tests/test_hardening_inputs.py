@@ -18,10 +18,10 @@ import pytest
 from realtime.config import DetectionConfig, camera_index, load_config
 from realtime.encoder import read_model_info
 from realtime.errors import UserError, run_command, shorten
-from realtime.faces import find_faces
+from realtime.detection import shared_detector
 from realtime.images import UnreadableImage, image_size, read_image
 from realtime.names import MAX_NAME_LENGTH, check_name
-from realtime.thresholds import KEY_CAP, check_threshold, key_cap, resolve_threshold, step_threshold
+from realtime.thresholds import KEY_CAP, ThresholdPolicy, check_threshold, key_cap, step_threshold
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = os.environ.get("FACES_DATA")
@@ -192,7 +192,7 @@ def exif_orientation_jpeg(image: np.ndarray, orientation: int) -> bytes:
 def test_exif_orientation_6_portrait_photo_is_read_upright_and_its_face_found(tmp_path):
     photo = sorted((Path(DATA) / "celebrity5/train/madonna").glob("*.jpg"))[0]
     upright = read_image(photo)
-    assert find_faces(upright, DetectionConfig())
+    assert shared_detector(DetectionConfig()).detect(upright)
     stored = cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE)  # how a phone held upright stores it
     path = tmp_path / "portrait.jpg"
     path.write_bytes(exif_orientation_jpeg(stored, 6))
@@ -201,7 +201,7 @@ def test_exif_orientation_6_portrait_photo_is_read_upright_and_its_face_found(tm
     image = read_image(path)
     assert image.shape == upright.shape
     assert np.abs(image.astype(int) - upright.astype(int)).mean() < 8
-    assert find_faces(image, DetectionConfig())
+    assert shared_detector(DetectionConfig()).detect(image)
 
 
 # -- configs ---------------------------------------------------------------------------------------
@@ -277,8 +277,8 @@ def test_camera_index_is_validated_before_opencv(tmp_path):
             camera_index(value, "--source")
     assert camera_index("3", "--source") == 3
     path = tmp_path / "c.yaml"
-    path.write_text("recognition:\n  source: -1\n")
-    with pytest.raises(UserError, match="recognition.source"):
+    path.write_text("capture:\n  source: -1\n")
+    with pytest.raises(UserError, match="capture.source"):
         load_config(path)
 
 
@@ -286,7 +286,7 @@ def test_camera_index_is_validated_before_opencv(tmp_path):
                                   ["--source", "-1"], ["--config", "CONFIG"]])
 def test_bad_camera_index_through_the_cli_is_one_line_not_a_crash(tmp_path, argv):
     config = tmp_path / "c.yaml"
-    config.write_text("recognition:\n  source: -2\n")
+    config.write_text("capture:\n  source: -2\n")
     argv = [str(config) if a == "CONFIG" else a for a in argv]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, "-m", "realtime", *argv, "--headless", "--gallery",
@@ -337,20 +337,17 @@ def test_encoder_json_deep_or_huge_numbers_are_one_line(tmp_path, text):
     assert "\n" not in str(info.value) and len(str(info.value)) < 400
 
 
-class FakeEncoder:
-    def __init__(self, threshold, normalized=True):
-        self.threshold, self.info = threshold, {"normalized": normalized}
-
-
-def test_resolve_threshold_order_and_refusals():
-    assert resolve_threshold(FakeEncoder(0.7)) == 0.7
-    assert resolve_threshold(FakeEncoder(0.7), 0.9) == 0.9
-    assert resolve_threshold(FakeEncoder(0.7), 0.9, 0.5) == 0.5
+def test_threshold_policy_order_and_refusals():
+    from realtime.config import RecognitionConfig
+    info = {"threshold": 0.7}
+    assert ThresholdPolicy(info, RecognitionConfig()).for_gallery() == 0.7
+    assert ThresholdPolicy(info, RecognitionConfig(threshold=0.9)).for_gallery() == 0.9
+    assert ThresholdPolicy(info, RecognitionConfig(threshold=0.9), 0.5).for_gallery() == 0.5
     for bad in (float("inf"), float("nan"), 2.01, 0.0, -0.1, 10**400):
         with pytest.raises(UserError, match="--threshold"):
-            resolve_threshold(FakeEncoder(0.7), None, bad)
+            ThresholdPolicy(info, RecognitionConfig(), bad)
     with pytest.raises(UserError, match="recognition.threshold"):
-        resolve_threshold(FakeEncoder(0.7), 3.0)
+        ThresholdPolicy(info, RecognitionConfig(threshold=3.0))
     with pytest.raises(UserError, match="threshold must be"):
         check_threshold("0.5", "x")
 
@@ -417,8 +414,8 @@ def test_shorten_never_builds_a_huge_repr():
 
 def test_remove_strips_and_normalises_like_enroll_and_truncates_long_names(tmp_path, capsys):
     from realtime.__main__ import main
-    from realtime.gallery import Gallery
-    with Gallery(tmp_path / "g.db", "m" * 64) as gallery:
+    from realtime.gallery import SQLiteStore
+    with SQLiteStore(tmp_path / "g.db", "m" * 64) as gallery:
         gallery.add_samples("José", np.eye(1, 128, dtype=np.float32))
     nfd = " " + unicodedata.normalize("NFD", "José") + " "
     assert main(["remove", nfd, "--gallery", str(tmp_path / "g.db")]) == 0

@@ -107,7 +107,7 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, clip
     gallery = tmp_path / "g.db"
     gallery.write_bytes(b"")  # an existing gallery file (SQLite accepts an empty one)
     os.link(clip, tmp_path / "hard.mp4")
-    (tmp_path / "cfg.yaml").write_text("recognition:\n  show_fps: true\n")
+    (tmp_path / "cfg.yaml").write_text("window:\n  show_fps: true\n")
     before = digest(tmp_path / victim)
     error = one_line_error(realtime("--source", "clip.mp4", "--headless", "--gallery", "g.db", "--max-frames", "5",
                                     *flags, cwd=tmp_path))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from realtime.errors import UserError, setup_logging
-from realtime.gallery import Gallery
+from realtime.gallery import SQLiteStore as Gallery
 from realtime.names import check_name, printable
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,8 @@ import pytest
 from realtime.app import App
 from realtime.capture import VideoSource
 from realtime.config import apply_overrides, load_config
-from realtime.gallery import Gallery
+from realtime.gallery import SQLiteStore
+from realtime.recognizer import Recognizer
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
@@ -39,23 +40,23 @@ def test_encoder_batch_equals_one_by_one_and_is_deterministic(encoder):
     crops = np.random.default_rng(0).integers(0, 256, (5, encoder.input_size, encoder.input_size, 3), dtype=np.uint8)
     batch = encoder.encode(crops)
     assert batch.shape == (5, encoder.embedding_size) and batch.dtype == np.float32
-    np.testing.assert_allclose(encoder.encode_each(crops), batch, atol=1e-4)
+    one_by_one = np.concatenate([encoder.encode(crops[i:i + 1]) for i in range(len(crops))])
+    np.testing.assert_allclose(one_by_one, batch, atol=1e-4)
     np.testing.assert_allclose(encoder.encode(crops[:2]), batch[:2], atol=1e-4)
     assert encoder.encode(crops[:0]).shape == (0, encoder.embedding_size)
     assert len(encoder.model_id) == 64
 
 
 @pytest.mark.parametrize("switches", [
-    {"recognition.detect_async": "always"},
-    {"recognition.detect_async": "never"},
-    {"recognition.detect_async": "never", "recognition.detect_scale": 1.0, "recognition.detect_every": 1,
-     "recognition.batch_encode": False},
+    {"detection.worker": "always"},
+    {"detection.worker": "never"},
+    {"detection.worker": "never", "detection.scale": 1.0, "detection.every": 1},
 ])
 def test_app_enrolls_by_key_and_recognises_once_the_vote_agrees(tmp_path, encoder, switches):
-    config = apply_overrides(load_config(), {"recognition.enroll_samples": 3, "recognition.enroll_seconds": 0.0,
+    config = apply_overrides(load_config(), {"enrolment.samples": 3, "enrolment.seconds": 0.0,
                                              **switches})
-    with Gallery(tmp_path / "g.db", encoder.model_id) as gallery:
-        app = App(config, encoder, gallery)
+    with SQLiteStore(tmp_path / "g.db", encoder.model_id) as gallery:
+        app = App(Recognizer(MODEL, config), gallery)
         clip = frames(40)
         results, done = [], None
         for i, frame in enumerate(clip):
@@ -63,22 +64,22 @@ def test_app_enrolls_by_key_and_recognises_once_the_vote_agrees(tmp_path, encode
                 for key in "eAnnA\r":
                     app.key(ord(key), t=i / 25)
             results.append(app.process(frame, t=i / 25))
-            app.render(frame, results[-1])
+            app.hud(app.annotate(frame, results[-1]))
             if done is None and app.enrolled:
                 done = i                  # the enrollment was saved while this frame was processed
-        assert set(app.timings) == {"detect", "encode", "match", "track", "draw"}
+        assert set(app.timings) == {"detect", "encode", "match", "track"}
         assert gallery.people() == [("AnnA", 3)]
         assert done is not None and done < 30
         assert all(f.name is None for r in results[:done + 1] for f in r.faces)   # unknown until then
         # The index is rebuilt at once: from the next frame on the face's nearest match is AnnA,
         # and the vote (reset) shows the name once vote_agree frames agree, never earlier.
-        agree = config.recognition.vote_agree
+        agree = config.tracking.vote_agree
         assert results[done + 1].faces and results[done + 1].faces[0].nearest == "AnnA"
         assert all(f.name is None for r in results[done + 1:done + agree] for f in r.faces)
         after = [r for r in results[done + agree:] if r.faces]
         assert after and all(r.faces[0].name == "AnnA" for r in after)
         assert any(r.full_detection for r in results)
-        if switches.get("recognition.detect_every") == 1:
+        if switches.get("detection.every") == 1:
             assert all(r.full_detection for r in results)
         else:
             assert not all(r.full_detection for r in results)

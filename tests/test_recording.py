@@ -143,3 +143,21 @@ def test_a_recording_no_encoder_takes_says_why(tmp_path, name, size, words):
         open_recorder(tmp_path / name, 25.0, size)
     assert words in str(caught.value), caught.value
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".avi"])
+def test_a_recording_read_back_must_be_whole_and_hold_every_frame(tmp_path, suffix):
+    """The check after release reads the container's own structure (OpenCV's FFmpeg opens one file
+    at a time, so a stream reconnecting on another thread would hold it up): a file cut short, or
+    one whose index counts fewer frames than were written, is not kept."""
+    from realtime.recording import missing_frames
+    out = tmp_path / f"out{suffix}"
+    recording = open_recorder(out, 25.0, (64, 48))
+    for frame in noise(7, (64, 48)):
+        recording.write(frame)
+    recording.release()
+    assert missing_frames(out, 7) is None and frame_count(out) == 7
+    assert missing_frames(out, 8) == "the file holds 7 of the 8 frames written"
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(out.read_bytes()[:len(out.read_bytes()) * 2 // 3])
+    assert missing_frames(cut, 7) == "the file was left incomplete and cannot be played"

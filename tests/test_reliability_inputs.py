@@ -17,7 +17,9 @@ import pytest
 
 from realtime.config import DetectionConfig
 from realtime.errors import UserError, run_command
-from realtime.faces import UnreadableImage, face_from_photo, find_faces, read_image
+from realtime.detection import shared_detector
+from realtime.images import UnreadableImage, read_image
+from training.data import face_from_photo
 from training.data import cache_file, describe, load_face_set
 
 FACES_DATA = os.environ.get("FACES_DATA")
@@ -44,7 +46,7 @@ def face_photos():
         data = path.read_bytes()
         if not data.startswith(b"\xff\xd8"):
             continue  # some .jpg files are PNGs: the truncation test wants a real JPEG
-        boxes = find_faces(read_image(path), SETTINGS)
+        boxes = shared_detector(SETTINGS).detect(read_image(path))
         if len(boxes) == 1 and boxes[0][2] >= 60:
             found.append((path, boxes[0]))
         if len(found) == 4:
@@ -210,19 +212,20 @@ def test_png_variants_decode_to_bgr8_and_the_face_is_found(face_photos, tmp_path
     assert image.shape[:2] == written.shape[:2]
     crop, status, _ = face_from_photo(image, SETTINGS, SIZE)
     assert status == "face" and crop.shape == (SIZE, SIZE, 3) and crop.dtype == np.uint8
-    boxes = find_faces(image, SETTINGS)
+    boxes = shared_detector(SETTINGS).detect(image)
     assert boxes and iou(boxes[0], box) > 0.5
 
 
 HUGE_SCRIPT = r"""
 import json, resource, sys, time
 from realtime.config import DetectionConfig
-from realtime.faces import find_faces, read_image
+from realtime.detection import shared_detector
+from realtime.images import read_image
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 image = read_image(sys.argv[1])
 decoded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
-boxes = find_faces(image, DetectionConfig())
+boxes = shared_detector(DetectionConfig()).detect(image)
 seconds = time.perf_counter() - start
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"shape": image.shape, "boxes": boxes, "detect_s": seconds,

@@ -31,7 +31,7 @@ import pytest
 from benchmarks.inputs import read_frames
 from realtime.__main__ import main
 from realtime.errors import UserError
-from realtime.gallery import MAX_NAME_LENGTH, Gallery, check_name
+from realtime.gallery import MAX_NAME_LENGTH, SQLiteStore, check_name
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
@@ -91,7 +91,7 @@ def small_clip(path, n=200, size=(320, 240), fourcc="mp4v"):
 
 def gallery_state(path):
     """(people with their sample counts, integrity) read straight from SQLite, as a fresh process would."""
-    with Gallery(path, None, create=False) as g:
+    with SQLiteStore(path, None, create=False) as g:
         people = g.people()
         (check,) = g._db.execute("PRAGMA integrity_check").fetchone()
         orphans = g._db.execute("SELECT COUNT(*) FROM samples WHERE person_id NOT IN (SELECT id FROM people)"
@@ -156,8 +156,7 @@ class Unplugged:
         return True, FRAMES[self.n - 1].copy()
     def get(self, prop): return 25.0 if prop == cv2.CAP_PROP_FPS else 0.0
     def release(self): pass
-Real = cv2.VideoCapture                 # files (the recording read back to check it) open for real
-cv2.VideoCapture = lambda source, *a: Unplugged(source, *a) if isinstance(source, int) else Real(source, *a)
+cv2.VideoCapture = Unplugged            # before realtime.capture binds it as VideoSource's opener
 from realtime.__main__ import main
 code = main(sys.argv[3:])
 print("openings", Unplugged.opened, file=sys.stderr)
@@ -174,8 +173,8 @@ def test_camera_lost_mid_run_retries_then_exits_with_the_frames_so_far_recorded(
     out, events = tmp_path / "out.mp4", tmp_path / "ev.jsonl"
     config = tmp_path / "fast.yaml"
     config.write_text((ROOT / "config.yaml").read_text(encoding="utf-8").replace(
-        "camera_backoff: 0.5", "camera_backoff: 0.1"), encoding="utf-8")
-    assert "camera_backoff: 0.1" in config.read_text(encoding="utf-8")
+        "backoff: 0.5", "backoff: 0.1"), encoding="utf-8")
+    assert "backoff: 0.1" in config.read_text(encoding="utf-8")
     proc = subprocess.run([sys.executable, "-c", FAKE_CAMERA, str(DATA / "videos" / CLIP), "40",
                            "--source", "0", "--headless", "--config", config, "--record", out, "--events", events,
                            "--model", MODEL, "--gallery", tmp_path / "g.db"],
@@ -298,7 +297,7 @@ def test_sqlite_file_of_another_schema_is_refused_and_not_modified(tmp_path, cap
 @needs_model
 def test_gallery_of_another_encoder_through_the_cli(tmp_path, capsys, photos):
     path = tmp_path / "g.db"
-    with Gallery(path, "0" * 64) as g:
+    with SQLiteStore(path, "0" * 64) as g:
         g.add_samples("ann", np.ones((2, 128), np.float32))
     for argv in (["enroll", "bob", photos[0]], ["identify", photos[0]]):
         line = one_error(*run_main(capsys, *argv, "--model", MODEL, "--gallery", path)[::2])
@@ -375,24 +374,26 @@ def test_disk_full_during_cli_enrollment_keeps_the_earlier_gallery(tmpfs, capsys
 def test_disk_full_during_key_enrollment_keeps_the_gallery_and_the_loop(tmp_path, encoder, caplog):
     """The same in the live loop (simulated with PRAGMA max_page_count, which any user can do): the
     failed enrollment is reported, the gallery is as before, and recognition goes on."""
-    from realtime.app import App, Enrollment
+    from realtime.app import App
     from realtime.config import apply_overrides, load_config
-    config = apply_overrides(load_config(), {"recognition.enroll_samples": 2, "recognition.enroll_seconds": 0.0,
-                                             "recognition.detect_async": "never"})
-    with Gallery(tmp_path / "g.db", encoder.model_id) as gallery:
+    from realtime.enrolment import KeyEnrolment
+    from realtime.recognizer import Recognizer
+    config = apply_overrides(load_config(), {"enrolment.samples": 2, "enrolment.seconds": 0.0,
+                                             "detection.worker": "never"})
+    with SQLiteStore(tmp_path / "g.db", encoder.model_id) as gallery:
         gallery.add_samples("ann", np.ones((1, encoder.embedding_size), np.float32))
         (pages,) = gallery._db.execute("PRAGMA page_count").fetchone()
         gallery._db.execute(f"PRAGMA max_page_count = {pages}")
-        app = App(config, encoder, gallery)
+        app = App(Recognizer(MODEL, config), gallery)
         frame = cv2.imread(str(sorted((DATA / "celebrity5/train/madonna").glob("*.jpg"))[0])) if DATA else None
         if frame is None:
             frame = np.zeros((240, 320, 3), np.uint8)
         # bypass the detector: two fake samples make the enrollment complete on the next frame
-        app.enrollment = Enrollment("bob", 0.0, 0.0, 2)
-        app.enrollment.samples = [np.zeros(encoder.embedding_size, np.float32)] * 200   # > the free pages
+        app.enrolment = KeyEnrolment("bob", 0.0, 0.0, 2)
+        app.enrolment.samples = [np.zeros(encoder.embedding_size, np.float32)] * 200   # > the free pages
         with caplog.at_level(logging.ERROR):
             app.process(frame, t=1.0)
-        assert app.enrollment is None and app.enrolled == []
+        assert app.enrolment is None and app.enrolled == []
         assert "Not saved: bob" in app.message
         assert any("full" in r.getMessage() for r in caplog.records), caplog.text
         app.process(frame, t=1.1)                       # the loop goes on
@@ -408,7 +409,7 @@ def test_disk_full_during_key_enrollment_keeps_the_gallery_and_the_loop(tmp_path
 def test_bad_names_are_refused_with_a_clear_message(tmp_path, name, problem):
     with pytest.raises(UserError, match=problem):
         check_name(name)
-    with Gallery(tmp_path / "g.db", "m") as g:
+    with SQLiteStore(tmp_path / "g.db", "m") as g:
         with pytest.raises(UserError, match=problem):
             g.add_samples(name, np.ones((1, 4)))
         assert g.add_samples("z" * MAX_NAME_LENGTH, np.ones((1, 4))) == 1      # the limit itself is fine
@@ -442,8 +443,8 @@ def test_record_to_an_unwritable_path_is_said_before_the_loop(tmp_path, capsys):
 # == crash safety ==============================================================================================
 KILL_IN_TRANSACTION = r"""
 import sys, numpy as np
-from realtime.gallery import Gallery
-g = Gallery(sys.argv[1], "m")
+from realtime.gallery import SQLiteStore
+g = SQLiteStore(sys.argv[1], "m")
 db = g._db
 real_executemany = db.executemany
 class Slow:                                   # announce the open transaction, then write a lot
@@ -461,7 +462,7 @@ def test_sigkill_inside_the_enrollment_transaction_leaves_no_half_person(tmp_pat
     """The gallery-level guarantee: a process killed while its enrollment transaction is writing
     (a hot journal is left behind) leaves the gallery as it was."""
     path = tmp_path / "g.db"
-    with Gallery(path, "m") as g:
+    with SQLiteStore(path, "m") as g:
         g.add_samples("ann", np.ones((3, 128)))
     child = subprocess.Popen([sys.executable, "-c", KILL_IN_TRANSACTION, str(path)], cwd=ROOT, env=env_for_child(),
                              stdout=subprocess.PIPE, text=True)
@@ -562,13 +563,14 @@ class LoopingCapture:
 @needs_data
 @needs_model
 def test_soak_10000_frames_memory_stays_flat(tmp_path, encoder):
-    from realtime.app import App
+    from realtime.app import App, RunOptions
+    from realtime.recognizer import Recognizer
     from realtime.capture import VideoSource
     from realtime.config import apply_overrides, load_config
     from realtime.keys import parse_key_script
     frames_wanted = int(os.environ.get("SOAK_FRAMES", 10_000))
     clip = small_clip(tmp_path / "clip.mp4", n=200)
-    config = apply_overrides(load_config(), {"recognition.detect_every": 5})
+    config = apply_overrides(load_config(), {"detection.every": 5})
     rss = {}
 
     def on_frame(frame, result):
@@ -578,13 +580,14 @@ def test_soak_10000_frames_memory_stays_flat(tmp_path, encoder):
         elif n % 2000 == 0:
             rss[n] = rss_bytes()
 
-    with Gallery(tmp_path / "g.db", encoder.model_id) as gallery, open(os.devnull, "w") as sink:
-        app = App(config, encoder, gallery)
+    with SQLiteStore(tmp_path / "g.db", encoder.model_id) as gallery, open(os.devnull, "w") as sink:
+        app = App(Recognizer(MODEL, config), gallery)
         source = VideoSource(clip, opener=lambda p: LoopingCapture(p, frames_wanted // 200 + 1))
         # people enrolled on the way, so matching runs against a real, changing gallery
         starts = [at for at in (50, 3000, 7000) if at + 60 < frames_wanted]
         keys = parse_key_script(",".join(f"e@{at},k,{i},ENTER" for i, at in enumerate(starts)))
-        summary = app.run(source, events=sink, max_frames=frames_wanted, key_script=keys, on_frame=on_frame)
+        summary = app.run(source, RunOptions(events=sink, max_frames=frames_wanted, key_script=keys,
+                                             on_frame=on_frame))
         source.close()
         app.close()
         rss["end"] = rss_bytes()

@@ -13,7 +13,8 @@ import pytest
 
 from realtime.config import load_config
 from realtime.encoder import Encoder
-from realtime.faces import face_from_photo, read_image
+from realtime.images import read_image
+from training.data import face_from_photo
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 DATA = os.environ.get("FACES_DATA")
@@ -64,13 +65,11 @@ def test_nearest_neighbour_names_unseen_people_well_above_chance(embeddings):
 
 def test_shipped_thresholds_accept_more_same_than_different_pairs(embeddings):
     """verify's one-person threshold separates pairs; the gallery's (design size) accepts fewer strangers still."""
-    from types import SimpleNamespace
-
-    from realtime.thresholds import resolve_threshold
+    from realtime.config import RecognitionConfig
+    from realtime.thresholds import ThresholdPolicy
     vectors, labels = embeddings
-    info = json.loads((MODELS / "encoder.json").read_text())
-    encoder = SimpleNamespace(info=info, threshold=info["threshold"])
-    pair, gallery = resolve_threshold(encoder, pair=True), resolve_threshold(encoder, people=5)
+    policy = ThresholdPolicy(json.loads((MODELS / "encoder.json").read_text()), RecognitionConfig())
+    pair, gallery = policy.pair(), policy.for_gallery(5)
     assert gallery < pair
     i, j = np.triu_indices(len(labels), 1)
     d = np.linalg.norm(vectors[i] - vectors[j], axis=1)

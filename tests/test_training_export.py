@@ -64,7 +64,7 @@ def test_encoder_json_schema(exported):
         "crop": "largest face"}
     # The alignment the crops were made with, as the runtime checks it against its config.
     from realtime.config import load_config
-    from realtime.faces import check_preprocessing
+    from realtime.crops import check_preprocessing
     assert pre["alignment"]["method"] in ("yunet", "none")
     check_preprocessing(meta, load_config())
     assert meta["metrics"] == {"top1": 0.5, "roc_auc": 0.6}

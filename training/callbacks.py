@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from realtime.faces import scale_crops
+from realtime.encoder import scale_crops
 from training import metrics
 
 # A few hundred faces: all their pairs take well under a second to embed and score on a CPU.

@@ -1,7 +1,7 @@
 """Folders of face photos to labelled face crops, with a detection cache.
 
-A dataset folder holds ``<person>/<photo>``. Every photo goes through
-``realtime.faces.face_from_photo`` (the runtime's own preprocessing). Crops are cached as
+A dataset folder holds ``<person>/<photo>``. Every photo's largest face goes through the
+runtime's own face path (:func:`face_from_photo`: the detector, then ``realtime.crops``). Crops are cached as
 uint8 in one ``.npz`` per folder and settings (no pickle), keyed on a digest of each file's
 bytes, so a second run detects nothing it has seen before, even in a copy of the dataset.
 """
@@ -22,15 +22,56 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from realtime.align import make_aligner
+from realtime.align import Aligner, make_aligner
+from realtime.boxes import Box, center_box
 from realtime.config import AlignmentConfig, DetectionConfig
+from realtime.crops import face_crops
+from realtime.detection import shared_detector
 from realtime.errors import UserError
-from realtime.faces import box_settings, IMAGE_SUFFIXES, UnreadableImage, face_from_photo, read_image
+from realtime.images import IMAGE_SUFFIXES, UnreadableImage, read_image
 from realtime.paths import NotReadable, read_regular_file
 
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
+
+
+# The detection settings that decide which box a photo's face gets (caches are keyed on these;
+# the file-size and pixel limits decide only whether a photo is read at all, the live loop's
+# speed settings never touch a photo).
+BOX_SETTINGS = ("backend", "cascade", "scale_factor", "min_neighbors", "min_size", "max_side",
+                "center_crop_fallback", "center_crop_fraction")
+
+
+def box_settings(settings: DetectionConfig) -> dict:
+    return {k: getattr(settings, k) for k in BOX_SETTINGS}
+
+
+def photo_face_box(image: np.ndarray, settings: DetectionConfig) -> tuple[Box | None, str, int]:
+    """The box of a photo's largest face, how it was found, and how many faces were detected.
+
+    The status is ``"face"``, ``"fallback"`` (centre box, when ``center_crop_fallback`` is on)
+    or ``"no_face"`` (box is None). Training's crops and the teacher's embeddings both start here,
+    so they always describe the same face.
+    """
+    boxes = shared_detector(settings).detect(image)
+    if boxes:
+        return boxes[0], "face", len(boxes)
+    if settings.center_crop_fallback:
+        return center_box(image.shape, settings.center_crop_fraction), "fallback", 0
+    return None, "no_face", 0
+
+
+def face_from_photo(image: np.ndarray, settings: DetectionConfig, size: int,
+                    aligner: Aligner | None = None) -> tuple[np.ndarray | None, str, int]:
+    """The crop of the largest face, how it was found, and how many faces were detected (see
+    :func:`photo_face_box`). With an aligner the crop is aligned, and a box in which it finds no
+    face gives ``"not_a_face"``."""
+    box, status, count = photo_face_box(image, settings)
+    if box is None:
+        return None, status, count
+    crops, kept = face_crops(image, [box], size, aligner)
+    return (crops[0], status, count) if kept else (None, "not_a_face", count)
 
 
 @dataclass

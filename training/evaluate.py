@@ -21,7 +21,7 @@ from realtime.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT, Config, load_conf
 from realtime.errors import UserError, run_command, setup_logging, shorten
 from realtime.outputs import check_output_dir, check_outputs_distinct, new_run_dir, same_file, \
     write_text_atomic
-from realtime.faces import scale_crops
+from realtime.encoder import scale_crops
 from realtime.matching import Index, match
 from training import metrics, plots
 from training.data import FaceSet, describe, load_face_set

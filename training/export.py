@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from realtime.config import Config
-from realtime.faces import preprocessing_record
+from realtime.crops import preprocessing_record
 from realtime.outputs import staged_files
 
 log = logging.getLogger(__name__)

@@ -42,7 +42,8 @@ def dlib_eye_centres(image_rgb: np.ndarray, box) -> np.ndarray:
 def measure(paths: list[Path], config) -> tuple[np.ndarray, list[tuple], float]:
     """Normalised eye errors per face, a few (image, yunet points, dlib eyes) to draw, YuNet ms per face."""
     from realtime.align import Aligner
-    from realtime.faces import photo_face_box, read_image
+    from realtime.images import read_image
+    from training.data import photo_face_box
     aligner = Aligner(config.alignment, config.model.input_size)
     errors, samples, seconds = [], [], []
     for path in paths:

@@ -166,7 +166,7 @@ def train_classifier(config: Config, train: FaceSet, validation: FaceSet | None 
 def train_seed_triplet(config: Config, train: FaceSet, validation: FaceSet | None = None) -> Result:
     """Fixed random triplets, drawn once (steps x batch of them), fitted for ``epochs``."""
     import keras
-    from realtime.faces import scale_crops
+    from realtime.encoder import scale_crops
     from training.losses import seed_triplet_loss
     from training.model import build_triplet_model
     from training.seed_triplet import random_triplets
@@ -189,7 +189,7 @@ def train_seed_triplet(config: Config, train: FaceSet, validation: FaceSet | Non
 
 def classifier_accuracy(classifier, train: FaceSet, val: FaceSet) -> float:
     """Softmax top-1 on val faces (people unknown to the head count as misses)."""
-    from realtime.faces import scale_crops
+    from realtime.encoder import scale_crops
     model, people = classifier
     pred = np.array(people)[model.predict(scale_crops(val.crops), verbose=0).argmax(1)]
     return float((pred == val.labels).mean())

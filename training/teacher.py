@@ -1,7 +1,7 @@
 """The distillation teacher: dlib's ResNet (face_recognition's model) on its own aligned chips.
 
 Training time only (dlib is never imported by ``realtime``). Every photo's face box comes from
-``realtime.faces.photo_face_box``, the same box the student's crop starts from; dlib's 5-point
+``training.data.photo_face_box``, the same box the student's crop starts from; dlib's 5-point
 shape predictor aligns a 150x150 chip inside it and the ResNet gives a 128-d unit embedding.
 That costs ~0.1 s a face on a CPU without BLAS, so embeddings are computed once, in worker
 processes, and cached (keyed on each file's bytes and the detection settings) beside the
@@ -67,7 +67,8 @@ def embed_chips(images_rgb: list[np.ndarray], boxes: list) -> np.ndarray:
 def _embed_paths(task: tuple[list[str], DetectionConfig]) -> np.ndarray:
     """Worker: embeddings of a chunk of photos, NaN rows where a photo has no usable face."""
     import cv2
-    from realtime.faces import photo_face_box, read_image
+    from realtime.images import read_image
+    from training.data import photo_face_box
     paths, settings = task
     out = np.full((len(paths), EMBEDDING_SIZE), np.nan, np.float32)
     images, boxes, rows = [], [], []
@@ -88,7 +89,7 @@ def _embed_paths(task: tuple[list[str], DetectionConfig]) -> np.ndarray:
 
 
 def cache_path(cache_dir: str | Path, settings: DetectionConfig) -> Path:
-    from realtime.faces import box_settings
+    from training.data import box_settings
     blob = json.dumps({"v": 1, "chip": CHIP_SIZE, "padding": CHIP_PADDING,
                        **box_settings(settings)}, sort_keys=True)
     return Path(cache_dir).expanduser() / f"teacher-dlib-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.npz"

@@ -22,9 +22,8 @@ log = logging.getLogger("realtime.gallery")
 def copy_gallery(src: str, dst: str) -> tuple[int, int]:
     """Copy every person and sample of ``src`` into the empty or new gallery ``dst``; returns
     (people, samples) copied."""
-    from realtime.gallery import describe, is_url, open_gallery
-    src_loc, dst_loc = (s if is_url(s) else os.path.realpath(Path(s.removeprefix("sqlite://")).expanduser())
-                        for s in (src, dst))
+    from realtime.gallery import describe, open_gallery, parse_location
+    src_loc, dst_loc = (s if isinstance(s, str) else Path(os.path.realpath(s)) for s in map(parse_location, (src, dst)))
     if src_loc == dst_loc:
         raise UserError(f"gallery copy: SRC and DST are the same gallery ({describe(src_loc)}): give another DST")
     with open_gallery(src_loc, None, create=False) as source:

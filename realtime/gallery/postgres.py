@@ -74,7 +74,7 @@ def _psycopg():
     return psycopg
 
 
-class PostgresGallery(GalleryStore):
+class PostgresStore(GalleryStore):
     """The gallery in the PostgreSQL database of ``url`` (libpq fills what the URL leaves out
     from the ``PG*`` environment variables and ``~/.pgpass``)."""
 
@@ -234,8 +234,8 @@ class PostgresGallery(GalleryStore):
                             f"{', '.join(sorted(have))} that are not a gallery's: use another database")
         return True
 
-    def _reopen(self) -> "PostgresGallery":
-        other = PostgresGallery(self.url, self.model_id, create=True, dim=self.dim)
+    def _reopen(self) -> "PostgresStore":
+        other = PostgresStore(self.url, self.model_id, create=True, dim=self.dim)
         try:
             other._call(lambda conn: conn.execute(f"LISTEN {CHANNEL}"), "cannot be followed")
         except BaseException:

@@ -71,7 +71,7 @@ def file_identity(path: Path) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
-class Gallery(GalleryStore):
+class SQLiteStore(GalleryStore):
     """The SQLite gallery at ``path`` (``create=False``: it must exist already)."""
 
     def __init__(self, path: str | Path, model_id: str | None = None, create: bool = True, dim: int | None = None,
@@ -195,8 +195,8 @@ class Gallery(GalleryStore):
         return (f"the gallery {self.path} is busy (locked by another process): it {what} now; try again when "
                 f"the other program has finished")
 
-    def _reopen(self) -> "Gallery":
-        other = Gallery(self.path, self.model_id, create=True, dim=self.dim, busy_timeout=WATCH_BUSY_TIMEOUT)
+    def _reopen(self) -> "SQLiteStore":
+        other = SQLiteStore(self.path, self.model_id, create=True, dim=self.dim, busy_timeout=WATCH_BUSY_TIMEOUT)
         other._announce = True
         return other
 
