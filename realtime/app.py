@@ -9,6 +9,7 @@ matching and tracking once each, in that order.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -35,6 +36,9 @@ from realtime.thresholds import step_threshold
 from realtime.window import Window
 
 log = logging.getLogger(__name__)
+
+# At the end of a run, how long an enrolment still being written is waited for (the store then cuts it off).
+SAVE_GRACE = 1.0
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ class App:
         self.timings: dict[str, float] = {}
         self._last_boxes: list[Box] = []
         self.enrolled: list[tuple[str, int]] = []
+        self._saving: list[tuple[str, int, concurrent.futures.Future]] = []   # enrolments being written
 
     def close(self) -> None:
         """Stop the detection worker (the gallery and recognizer belong to the caller)."""
@@ -111,8 +116,9 @@ class App:
 
     # -- one frame -----------------------------------------------------------------------------
     def process(self, frame: np.ndarray, t: float | None = None) -> FrameResult:
-        """Detect, align, encode, match, track and (if enrolling) sample one frame; no drawing, no
-        I/O but the gallery write that completes an enrolment."""
+        """Detect, align, encode, match, track and (if enrolling) sample one frame; no drawing and
+        no I/O (a completed enrolment is written on the store's writer thread, its outcome shown
+        on a later frame)."""
         index = self.frame_index
         self.frame_index += 1
         t = float(index) if t is None else t
@@ -133,6 +139,8 @@ class App:
         self._last_boxes = list(boxes)
         if self.enrolment is not None:
             self._enrol(emb, boxes, t)
+        if self._saving:
+            self.collect_saves(t)     # after this frame's vote: the next frames vote afresh
         c4 = time.perf_counter()
         self.timings = {"detect": c1 - c0, "encode": c2 - c1, "match": c3 - c2, "track": c4 - c3}
         return FrameResult(index, t, faces, full)
@@ -148,20 +156,34 @@ class App:
         job.offer(boxes, emb, t)
         if job.complete:
             self.enrolment = None
-            try:
-                count = self.gallery.add_samples(job.name, np.stack(job.samples))
-            except UserError as err:  # a full disk, a read-only gallery: say so and keep recognising
-                log.error("enrollment of %s failed: %s", job.name, err)
-                self._say(f"Not saved: {job.name} (see the log)", t)
-                return
-            self.enrolled.append((job.name, len(job.samples)))
-            log.info("enrolled %s: %d samples (%d in total)", job.name, len(job.samples), count)
-            self._say(f"Enrolled {job.name} ({count} samples)", t)
-            self.tracker.reset()
+            # Never on the frame path: a store that is locked or stalled holds up only this write.
+            future = self.gallery.add_samples_in_background(job.name, np.stack(job.samples))
+            self._saving.append((job.name, len(job.samples), future))
+            log.info("saving %s: %d samples", job.name, len(job.samples))
+            self._say(f"Saving {job.name}...", t)
         elif job.timed_out(t):
             log.warning("enrollment of %s cancelled: no face seen", job.name)
             self._say(f"No face seen: {job.name} not enrolled", t)
             self.enrolment = None
+
+    def collect_saves(self, t: float, wait: float = 0.0) -> None:
+        """Apply the enrolments written meanwhile (waiting up to ``wait`` s for them): on screen,
+        in the summary; a failed one was logged by the store, and the loop goes on recognising."""
+        if wait > 0 and self._saving:
+            concurrent.futures.wait([future for _, _, future in self._saving], timeout=wait)
+        pending = []
+        for name, taken, future in self._saving:
+            if not future.done():
+                pending.append((name, taken, future))
+            elif future.cancelled() or future.exception() is not None:  # a full disk, a read-only or
+                self._say(f"Not saved: {name} (see the log)", t)          # stalled store
+            else:
+                count = future.result()
+                self.enrolled.append((name, taken))
+                log.info("enrolled %s: %d samples (%d in total)", name, taken, count)
+                self._say(f"Enrolled {name} ({count} samples)", t)
+                self.tracker.reset()
+        self._saving = pending
 
     def _say(self, text: str, t: float) -> None:
         self.message, self.message_until = text, t + 2.5
@@ -320,6 +342,7 @@ class App:
             pass
 
     def _finish(self, run: "_Run", stop: threading.Event) -> dict:
+        self.collect_saves(self._time(run.source, run.start), wait=SAVE_GRACE)   # the summary names them
         elapsed = max(time.perf_counter() - run.start, 1e-9)
         summary = {"frames": run.frames, "faces": run.faces, "fps": round(run.frames / elapsed, 2),
                    "seconds": round(elapsed, 3), "interrupted": stop.is_set(),

@@ -449,11 +449,71 @@ def test_a_live_store_never_waits_on_a_stalled_server(server, db, short_waits, c
         assert time.monotonic() - start < 0.5 and not pending.done()
         start = time.monotonic()
         live.close()
-        assert time.monotonic() - start < 1.5                          # CLOSE_GRACE (0.5 s), then cut
+        assert time.monotonic() - start < 1.5                          # CLOSE_GRACE (0.5 s here), then cut
         assert pending.done() and isinstance(pending.exception(), UserError)
-        assert "enrollment of cid not saved" in caplog.text and "did not answer" in caplog.text
+        assert "enrollment of cid not saved" in caplog.text
+        assert "the program ended while the server had not answered" in caplog.text
+        assert "nothing of 'cid' was saved" in caplog.text
         proxy.resume()
     finally:
         proxy.close()
     with open_gallery(db, None, create=False) as g:
         assert g.people() == [("ann", 1), ("bob", 1)]
+
+
+@needs_data
+@needs_model
+def test_a_camera_keeps_recognising_and_stops_at_once_while_its_enrolment_waits_on_a_stalled_server(
+        server, db, tmp_path):
+    """The issue's case: the live program's window enrolment (scripted keys) meets a server that stopped
+    answering without closing the connection. Frames go on (before: none for 22-50 s), and SIGTERM
+    ends the run at once with exit 0, saying the enrolment was not saved (before: not until the
+    server answered)."""
+    import json
+    import threading
+    from realtime.encoder import Encoder
+    encoder = Encoder(MODEL)
+    with open_gallery(db, encoder.model_id) as g:                    # the tables, and someone enrolled
+        g.add_samples("someone else", -np.ones((1, encoder.embedding_size), np.float32) / encoder.embedding_size ** .5)
+    clip = long_clip(tmp_path / "long.mp4", repeats=4)
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    proxy = pgserver.StallingProxy(port)
+    proc = subprocess.Popen([sys.executable, "-m", "realtime", "--source", str(clip), "--headless", "--pace",
+                             "--events", "-", "--model", str(MODEL), "--gallery", proxy.url(db),
+                             "--keys", "e@40,k,a,t,i,e,ENTER"], cwd=ROOT, env=child_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[tuple[float, dict]] = []
+    err: list[str] = []
+    threading.Thread(target=lambda: [lines.append((time.monotonic(), json.loads(l))) for l in proc.stdout],
+                     daemon=True).start()
+    threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True).start()
+    try:
+        end = time.monotonic() + 60
+        while not lines and time.monotonic() < end and proc.poll() is None:
+            time.sleep(0.05)
+        assert lines, "".join(err)
+        proxy.stall()                                               # before the enrolment completes
+        while not any("saving katie" in line for line in err) and time.monotonic() < end:
+            assert proc.poll() is None, "".join(err)
+            time.sleep(0.05)
+        saving = time.monotonic()
+        assert any("saving katie" in line for line in err), "".join(err)
+        time.sleep(3.0)
+        during = [e for t, e in lines if saving + 0.5 <= t and "faces" in e]
+        assert len(during) > 30, len(during)                        # 25 fps paced: ~62 frames in 2.5 s
+        stopped = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        took = time.monotonic() - stopped
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proxy.close()
+    text = "".join(err)
+    assert proc.returncode == 0 and "Traceback" not in text, text
+    assert took < 4.0, took
+    assert "enrollment of katie not saved" in text and "the server had not answered" in text, text
+    summary = lines[-1][1]["summary"]
+    assert summary["interrupted"] is True and summary["enrolled"] == []
+    with open_gallery(db, None, create=False) as g:
+        assert g.people() == [("someone else", 1)]                 # nothing half-saved

@@ -393,6 +393,7 @@ def test_disk_full_during_key_enrollment_keeps_the_gallery_and_the_loop(tmp_path
         app.enrolment.samples = [np.zeros(encoder.embedding_size, np.float32)] * 200   # > the free pages
         with caplog.at_level(logging.ERROR):
             app.process(frame, t=1.0)
+            app.collect_saves(1.0, wait=5.0)             # written on the store's writer thread
         assert app.enrolment is None and app.enrolled == []
         assert "Not saved: bob" in app.message
         assert any("full" in r.getMessage() for r in caplog.records), caplog.text

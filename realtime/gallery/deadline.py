@@ -22,6 +22,7 @@ class Deadline:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self.expired = False        # the last call was cut (its error means "no answer in time")
+        self.closing = False        # ... because the store was closing, not because time ran out
         self.running = threading.Lock()   # held while a call runs: a closing store waits for it
 
     @contextlib.contextmanager
@@ -29,7 +30,7 @@ class Deadline:
         """Run the block with the socket ``fd`` cut after ``seconds``."""
         with self.running:
             with self._lock:
-                self._fd, self.expired = fd, False
+                self._fd, self.expired, self.closing = fd, False, False
             timer = threading.Timer(seconds, self.cut)
             timer.daemon = True
             timer.start()
@@ -40,12 +41,13 @@ class Deadline:
                     self._fd = None
                 timer.cancel()
 
-    def cut(self) -> bool:
-        """Shut the running call's socket down (both ways); False when no call is running."""
+    def cut(self, closing: bool = False) -> bool:
+        """Shut the running call's socket down (both ways); False when no call is running.
+        ``closing``: the store is being closed (the program ends), time had not run out."""
         with self._lock:
             if self._fd is None:
                 return False
-            self.expired = True
+            self.expired, self.closing = True, closing
             try:
                 with socket.socket(fileno=os.dup(self._fd)) as sock:
                     sock.shutdown(socket.SHUT_RDWR)

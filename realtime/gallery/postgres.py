@@ -162,6 +162,9 @@ class PostgresStore(GalleryStore):
     def _transient(self, err, doing: str, seconds: float | None = None) -> StoreUnavailable | None:
         """A failure that passes (no answer, a lock, a timeout, a lost connection) as one line, else None."""
         state = getattr(err, "sqlstate", None) or ""
+        if self._deadline.closing:
+            return StoreUnavailable(f"gallery {self.location}: the program ended while the server had not answered: "
+                                    f"it {doing}")
         if self._deadline.expired:
             return StoreUnavailable(f"{self._no_answer(seconds)}: it {doing}; check the server and the network")
         if state == "55P03":
@@ -251,13 +254,13 @@ class PostgresStore(GalleryStore):
             raise self._lost(err) from None
 
     def _interrupt(self) -> None:
-        self._deadline.cut()
+        self._deadline.cut(closing=True)
 
     def _close(self) -> None:
         """Close, first cutting off a call another thread is waiting in (a live run that ends while
         its enrollment waits on a stalled server), so closing never waits on the server."""
         if not self._deadline.running.acquire(blocking=False):
-            self._deadline.cut()
+            self._deadline.cut(closing=True)
             if not self._deadline.running.acquire(timeout=ANSWER_TIMEOUT):
                 return      # the call never returned: leave the connection to the process's exit
         try:
@@ -334,9 +337,12 @@ class PostgresStore(GalleryStore):
         except pg.Error as err:
             state = getattr(err, "sqlstate", None) or ""
             lost = self._deadline.expired or (isinstance(err, pg.OperationalError) and self._connection_lost(err))
-            why = f"no answer within {seconds:.0f} s" if self._deadline.expired else self._clean(err)
+            why = ("the program ended first" if self._deadline.closing else
+                   f"no answer within {seconds:.0f} s" if self._deadline.expired else self._clean(err))
             if committing and lost:
                 message = f"{where}: the server stopped answering while saving ({why}): {unsure}"
+            elif self._deadline.closing:
+                message = f"{where}: the program ended while the server had not answered: {failed}"
             elif self._deadline.expired:
                 message = f"{self._no_answer(seconds)}: {failed}; check the server and the network, then try again"
             elif state == "55P03":

@@ -29,7 +29,7 @@ log = logging.getLogger("realtime.gallery")
 WATCH_INTERVAL = 0.25
 RETRY_MAX = 2.0
 # Closing a store gives a background write this long to finish before cutting it off (it then saves nothing).
-CLOSE_GRACE = 2.0
+CLOSE_GRACE = 1.0
 
 
 class StoreUnavailable(UserError):
