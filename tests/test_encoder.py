@@ -58,3 +58,22 @@ def test_an_encoder_tflite_over_the_limit_is_refused_before_it_is_read(tmp_path,
         f.truncate(2_000_000)                                  # sparse: costs nothing
     monkeypatch.setattr(encoder, "MAX_TFLITE_BYTES", 1_000_000)
     assert "is 2,000,000 bytes, over the limit of 1,000,000" in load_within(tmp_path)
+
+
+@needs_model
+def test_encoder_json_of_another_model_is_refused_and_one_that_names_none_is_warned_about(tmp_path, caplog):
+    """A swapped encoder.json of the same shape was accepted silently (its threshold named strangers)."""
+    import json
+    import logging
+    from realtime.encoder import Encoder
+    shutil.copy(MODEL / "encoder.tflite", tmp_path / "encoder.tflite")
+    info = json.loads((MODEL / "encoder.json").read_text())
+    assert Encoder(MODEL).model_id == info["tflite_sha256"]              # the shipped pair is tied
+    (tmp_path / "encoder.json").write_text(json.dumps({**info, "tflite_sha256": "ab" * 32, "threshold": 1.3}))
+    message = load_within(tmp_path)
+    assert "describes another model" in message and "re-export the model" in message, message
+    del info["tflite_sha256"]                                            # exported before the field existed
+    (tmp_path / "encoder.json").write_text(json.dumps(info))
+    with caplog.at_level(logging.WARNING):
+        assert Encoder(tmp_path).embedding_size == info["embedding_size"]
+    assert "does not name the model it describes" in caplog.text

@@ -106,3 +106,17 @@ def test_export_never_writes_through_symlinks_planted_in_a_shared_out_folder(tmp
         assert (out / name).is_file() and not (out / name).is_symlink(), name
     assert Encoder(out).embedding_size == 128
     assert not [p for p in out.iterdir() if p.name.startswith(".staging-")]     # the private folder is gone
+
+
+def test_encoder_json_names_its_tflite_and_a_swapped_one_is_refused(tmp_path):
+    from realtime.encoder import Encoder
+    from realtime.errors import UserError
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out, seed in ((a, 1), (b, 2)):
+        import keras
+        keras.utils.set_random_seed(seed)
+        export(build_encoder(60, 128, "seed"), out, metadata(Config(), "triplet", True, 0.9, {}, {}))
+        assert json.loads((out / "encoder.json").read_text())["tflite_sha256"] == Encoder(out).model_id
+    (a / "encoder.json").write_bytes((b / "encoder.json").read_bytes())   # same shape, another model
+    with pytest.raises(UserError, match="describes another model"):
+        Encoder(a)

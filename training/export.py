@@ -7,6 +7,7 @@ resize its input to the n faces of a frame and encode them in one call.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -70,6 +71,8 @@ def export(encoder, out_dir: Path, meta: dict) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     with staged_files(out_dir, "--out") as stage:
         weights_only_copy(encoder).save(stage.path("encoder.keras"))
-        stage.path("encoder.tflite").write_bytes(tflite_bytes(encoder))
+        model = tflite_bytes(encoder)
+        stage.path("encoder.tflite").write_bytes(model)
+        meta = {**meta, "tflite_sha256": hashlib.sha256(model).hexdigest()}   # ties the metadata to these bytes
         stage.path("encoder.json").write_bytes((json.dumps(meta, indent=2) + "\n").encode())
     log.info("exported encoder to %s (threshold %s)", out_dir, meta.get("threshold"))
