@@ -263,6 +263,31 @@ def new_run_dir(base: PathLike, prefix: str = "") -> Path:
     return candidate
 
 
+def check_writable_folder(path: PathLike, label: str, undone: str) -> None:
+    """Refuse (one line) a folder that cannot be written: a read-only file system, a parent that is
+    immutable or not writable. A probe file is made in it (and the folder with its missing parents,
+    removed again), so a long job finds out before it starts, not when it writes its results;
+    ``undone`` says what was not done."""
+    path = Path(path)
+    made, folder = [], path
+    while not os.path.lexists(folder) and folder.parent != folder:
+        made.append(folder)
+        folder = folder.parent
+    try:
+        for folder in reversed(made):
+            os.mkdir(folder)
+        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise UserError(f"{label} {path} cannot be written ({err.strerror or err}): {undone}; give a folder you "
+                        f"can write") from None
+    finally:
+        for folder in made:            # deepest first: only what the probe made
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+
+
 def check_output_dir(path: PathLike, overwrite: bool, label: str) -> Path:
     """Refuse an output folder that already holds files (a trained model, a report) unless ``overwrite``."""
     path = Path(path)
