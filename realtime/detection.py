@@ -74,10 +74,10 @@ class HaarDetector:
         ``scale`` < 1 detects on a downscaled copy (the live loop's speed switch); images larger
         than ``max_side`` are always downscaled, so huge photos cost no extra memory."""
         gray = to_gray(image)
-        if gray.size == 0:
-            return []
         s = self.settings
-        factor = detection_factor(gray.shape, s, scale)
+        factor = detection_factor(gray.shape, s, scale) if gray.size else 0.0
+        if min(gray.shape[:2]) < s.min_size or round(min(gray.shape[:2]) * factor) < 1:
+            return []          # no face of the smallest size looked for fits (a 1x1 or 3000x3 frame)
         small = gray if factor >= 1.0 else cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
         min_side = max(1, int(round(s.min_size * factor)))
         found = self._full.detectMultiScale(small, scaleFactor=s.scale_factor, minNeighbors=s.min_neighbors,

@@ -24,3 +24,15 @@ def test_losing_every_followed_face_triggers_a_full_detection_at_once():
     assert finder.find(blank, []) == ([], True)                 # the first frame: a full detection
     assert finder.find(blank, []) == ([], False)                # nothing to follow, not due
     assert finder.find(blank, [(100, 100, 60, 60)]) == ([], True)  # the followed face is gone: look everywhere
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 2000), (3, 3000), (3000, 2), (29, 640), (200, 100000)])
+def test_frames_too_thin_for_a_face_find_none_instead_of_failing(shape):
+    """A side that scales to 0 px (1x1, 2000x1, 3000x3 videos) made OpenCV's resize fail: a traceback."""
+    from realtime.detection import FaceFinder
+    from realtime.config import apply_overrides, load_config
+    config = apply_overrides(load_config(), {"detection.worker": "never", "detection.scale": 0.5})
+    finder = FaceFinder(config.detection)
+    frame = np.zeros((*shape, 3), np.uint8)
+    assert finder.find(frame, []) == ([], True)
+    assert finder.find(frame, [(0, 0, 1, 1)]) == ([], True)
