@@ -517,3 +517,14 @@ def test_a_camera_keeps_recognising_and_stops_at_once_while_its_enrolment_waits_
     assert summary["interrupted"] is True and summary["enrolled"] == []
     with open_gallery(db, None, create=False) as g:
         assert g.people() == [("someone else", 1)]                 # nothing half-saved
+
+
+def test_a_first_enrollment_that_fails_leaves_no_gallery_tables(db, capsys):
+    """All or nothing, as in SQLite: the tables come in the first enrollment's own transaction, so one
+    that fails (here a bad row, caught by the server) leaves "does not exist", not an empty gallery."""
+    from realtime.__main__ import main
+    with open_gallery(db, "m") as g:
+        with pytest.raises(UserError, match="cannot be written"):
+            g._insert("ann", np.ones((1, 4), np.float32), "m\x00bad", 0.0)       # NUL: refused by the server
+    assert main(["list", "--gallery", db]) == 2
+    assert "does not exist" in capsys.readouterr().err

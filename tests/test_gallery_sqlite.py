@@ -297,3 +297,52 @@ def test_the_first_enrollment_makes_private_folders_whatever_the_umask(tmp_path)
         assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700, folder
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(tmp_path).st_mode) == existing               # an existing folder is left as it is
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 256 KiB tmpfs filled to the last byte (root only)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    fd = os.open(mnt / "filler", os.O_CREAT | os.O_WRONLY)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_a_first_enrollment_on_a_full_disk_leaves_no_empty_gallery(full_disk, capsys):
+    """Before: a traceback, and a 0-byte gallery left behind, so `list` said "empty" instead of
+    "does not exist"."""
+    path = full_disk / "g.db"
+    with SQLiteStore(path, "m") as g:
+        with pytest.raises(UserError, match="cannot be written .*full.*nothing of 'ann' was saved"):
+            g.add_samples("ann", np.ones((50, 128)))
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+    line = one_line(*run_cli(capsys, "list", "--gallery", path)[::2])
+    assert "does not exist" in line
+    (full_disk / "filler").unlink()
+    with SQLiteStore(path, "m") as g:                                   # room again: it works
+        assert g.add_samples("ann", np.ones((1, 4))) == 1
+
+
+@pytest.mark.parametrize("device", ["/dev/null", "/dev/zero"])
+def test_a_gallery_that_is_a_device_is_refused_and_nothing_is_put_beside_it(capsys, device):
+    before = set(os.listdir("/dev"))
+    line = one_line(*run_cli(capsys, "list", "--gallery", device)[::2])
+    assert f"gallery {device} is a character device, not a gallery file" in line
+    with pytest.raises(UserError, match="character device"):
+        SQLiteStore(device, "m")
+    assert set(os.listdir("/dev")) - before == set()                   # no /dev/null-journal

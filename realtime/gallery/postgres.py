@@ -308,19 +308,18 @@ class PostgresStore(GalleryStore):
 
         def transaction(conn):
             nonlocal committing
-            if not self._tables:
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                    if not self._has_tables():  # another process may have made them meanwhile: DDL on
-                        conn.execute(SCHEMA)    # tables in use would lock them and could deadlock its writes
-                self._tables = True
             with conn.transaction(), conn.cursor() as cur:
                 if bulk:
                     cur.execute(f"SET LOCAL statement_timeout = {int((seconds - 2) * 1000)}")
+                if not self._tables:   # the first enrollment makes the tables in its own transaction: all or nothing
+                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                    if not self._has_tables():  # another process may have made them meanwhile: DDL on
+                        cur.execute(SCHEMA)     # tables in use would lock them and could deadlock its writes
                 cur.execute("UPDATE gallery_state SET version = version + 1 WHERE id = 1")
                 result = work(cur)
                 cur.execute(f"NOTIFY {CHANNEL}")
                 committing = True
+            self._tables = True
             return result
 
         where = f"gallery {self.location}"

@@ -12,6 +12,7 @@ a live process stops naming the deleted people, or reads the new file's.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -23,7 +24,7 @@ from typing import Iterator
 import numpy as np
 
 from realtime.errors import UserError
-from realtime.paths import make_private_folders
+from realtime.paths import describe, make_private_folders
 from realtime.gallery.store import GalleryStore, StoreUnavailable
 
 log = logging.getLogger("realtime.gallery")
@@ -106,6 +107,8 @@ class SQLiteStore(GalleryStore):
             self._symlink = False
         if path.is_dir():
             raise UserError(f"gallery {path} is a folder: pass --gallery FILE")
+        if path.exists() and not path.is_file():   # SQLite would put a -journal file beside a device
+            raise UserError(f"gallery {path} is {describe(path)}, not a gallery file: pass --gallery FILE")
         if not path.exists() and not create:
             raise UserError(f"gallery {path} does not exist: enroll someone first "
                             f"(python -m realtime enroll NAME PHOTO...), or pass the right --gallery")
@@ -175,21 +178,42 @@ class SQLiteStore(GalleryStore):
         self._close()
         self._tables = False
 
-    def _create(self) -> None:
-        """The file (mode 0600, folders 0700) and the tables: at the first enrollment only."""
+    def _create(self) -> bool:
+        """The file (mode 0600, folders 0700) if there is none: at the first enrollment only. True
+        when this call made it (the tables come in that enrollment's own transaction)."""
         self._follow_path()
+        made = False
         if self._db is None:
             try:
                 make_private_folders(self.path.parent)
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                made = True
+            except FileExistsError:    # made meanwhile by another process
+                pass
             except OSError as err:
                 raise UserError(f"cannot create gallery {self.path} ({err.strerror or err}): pass --gallery "
                                 f"with a file in a folder you can write") from None
-            self._open()
-        if not self._tables:
-            self._db.executescript(SCHEMA)
-            self._tables = True
-            self._tighten_mode()
+            try:
+                self._open()
+            except BaseException:
+                if made:
+                    self._discard_new()
+                raise
+        return made
+
+    def _discard_new(self) -> None:
+        """Remove the gallery file this process just made when its first enrollment failed: no empty
+        gallery is left behind (``list`` then still says it does not exist). Kept if another
+        process has written to it meanwhile."""
+        self._close()
+        self._tables = False
+        try:
+            if os.stat(self.path).st_size == 0:
+                for leftover in (self.path, Path(f"{self.path}-journal")):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(leftover)
+        except OSError:
+            pass
 
     def _busy(self, what: str) -> str:
         return (f"the gallery {self.path} is busy (locked by another process): it {what} now; try again when "
@@ -263,17 +287,30 @@ class SQLiteStore(GalleryStore):
 
     # -- writing -------------------------------------------------------------------------------
     def _write(self, work, failed: str, hint: str):
-        """Run ``work(db)`` in one IMMEDIATE transaction; every failure is a one-line UserError."""
-        self._create()
+        """Run ``work(db)`` in one IMMEDIATE transaction, with the tables if they are not there yet
+        (all or nothing: a first enrollment that fails leaves no gallery); every failure is a
+        one-line UserError."""
+        made = self._create()
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
+            fresh = not self._tables and not self._check_schema()
+            if fresh:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
             result = work(db)
             db.execute("COMMIT")
+            if fresh:
+                self._tables = True
+                self._tighten_mode()
             return result
         except BaseException as err:
             if db.in_transaction:  # SQLite may have rolled back already (a full disk does)
-                db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            if made:
+                self._discard_new()
             if isinstance(err, sqlite3.Error):
                 if _is_busy(err):
                     raise UserError(self._busy(f"cannot be written: {failed}")) from None
