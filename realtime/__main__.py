@@ -220,8 +220,9 @@ def _check_live_outputs(args, config: Config) -> None:
     """No output (--events, --record) may be an input (source, gallery, model files, config) or each other."""
     from realtime.outputs import check_outputs_distinct
     inputs: dict = {"the config file": _abs(args.config) or DEFAULT_CONFIG_PATH}
+    from realtime.capture import is_stream
     source = config.capture.source
-    if isinstance(source, str) and Path(source).exists():
+    if isinstance(source, str) and not is_stream(source) and Path(source).exists():   # a URL is no file
         inputs["the source video"] = source
     gallery = configured_location(config)
     if isinstance(gallery, Path):

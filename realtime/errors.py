@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
+import re
 import reprlib
 import sys
 import warnings
@@ -54,9 +56,8 @@ class PrintableFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno > logging.DEBUG:
-            from realtime.names import printable
             message = record.getMessage()
-            safe = printable(message)
+            safe = one_line(message)
             if safe != message:
                 record.msg, record.args = safe, ()
         return True
@@ -90,12 +91,31 @@ def run_command(main: Callable[[Sequence[str] | None], int | None], argv: Sequen
     try:
         return int(main(argv) or 0)
     except UserError as err:
-        from realtime.names import printable
-        print(f"error: {printable(str(err))}", file=sys.stderr)   # one line, whatever a file name holds
+        print(f"error: {one_line(str(err))}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:
+        if err.errno != errno.ENAMETOOLONG:
+            raise
+        # A name over 255 bytes or a path over 4,096 (a typo, a pasted URL): wherever a command met it.
+        name = err.filename if err.filename is not None else "a path"
+        print(f"error: {one_line(str(name))} is too long a name ({err.strerror}): the system takes at most 255 "
+              f"bytes a file or folder name and 4,096 a path; give a shorter one", file=sys.stderr)
+        return UserError.exit_code
     except KeyboardInterrupt:  # Ctrl-C while starting or enrolling: nothing was half-written, say so
         print("interrupted (Ctrl-C): stopped, nothing was saved by the interrupted step", file=sys.stderr)
         return INTERRUPTED_EXIT_CODE
+
+
+def one_line(text: str) -> str:
+    """``text`` as an error line: what steers a terminal spelled out, and any word (a path, a URL)
+    over ``ECHO_LIMIT`` characters cut to its start and end (a 4,096-character URL is not echoed whole)."""
+    from realtime.names import printable
+    return _LONG_WORD.sub(_cut_word, printable(text))
+
+
+def _cut_word(match: re.Match) -> str:
+    word = match.group(0)
+    return f"{word[:ECHO_LIMIT * 2 // 3]}...{word[-ECHO_LIMIT // 4:]} ({len(word):,} characters)"
 
 
 # 128 + SIGINT, what a shell reports for a program Ctrl-C ended.
@@ -103,6 +123,7 @@ INTERRUPTED_EXIT_CODE = 130
 
 # The most characters of a user's value (a name, a config value, a key) an error message repeats.
 ECHO_LIMIT = 100
+_LONG_WORD = re.compile(r"\S{%d,}" % (ECHO_LIMIT + 20))
 
 _echo = reprlib.Repr()
 _echo.maxstring = _echo.maxother = _echo.maxlong = ECHO_LIMIT

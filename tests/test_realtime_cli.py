@@ -371,3 +371,21 @@ def test_sigterm_while_a_stream_reconnects_stops_at_once_and_finishes_the_files(
         n += 1
     assert n == summary["frames"]
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]      # no temp file left behind
+
+
+@pytest.mark.parametrize("argv", [
+    ["list", "--gallery", "{long}.db"], ["enroll", "ann", "{long}.jpg", "--gallery", "{tmp}/g.db"],
+    ["identify", "{long}.jpg", "--gallery", "{tmp}/g.db"], ["gallery", "copy", "{long}.db", "{tmp}/x.db"],
+    ["--source", "{long}.mp4", "--headless"], ["--source", "rtsp://cam.invalid/{url}", "--headless"],
+    ["list", "--gallery", "postgresql://u@cam.invalid/{url}"], ["--config", "{long}.yaml", "list"],
+], ids=["list", "enroll", "identify", "copy", "source", "url", "pg-url", "config"])
+def test_a_name_over_255_bytes_or_a_4096_character_url_is_one_short_line(argv, tmp_path, capsys):
+    """`Errno 36` was a traceback, and long values were echoed whole where about 100 characters are promised."""
+    from realtime.__main__ import main
+    long, url = str(tmp_path / ("a" * 300)), "x" * 4100
+    code = main([a.replace("{long}", long).replace("{url}", url).replace("{tmp}", str(tmp_path)) for a in argv])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err[-3000:]
+    assert len(lines[0]) < 400 and "a" * 150 not in lines[0] and "x" * 150 not in lines[0], lines[0]
+    assert "characters)" in lines[0], lines[0]                    # what was cut says how long it was
