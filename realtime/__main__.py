@@ -550,5 +550,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _exit(code: int) -> None:
+    """Exit with ``code``; at once (no interpreter shutdown) while a capture thread given up on is
+    still inside OpenCV (SIGTERM during a stalled stream): the outputs are committed by then."""
+    capture = sys.modules.get("realtime.capture")
+    if capture is not None and capture.threads_in_opencv():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())

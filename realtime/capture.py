@@ -33,6 +33,14 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 STREAM_TIMEOUT = 10.0
 # Waits (for a frame, the back-off, a reconnection) are taken in slices this long, checking stop().
 POLL = 0.05
+READER_THREAD, REOPEN_THREAD = "camera-reader", "camera-reopen"
+
+
+def threads_in_opencv() -> bool:
+    """Whether a reader or reopening thread given up on (a stalled stream's read or open) is still
+    inside OpenCV: the process must then end without shutting the interpreter down, since such a
+    thread returning into a finalizing interpreter aborts the process."""
+    return any(t.name in (READER_THREAD, REOPEN_THREAD) and t.is_alive() for t in threading.enumerate())
 
 
 def parse_source(value) -> int | str:
@@ -180,7 +188,7 @@ class VideoSource:
         self._quit = threading.Event()
         self._handoff = {"lock": threading.Lock(), "done": False, "orphaned": False}
         self._thread = threading.Thread(target=self._reader, args=(self._cap, self._quit, self._handoff),
-                                        name="camera-reader", daemon=True)
+                                        name=READER_THREAD, daemon=True)
         self._thread.start()
 
     def _reader(self, cap: cv2.VideoCapture, quit: threading.Event, handoff: dict) -> None:
@@ -306,7 +314,7 @@ class VideoSource:
                 else:
                     outcome["result"] = (cap, frame)
 
-        helper = threading.Thread(target=attempt, name="camera-reopen", daemon=True)
+        helper = threading.Thread(target=attempt, name=REOPEN_THREAD, daemon=True)
         helper.start()
         while helper.is_alive() and not self._halt:
             helper.join(POLL)

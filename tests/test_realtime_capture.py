@@ -122,3 +122,46 @@ def test_stop_ends_a_stream_reconnection_at_once_and_the_stream_is_not_lost():
     finally:
         source.close()
         server.close()
+
+
+STALLED_EXIT = r"""
+import sys, time
+sys.path.insert(0, "tests")
+from mjpeg import MJPEGServer
+import realtime.capture as capture
+capture.STREAM_TIMEOUT = 1.0
+server = MJPEGServer()
+source = capture.VideoSource(server.url, retries=0, read_timeout=0.5)
+assert source.read() is not None
+server.fps = 0.01                      # the stream stalls without closing: the reader waits in FFmpeg
+time.sleep(0.3)
+source.stop()
+source.close()                         # the reader is given up on, still inside its read
+assert capture.threads_in_opencv()
+from realtime.__main__ import _exit
+
+
+class SlowShutdown:                    # the interpreter's shutdown lasts past the reader's 1 s read timeout
+    def __del__(self):
+        time.sleep(2)
+
+
+keep = SlowShutdown()
+_exit(0) if sys.argv[1] == "guarded" else sys.exit(0)
+"""
+
+
+def test_a_run_ended_while_a_stalled_stream_is_read_exits_cleanly():
+    """The live program stops at once on SIGTERM even while its reader waits on a stalled stream; the
+    reader, left in OpenCV, returned while the interpreter shut down and aborted the process
+    ("terminate called without an active exception", exit 134; with ``sys.exit`` this script still
+    does on CPython 3.11) unless the exit skips the shutdown."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root))
+    guarded = subprocess.run([sys.executable, "-c", STALLED_EXIT, "guarded"], cwd=root, env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert guarded.returncode == 0 and "terminate called" not in guarded.stderr, guarded.stderr[-2000:]
