@@ -40,6 +40,12 @@ def setup_logging(verbose: bool = False) -> None:
     if verbose:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
         return
+    # OpenCV's own "[ WARN:0@3.2] ... Stream timeout triggered" lines: what they mean is said in our
+    # one-line messages (a stream that stops, a recording that fails); -v shows them.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+    if "cv2" in sys.modules:
+        import cv2
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     # 3 hides TF's C++ INFO/WARNING/ERROR lines (oneDNN notice, `failed call to cuInit` on CPU machines).
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")

@@ -165,3 +165,40 @@ def test_a_run_ended_while_a_stalled_stream_is_read_exits_cleanly():
     guarded = subprocess.run([sys.executable, "-c", STALLED_EXIT, "guarded"], cwd=root, env=env, capture_output=True,
                              text=True, timeout=60)
     assert guarded.returncode == 0 and "terminate called" not in guarded.stderr, guarded.stderr[-2000:]
+
+
+RAW_WARNINGS = r"""
+import sys, time
+sys.path.insert(0, "tests")
+from realtime.errors import setup_logging
+setup_logging(sys.argv[1] == "-v")
+from mjpeg import MJPEGServer
+import realtime.capture as capture
+capture.STREAM_TIMEOUT = 1.0
+server = MJPEGServer()
+source = capture.VideoSource(server.url, retries=0, read_timeout=0.5)
+assert source.read() is not None
+server.fps = 0.01                      # the stream stalls: FFmpeg's read times out after 1 s
+while source.read() is not None:
+    pass
+time.sleep(1.5)
+source.close()
+server.close()
+"""
+
+
+def test_opencv_warnings_reach_stderr_only_with_v():
+    """A stalled stream printed OpenCV's raw `[ WARN:0@...] ... Stream timeout triggered` lines."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_LOG_LEVEL"}
+    env["PYTHONPATH"] = str(root)
+    quiet, verbose = (subprocess.run([sys.executable, "-c", RAW_WARNINGS, flag], cwd=root, env=env,
+                                     capture_output=True, text=True, timeout=60) for flag in ("", "-v"))
+    assert quiet.returncode == 0 and verbose.returncode == 0, quiet.stderr + verbose.stderr
+    assert "gave no frames" in quiet.stderr                                # said in our words
+    assert "[ WARN" not in quiet.stderr, quiet.stderr
+    assert "[ WARN" in verbose.stderr and "Stream timeout" in verbose.stderr   # -v shows OpenCV's own
