@@ -130,6 +130,7 @@ class VideoSource:
         self.frames_read = 0
         self.lost = False  # a live source that stopped and did not come back (a file that ends is not lost)
         self._halt = False  # stop() was called: a plain flag, so a signal handler may set it
+        self.ended_early = False   # a file that stopped well short of its frame count
         if self.kind == "file":
             path = Path(self.source)
             if not path.is_file():
@@ -245,7 +246,18 @@ class VideoSource:
             frame = self._recover()
         if frame is not None:
             self.frames_read += 1
+        elif not self.is_camera:
+            self._check_end()
         return frame
+
+    def _check_end(self) -> None:
+        """A file that ends well before the frame count its container gives is damaged or cut
+        short: say so once (the frames it had were played; the run still ends normally)."""
+        count, read = self.frame_count, self.frames_read
+        if count and not self.ended_early and count - read > max(2, count // 50):
+            self.ended_early = True
+            log.warning("%s ended after %d of its %d frames (damaged or cut short): the rest could not be read",
+                        self.name, read, count)
 
     def _read_once(self) -> np.ndarray | None:
         if self._thread is not None:

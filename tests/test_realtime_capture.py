@@ -202,3 +202,26 @@ def test_opencv_warnings_reach_stderr_only_with_v():
     assert "gave no frames" in quiet.stderr                                # said in our words
     assert "[ WARN" not in quiet.stderr, quiet.stderr
     assert "[ WARN" in verbose.stderr and "Stream timeout" in verbose.stderr   # -v shows OpenCV's own
+
+
+def test_a_file_that_ends_well_before_its_frame_count_says_so(tmp_path, caplog):
+    """A damaged video that ended after 2 of its 125 frames exited 0 without a word."""
+    import logging
+    import cv2
+    whole = tmp_path / "whole.avi"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (64, 48))
+    rng = np.random.default_rng(0)
+    for _ in range(125):
+        writer.write(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[:len(data) // 40])                   # a few frames, and the header's count of 125
+    for video, warned in ((whole, False), (cut, True)):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING), VideoSource(str(video)) as source:
+            n = drain(source)
+            assert source.read() is None                       # said once
+        assert (f"ended after {n} of its 125 frames (damaged or cut short)" in caplog.text) == warned, caplog.text
+        assert caplog.text.count("ended after") == int(warned)
+        assert (n == 125) != warned
