@@ -273,6 +273,8 @@ def live_main(argv: Sequence[str] | None) -> int:
             events.commit()  # complete (the summary line is in): renamed into place
         if source.lost:
             raise _lost_error(source, app.frame_index, args.record)
+        if app.failure is not None:
+            raise app.failure
     return 0
 
 

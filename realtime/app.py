@@ -109,6 +109,7 @@ class App:
         self._last_boxes: list[Box] = []
         self.enrolled: list[tuple[str, int]] = []
         self._saving: list[tuple[str, int, concurrent.futures.Future]] = []   # enrolments being written
+        self.failure: UserError | None = None     # why a run ended early, said once its outputs are finished
 
     def close(self) -> None:
         """Stop the detection worker (the gallery and recognizer belong to the caller)."""
@@ -277,7 +278,14 @@ class App:
         frame = run.source.read()
         if frame is None and run.options.loop and not run.source.is_camera and run.frames > 0:
             log.info("%s ended: playing it again (--loop)", run.source.name)
-            run.replay()
+            try:
+                run.replay()
+            except UserError as err:   # deleted or replaced meanwhile: the run ends here, its outputs kept
+                what = str(err).split(": ")[0]
+                self.failure = UserError(f"--loop: {run.original.name} could not be played again ({what}): the run "
+                                         f"stopped after {run.frames} frames, which the events and the recording "
+                                         f"keep; restore the file or leave out --loop")
+                return None
             frame = run.source.read()
         return frame
 

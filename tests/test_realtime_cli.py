@@ -389,3 +389,40 @@ def test_a_name_over_255_bytes_or_a_4096_character_url_is_one_short_line(argv, t
     assert code == 2 and len(lines) == 1 and "Traceback" not in err, err[-3000:]
     assert len(lines[0]) < 400 and "a" * 150 not in lines[0] and "x" * 150 not in lines[0], lines[0]
     assert "characters)" in lines[0], lines[0]                    # what was cut says how long it was
+
+
+@needs_model
+def test_loop_with_its_source_deleted_keeps_the_events_and_the_recording(tmp_path):
+    """--loop, and the file is deleted mid-run: the run used to end with the whole events file
+    discarded; now it stops where it could not go on, keeps the events (with their summary) and the
+    recording, and says so in one line (exit 2)."""
+    import numpy as np
+    clip, events, out = tmp_path / "clip.avi", tmp_path / "ev.jsonl", tmp_path / "out.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (96, 64))
+    for i in range(15):
+        writer.write(np.full((64, 96, 3), 10 * i, np.uint8))
+    writer.release()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("DISPLAY", None)
+    proc = subprocess.Popen([sys.executable, "-m", "realtime", "--source", str(clip), "--headless", "--loop", "--pace",
+                             "--events", str(events), "--record", str(out), "--model", str(MODEL), "--gallery",
+                             str(tmp_path / "g.db")], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    err: list[str] = []
+    threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True).start()
+    end = time.time() + 60
+    while not any("playing it again" in line for line in err) and time.time() < end and proc.poll() is None:
+        time.sleep(0.02)
+    clip.unlink()                                             # deleted during the second pass
+    proc.wait(timeout=60)
+    text = "".join(err)
+    lines = [line for line in text.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in text, text
+    assert "--loop" in lines[0] and "could not be played again" in lines[0] and "not found" in lines[0], lines[0]
+    rows, summary = events_of(events)
+    assert summary["frames"] == len(rows) == 30                 # both passes, nothing discarded
+    cap = cv2.VideoCapture(str(out))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == 30
