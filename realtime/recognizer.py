@@ -73,7 +73,7 @@ class Recognizer:
             self.encoder = Encoder(Path(model_dir) if model_dir is not None else resolve_path(self.config.model.dir))
         # Landmarks and alignment as the encoder was trained (a box without a face is dropped).
         check_preprocessing(self.encoder.info, self.config)
-        self.cropper = FaceCropper(self.config, self.encoder.input_size)
+        self.cropper = FaceCropper(self.config.detection, self.config.alignment, self.encoder.input_size)
         self.thresholds = ThresholdPolicy(self.encoder.info, self.config.recognition, threshold)
         self.match_mode = self.config.recognition.match
 
@@ -106,7 +106,7 @@ class Recognizer:
 
     def tracker(self) -> Tracker:
         t = self.config.tracking
-        return Tracker(t.iou, t.max_missed, t.vote_frames, t.vote_agree)
+        return Tracker(t.iou, t.max_missed, t.vote_frames, t.vote_agree, t.encode_every, t.encode_iou)
 
     # -- photos ----------------------------------------------------------------------------------------------
     def faces(self, image: Image, boxes: Sequence[Box] | None = None) -> tuple[list[Box], np.ndarray]:
