@@ -20,16 +20,9 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator, Mapping
 
 from realtime.errors import UserError
+from realtime.paths import file_identity
 
 PathLike = str | os.PathLike
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino
 
 
 def same_file(a: PathLike, b: PathLike) -> bool:
@@ -37,8 +30,8 @@ def same_file(a: PathLike, b: PathLike) -> bool:
     a, b = Path(a), Path(b)
     if Path(os.path.realpath(a)) == Path(os.path.realpath(b)):
         return True
-    ia = _identity(a)
-    return ia is not None and ia == _identity(b)
+    ia = file_identity(a)
+    return ia is not None and ia == file_identity(b)
 
 
 Labelled = Mapping[str, PathLike | None] | Iterable[tuple[str, PathLike | None]]

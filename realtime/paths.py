@@ -31,6 +31,16 @@ def describe(path: str | Path) -> str:
     return kind(mode)
 
 
+def file_identity(path: str | Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path`` now (through a symlink), or None when there is none:
+    the same file under two names, or another file moved onto a name, is told by it."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
 def kind(mode: int) -> str:
     if stat.S_ISREG(mode):
         return "a regular file"

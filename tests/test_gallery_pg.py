@@ -351,6 +351,14 @@ def short_waits(monkeypatch):
     return postgres
 
 
+@pytest.fixture
+def stalling(server):
+    """A proxy in front of the server that can stop forwarding (:class:`pgserver.StallingProxy`)."""
+    proxy = pgserver.StallingProxy(int(server.url.rsplit(":", 1)[1].split("/")[0]))
+    yield proxy
+    proxy.close()
+
+
 def failing_within(limit: float, action) -> tuple[UserError, float]:
     """The UserError ``action()`` raises and how long it took; fails the test at once when it takes
     over ``limit`` s (without bounded waits it blocks for as long as the lock or the stall lasts)."""
@@ -398,65 +406,55 @@ def test_a_lock_held_by_another_session_makes_enroll_and_list_say_busy(db, short
         assert g.people() == [("ann", 1)]                           # all or nothing
 
 
-def test_a_server_that_stops_answering_is_cut_off_and_said_in_one_line(server, db, short_waits):
+def test_a_server_that_stops_answering_is_cut_off_and_said_in_one_line(db, stalling, short_waits):
     """Through a proxy that stops forwarding (a partition; the connection stays open): enroll, list
     and opening give up after ANSWER_TIMEOUT with one line, nothing is saved, and once the server
     answers again the same store works."""
-    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
-    proxy = pgserver.StallingProxy(port)
-    try:
-        url = proxy.url(db)
-        with open_gallery(url, "m") as g:
-            g.add_samples("ann", np.ones((1, 4)))
-            proxy.stall()
-            error, _ = failing_within(4, lambda: g.add_samples("bob", np.ones((1, 4))))
-            assert "did not answer within 2 s" in str(error) and "nothing of 'bob' was saved" in str(error), error
-            proxy.resume()
-            assert g.people() == [("ann", 1)]                          # reconnected; nothing half-saved
-            proxy.stall()
-            error, _ = failing_within(4, lambda: g.remove("ann"))
-            assert "did not answer within 2 s" in str(error) and "'ann' was not removed" in str(error), error
-            assert "\n" not in str(error)
-            for action in (g.people, lambda: open_gallery(url, "m")):  # the cut connection is dropped: a new
-                error, _ = failing_within(4, action)                   # one meets the connect timeout
-                assert "cannot reach the PostgreSQL server" in str(error) and "timeout expired" in str(error)
-            proxy.resume()
-            assert g.add_samples("cid", np.ones((1, 4))) == 1        # reconnected
-        with open_gallery(db, None, create=False) as g:
-            assert g.people() == [("ann", 1), ("cid", 1)]
-    finally:
-        proxy.close()
+    url = stalling.url(db)
+    with open_gallery(url, "m") as g:
+        g.add_samples("ann", np.ones((1, 4)))
+        stalling.stall()
+        error, _ = failing_within(4, lambda: g.add_samples("bob", np.ones((1, 4))))
+        assert "did not answer within 2 s" in str(error) and "nothing of 'bob' was saved" in str(error), error
+        stalling.resume()
+        assert g.people() == [("ann", 1)]                              # reconnected; nothing half-saved
+        stalling.stall()
+        error, _ = failing_within(4, lambda: g.remove("ann"))
+        assert "did not answer within 2 s" in str(error) and "'ann' was not removed" in str(error), error
+        assert "\n" not in str(error)
+        for action in (g.people, lambda: open_gallery(url, "m")):      # the cut connection is dropped: a new
+            error, _ = failing_within(4, action)                       # one meets the connect timeout
+            assert "cannot reach the PostgreSQL server" in str(error) and "timeout expired" in str(error)
+        stalling.resume()
+        assert g.add_samples("cid", np.ones((1, 4))) == 1            # reconnected
+    with open_gallery(db, None, create=False) as g:
+        assert g.people() == [("ann", 1), ("cid", 1)]
 
 
-def test_a_live_store_never_waits_on_a_stalled_server(server, db, short_waits, caplog):
+def test_a_live_store_never_waits_on_a_stalled_server(db, stalling, short_waits, caplog):
     """A live process: matching does no I/O, an enrollment is written in the background, and
     closing (SIGTERM ending the loop) cuts a write the server does not answer, saying it was not saved."""
-    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
-    proxy = pgserver.StallingProxy(port)
-    try:
-        url = proxy.url(db)
-        with open_gallery(url, "m") as g:
-            g.add_samples("ann", np.ones((1, 4)))
-        live = open_gallery(url, "m", watch=True)
-        assert live.index().names == ("ann",)
-        done = live.add_samples_in_background("bob", np.full((1, 4), 2.0))
-        assert done.result(timeout=10) == 1 and live.index().names == ("ann", "bob")   # seen from the next frame
-        proxy.stall()
-        pending = live.add_samples_in_background("cid", np.full((1, 4), 3.0))
-        start = time.monotonic()
-        for _ in range(50):                                          # frames go on: no I/O on the frame path
-            assert live.index().names == ("ann", "bob")
-        assert time.monotonic() - start < 0.5 and not pending.done()
-        start = time.monotonic()
-        live.close()
-        assert time.monotonic() - start < 1.5                          # CLOSE_GRACE (0.5 s here), then cut
-        assert pending.done() and isinstance(pending.exception(), UserError)
-        assert "enrollment of cid not saved" in caplog.text
-        assert "the program ended while the server had not answered" in caplog.text
-        assert "nothing of 'cid' was saved" in caplog.text
-        proxy.resume()
-    finally:
-        proxy.close()
+    url = stalling.url(db)
+    with open_gallery(url, "m") as g:
+        g.add_samples("ann", np.ones((1, 4)))
+    live = open_gallery(url, "m", watch=True)
+    assert live.index().names == ("ann",)
+    done = live.add_samples_in_background("bob", np.full((1, 4), 2.0))
+    assert done.result(timeout=10) == 1 and live.index().names == ("ann", "bob")   # seen from the next frame
+    stalling.stall()
+    pending = live.add_samples_in_background("cid", np.full((1, 4), 3.0))
+    start = time.monotonic()
+    for _ in range(50):                                              # frames go on: no I/O on the frame path
+        assert live.index().names == ("ann", "bob")
+    assert time.monotonic() - start < 0.5 and not pending.done()
+    start = time.monotonic()
+    live.close()
+    assert time.monotonic() - start < 1.5                              # CLOSE_GRACE (0.5 s here), then cut
+    assert pending.done() and isinstance(pending.exception(), UserError)
+    assert "enrollment of cid not saved" in caplog.text
+    assert "the program ended while the server had not answered" in caplog.text
+    assert "nothing of 'cid' was saved" in caplog.text
+    stalling.resume()
     with open_gallery(db, None, create=False) as g:
         assert g.people() == [("ann", 1), ("bob", 1)]
 
@@ -464,7 +462,7 @@ def test_a_live_store_never_waits_on_a_stalled_server(server, db, short_waits, c
 @needs_data
 @needs_model
 def test_a_camera_keeps_recognising_and_stops_at_once_while_its_enrolment_waits_on_a_stalled_server(
-        server, db, tmp_path):
+        db, stalling, tmp_path):
     """The issue's case: the live program's window enrolment (scripted keys) meets a server that stopped
     answering without closing the connection. Frames go on (before: none for 22-50 s), and SIGTERM
     ends the run at once with exit 0, saying the enrolment was not saved (before: not until the
@@ -476,10 +474,8 @@ def test_a_camera_keeps_recognising_and_stops_at_once_while_its_enrolment_waits_
     with open_gallery(db, encoder.model_id) as g:                    # the tables, and someone enrolled
         g.add_samples("someone else", -np.ones((1, encoder.embedding_size), np.float32) / encoder.embedding_size ** .5)
     clip = long_clip(tmp_path / "long.mp4", repeats=4)
-    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
-    proxy = pgserver.StallingProxy(port)
     proc = subprocess.Popen([sys.executable, "-m", "realtime", "--source", str(clip), "--headless", "--pace",
-                             "--events", "-", "--model", str(MODEL), "--gallery", proxy.url(db),
+                             "--events", "-", "--model", str(MODEL), "--gallery", stalling.url(db),
                              "--keys", "e@40,k,a,t,i,e,ENTER"], cwd=ROOT, env=child_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[tuple[float, dict]] = []
@@ -492,7 +488,7 @@ def test_a_camera_keeps_recognising_and_stops_at_once_while_its_enrolment_waits_
         while not lines and time.monotonic() < end and proc.poll() is None:
             time.sleep(0.05)
         assert lines, "".join(err)
-        proxy.stall()                                               # before the enrolment completes
+        stalling.stall()                                            # before the enrolment completes
         while not any("saving katie" in line for line in err) and time.monotonic() < end:
             assert proc.poll() is None, "".join(err)
             time.sleep(0.05)
@@ -508,7 +504,6 @@ def test_a_camera_keeps_recognising_and_stops_at_once_while_its_enrolment_waits_
     finally:
         if proc.poll() is None:
             proc.kill()
-        proxy.close()
     text = "".join(err)
     assert proc.returncode == 0 and "Traceback" not in text, text
     assert took < 4.0, took

@@ -300,15 +300,9 @@ def test_the_first_enrollment_makes_private_folders_whatever_the_umask(tmp_path)
 
 
 @pytest.fixture
-def full_disk(tmp_path):
+def full_disk(mount_tmpfs):
     """A 256 KiB tmpfs filled to the last byte (root only)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mnt = tmp_path / "full"
-    mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    mnt = mount_tmpfs("256k")
     fd = os.open(mnt / "filler", os.O_CREAT | os.O_WRONLY)
     try:
         while True:
@@ -317,10 +311,7 @@ def full_disk(tmp_path):
         pass
     finally:
         os.close(fd)
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    return mnt
 
 
 def test_a_first_enrollment_on_a_full_disk_leaves_no_empty_gallery(full_disk, capsys):

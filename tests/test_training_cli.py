@@ -144,21 +144,19 @@ def test_exclude_people_reads_pairs_files_and_name_lists(tmp_path):
 
 @needs_data
 @pytest.mark.parametrize("how", ["read-only file system", "immutable parent"])
-def test_an_unwritable_out_is_refused_before_training_starts(tmp_path, how):
+def test_an_unwritable_out_is_refused_before_training_starts(tmp_path, how, mount_tmpfs):
     """It was found only when training had ended (hours lost)."""
-    parent = tmp_path / "parent"
-    parent.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a read-only tmpfs or setting the immutable flag needs root")
     if how == "read-only file system":
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(parent)],
-                              capture_output=True, text=True)
-        undo = ["umount", "-l", str(parent)]
+        parent, undo = mount_tmpfs("64k", "ro"), ["true"]
     else:
+        if os.geteuid() != 0:
+            pytest.skip("setting the immutable flag needs root")
+        parent = tmp_path / "parent"
+        parent.mkdir()
         proc = subprocess.run(["chattr", "+i", str(parent)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"{how} not possible here: {proc.stderr.strip()}")
         undo = ["chattr", "-i", str(parent)]
-    if proc.returncode != 0:
-        pytest.skip(f"{how} not possible here: {proc.stderr.strip()}")
     try:
         result = run_training("--data", Path(DATA) / "celebrity5", "--out", parent / "run" / "model", "--epochs", 1,
                               "--cache-dir", tmp_path / "cache")

@@ -24,7 +24,7 @@ from typing import Iterator
 import numpy as np
 
 from realtime.errors import UserError
-from realtime.paths import describe, make_private_folders
+from realtime.paths import describe, file_identity, make_private_folders
 from realtime.gallery.store import GalleryStore, StoreUnavailable
 
 log = logging.getLogger("realtime.gallery")
@@ -61,15 +61,6 @@ _CONNECTIONS = itertools.count(1)
 def _is_busy(err: sqlite3.Error) -> bool:
     text = str(err).lower()
     return "locked" in text or "busy" in text
-
-
-def file_identity(path: Path) -> tuple[int, int] | None:
-    """(device, inode) of the file at ``path`` now (through a symlink), or None when there is none."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino
 
 
 class SQLiteStore(GalleryStore):
