@@ -62,3 +62,18 @@ def mount_tmpfs(tmp_path):
     yield mount
     for folder in mounted:
         subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.fixture
+def fill_disk():
+    """``fill_disk(folder)``: a file ``filler`` in ``folder`` written until its file system is full."""
+    def fill(folder) -> None:
+        fd = os.open(os.path.join(folder, "filler"), os.O_CREAT | os.O_WRONLY)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return fill

@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 import pgserver
-from gallery_live import ROOT, MODEL, Live, child_env, long_clip, nearest_is, needs_data, needs_model
+from gallery_live import (ROOT, MODEL, Live, child_env, long_clip, nearest_is, needs_data, needs_model,
+                          seconds_to_stop)
 from realtime.errors import UserError
 from realtime.gallery import PostgresStore, open_gallery
 from realtime.gallery.copy import copy_gallery
@@ -497,10 +498,7 @@ def test_a_camera_keeps_recognising_and_stops_at_once_while_its_enrolment_waits_
         time.sleep(3.0)
         during = [e for t, e in lines if saving + 0.5 <= t and "faces" in e]
         assert len(during) > 30, len(during)                        # 25 fps paced: ~62 frames in 2.5 s
-        stopped = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-        took = time.monotonic() - stopped
+        took = seconds_to_stop(proc)
     finally:
         if proc.poll() is None:
             proc.kill()

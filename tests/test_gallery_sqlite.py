@@ -300,17 +300,10 @@ def test_the_first_enrollment_makes_private_folders_whatever_the_umask(tmp_path)
 
 
 @pytest.fixture
-def full_disk(mount_tmpfs):
+def full_disk(mount_tmpfs, fill_disk):
     """A 256 KiB tmpfs filled to the last byte (root only)."""
     mnt = mount_tmpfs("256k")
-    fd = os.open(mnt / "filler", os.O_CREAT | os.O_WRONLY)
-    try:
-        while True:
-            os.write(fd, b"\0" * 4096)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fill_disk(mnt)
     return mnt
 
 

@@ -76,22 +76,13 @@ def test_a_full_disk_stops_the_recording_with_one_error_and_keeps_the_previous_f
     assert sorted(p.name for p in small_disk.iterdir()) == ["out.mp4"]        # no temp file left
 
 
-def test_a_recording_that_fills_the_disk_at_release_is_not_kept(small_disk):
+def test_a_recording_that_fills_the_disk_at_release_is_not_kept(small_disk, fill_disk):
     """Room for the frames but not for the file's index written at release: found by reading it back."""
     out = small_disk / "out.mp4"
-    filler = small_disk / "filler"
     recording = open_recorder(out, 25.0, (320, 240))
-    frames = noise(8, seed=2)
-    for frame in frames:
+    for frame in noise(8, seed=2):
         recording.write(frame)
-    fd = os.open(filler, os.O_CREAT | os.O_WRONLY)         # the disk fills before the writer is released
-    try:
-        while True:
-            os.write(fd, b"\0" * 4096)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fill_disk(small_disk)                                  # the disk fills before the writer is released
     with pytest.raises(UserError, match="cannot be written .*nothing was recorded"):
         recording.release()
     assert not out.exists() and sorted(p.name for p in small_disk.iterdir()) == ["filler"]
