@@ -18,6 +18,7 @@ import logging
 import os
 import sqlite3
 import stat
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -72,6 +73,7 @@ class SQLiteStore(GalleryStore):
         self.path = Path(path)
         self.location = str(self.path)
         self._busy_timeout = busy_timeout
+        self._io = threading.RLock()         # the connection's statements, one thread at a time
         self._db: sqlite3.Connection | None = None
         self._tables = False
         self._identity: tuple[int, int] | None = None   # the file the connection has open
@@ -231,6 +233,10 @@ class SQLiteStore(GalleryStore):
     # -- reading -------------------------------------------------------------------------------
     def _read(self, sql: str, params=()) -> list:
         """Rows of a query, [] before the gallery exists; a lock held too long is StoreUnavailable."""
+        with self._io:   # never inside a write another thread has open on this connection
+            return self._read_now(sql, params)
+
+    def _read_now(self, sql: str, params=()) -> list:
         if self._db is None and self.path.exists():
             self._open()
         if self._db is None:
@@ -247,11 +253,12 @@ class SQLiteStore(GalleryStore):
             raise UserError(f"gallery {self.path} cannot be read ({err}): check the file") from None
 
     def _version(self):
-        self._follow_path()
-        if self._db is None and not self.path.exists():
-            return None
-        rows = self._read("PRAGMA data_version")   # changes with every commit by another connection
-        return (self._identity, self._opened, rows[0][0]) if rows else None
+        with self._io:
+            self._follow_path()
+            if self._db is None and not self.path.exists():
+                return None
+            rows = self._read_now("PRAGMA data_version")   # changes with every commit by another connection
+            return (self._identity, self._opened, rows[0][0]) if rows else None
 
     def _rows(self) -> list:
         where, params = ("WHERE s.model_id = ? ", (self.model_id,)) if self.model_id is not None else ("", ())
@@ -281,6 +288,10 @@ class SQLiteStore(GalleryStore):
         """Run ``work(db)`` in one IMMEDIATE transaction, with the tables if they are not there yet
         (all or nothing: a first enrollment that fails leaves no gallery); every failure is a
         one-line UserError."""
+        with self._io:   # one transaction at a time on this connection (a background enrollment, a read)
+            return self._write_now(work, failed, hint)
+
+    def _write_now(self, work, failed: str, hint: str):
         made = self._create()
         db = self._db
         try:
