@@ -62,10 +62,17 @@ def detection_factor(shape: Sequence[int], settings: DetectionConfig, scale: flo
     return min(1.0, scale, settings.max_side / longest)
 
 
+# Neither detector finds a face in an image (as detected, after any downscale) thinner than this:
+# Haar's window is 24 px, YuNet's smallest faces about 10 px (and a 3 px strip gives it garbage).
+MIN_DETECTABLE_SIDE = 16
+
+
 def too_thin(shape: Sequence[int], settings: DetectionConfig, factor: float) -> bool:
-    """No face of the smallest size looked for fits (a 1x1, 2000x1 or 3000x3 frame), or a side
-    would shrink to 0 px (OpenCV's resize refuses that)."""
-    return min(shape[0], shape[1]) < settings.min_size or round(min(shape[0], shape[1]) * factor) < 1
+    """No face of the smallest size looked for fits (a 1x1, 2000x1 or 3000x3 frame), or the image
+    detected on (downscaled by ``factor``) would be too thin for any detection, or 0 px (which
+    OpenCV's resize refuses)."""
+    side = min(shape[0], shape[1])
+    return side < settings.min_size or side * factor < MIN_DETECTABLE_SIDE
 
 
 class HaarDetector:
