@@ -94,3 +94,21 @@ def test_largest_takes_the_largest_face_of_a_photo_with_several(tmp_path):
     assert proc.returncode == 0 and proc.stdout.startswith("enrolled Madonna: 1 samples from 1 photos, 0 skipped"), proc.stderr
     row = json.loads(cli("identify", "--json", c5 / "madonna" / "3.jpg", "--gallery", gallery).stdout)  # her face, not his
     assert row["name"] == "Madonna" and row["distance"] < 0.2, row   # (Elton John is over 1.0 from her)
+
+
+def test_special_files_in_a_photo_folder_are_named_in_a_warning(tmp_path, caplog):
+    """A FIFO, a broken link and a link loop named like photos were skipped without a word."""
+    import logging
+    from realtime.__main__ import _photos
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    cv2.imwrite(str(folder / "real.jpg"), np.zeros((32, 32, 3), np.uint8))
+    os.mkfifo(folder / "pipe.jpg")
+    (folder / "sub" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (folder / "loop.jpg").symlink_to(folder / "loop.jpg")
+    with caplog.at_level(logging.WARNING):
+        found = _photos([str(folder)])
+    assert found == [folder / "real.jpg"]
+    assert f"{folder / 'pipe.jpg'} is a FIFO (named pipe), not a photo: skipped" in caplog.text
+    assert f"{folder / 'sub' / 'gone.png'} is a broken symlink" in caplog.text
+    assert f"{folder / 'loop.jpg'} is a symlink loop" in caplog.text
