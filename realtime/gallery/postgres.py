@@ -57,6 +57,37 @@ CREATE TABLE IF NOT EXISTS gallery_state (
 );
 INSERT INTO gallery_state VALUES (1, 0) ON CONFLICT DO NOTHING;
 """
+# Unknown faces (realtime.gallery.unknowns), made by the first change that needs them.
+UNKNOWN_SCHEMA = """
+CREATE TABLE IF NOT EXISTS unknown_groups (
+    id BIGSERIAL PRIMARY KEY,
+    first_seen DOUBLE PRECISION NOT NULL,
+    last_seen DOUBLE PRECISION NOT NULL,
+    tracks BIGINT NOT NULL,
+    sources TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS unknown_tracks (
+    id BIGSERIAL PRIMARY KEY,
+    group_id BIGINT NOT NULL REFERENCES unknown_groups(id) ON DELETE CASCADE,
+    key TEXT NOT NULL UNIQUE,
+    embedding BYTEA NOT NULL,
+    model_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    first_seen DOUBLE PRECISION NOT NULL,
+    last_seen DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS unknown_tracks_group ON unknown_tracks(group_id);
+CREATE TABLE IF NOT EXISTS unknown_views (
+    id BIGSERIAL PRIMARY KEY,
+    track_id BIGINT NOT NULL REFERENCES unknown_tracks(id) ON DELETE CASCADE,
+    seen DOUBLE PRECISION NOT NULL,
+    quality DOUBLE PRECISION NOT NULL,
+    embedding BYTEA NOT NULL,
+    crop BYTEA NOT NULL,
+    thumbnail BYTEA NOT NULL
+);
+CREATE INDEX IF NOT EXISTS unknown_views_track ON unknown_views(track_id);
+"""
 _TABLES = ("people", "samples", "gallery_state")
 _SCHEMA_LOCK = 7_246_531   # pg_advisory_xact_lock key: two processes never create the tables at once
 
@@ -77,6 +108,9 @@ def _psycopg():
 class PostgresStore(GalleryStore):
     """The gallery in the PostgreSQL database of ``url`` (libpq fills what the URL leaves out
     from the ``PG*`` environment variables and ``~/.pgpass``)."""
+
+    PARAM = "%s"
+    UNKNOWN_TABLES_EXIST = "SELECT 1 WHERE to_regclass('unknown_views') IS NOT NULL"
 
     def __init__(self, url: str, model_id: str | None = None, create: bool = True, dim: int | None = None):
         super().__init__(model_id, dim)
@@ -379,6 +413,12 @@ class PostgresStore(GalleryStore):
             return int(count)
         return self._write(work, f"{name!r} was not removed",
                            f"check with `python -m realtime list` whether {name!r} was removed")
+
+    def _make_unknown_tables(self, tx) -> None:
+        if tx.execute(self.UNKNOWN_TABLES_EXIST).fetchone() is None:
+            tx.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))   # as the first enrollment does
+            if tx.execute(self.UNKNOWN_TABLES_EXIST).fetchone() is None:
+                tx.execute(UNKNOWN_SCHEMA)
 
     def load(self, rows: list[tuple[str, bytes, str, float]]) -> None:
         def work(cur):
