@@ -376,7 +376,8 @@ class GalleryStore:
                 writes = self._writes
                 now = other._version()
                 if now != token:
-                    if self._rebuild(other, now, writes):
+                    before = self._index
+                    if self._rebuild(other, now, writes) and self._index is not before:
                         log.info("gallery %s changed: %d samples of %d people", self.location,
                                  len(self._index), len(self._index.names))
                     token = now
