@@ -46,15 +46,15 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true", help="JSON lines instead of CSV")
     a = action("show", "write a group's contact sheet: the thumbnails of its views, best first, as a PNG")
     a.add_argument("id", type=int, help="the group's id, as the list gives it")
-    a.add_argument("-o", "--out", metavar="FILE.png", help="where to write it (default: unknown-ID.png here)")
+    a.add_argument("-o", "--out", metavar="FILE.png", default=None, help="where to write it (default: unknown-ID.png here)")
     a = action("name", "enroll a group's best views as a person (added to them if they exist) and remove the "
                        "group, in one transaction")
     a.add_argument("id", type=int, help="the group's id, as the list gives it")
     a.add_argument("name", help="the person's name (any text, at most 64 characters)")
     a = action("forget", "remove groups and their views: by id, all of them, or those not seen for some days")
-    a.add_argument("ids", type=int, nargs="*", metavar="ID", help="the groups' ids")
-    a.add_argument("--all", action="store_true", help="every group")
-    a.add_argument("--older-than", type=float, metavar="DAYS", help="the groups last seen more than DAYS days ago")
+    a.add_argument("ids", type=int, nargs="*", metavar="ID", default=[], help="the groups' ids")
+    a.add_argument("--all", action="store_true", default=False, help="every group")
+    a.add_argument("--older-than", type=float, metavar="DAYS", default=None, help="the groups last seen more than DAYS days ago")
     return p
 
 
@@ -80,10 +80,9 @@ def unknowns_main(argv: Sequence[str] | None) -> int:
         if action == "list":
             return _list(unknowns, args.json)
         if action == "show":
-            return _show(unknowns, args.id, args.out if getattr(args, "out", None) else f"unknown-{args.id}.png",
-                         gallery)
-        count = unknowns.forget(args.ids, everything=getattr(args, "all", False),
-                                older_than=None if getattr(args, "older_than", None) is None else args.older_than * 86400)
+            return _show(unknowns, args.id, args.out or f"unknown-{args.id}.png", gallery)
+        count = unknowns.forget(args.ids, everything=args.all,
+                                older_than=None if args.older_than is None else args.older_than * 86400)
     print(f"forgot {count} unknown group{'' if count == 1 else 's'}")
     return 0
 
@@ -93,10 +92,10 @@ def _count(n: int, word: str) -> str:
 
 
 def _check_forget(args) -> None:
-    chosen = [bool(getattr(args, "ids", [])), getattr(args, "all", False), getattr(args, "older_than", None) is not None]
+    chosen = [bool(args.ids), args.all, args.older_than is not None]
     if sum(chosen) != 1:
         raise UserError("unknowns forget takes group ids, --all or --older-than DAYS: one of the three")
-    days = getattr(args, "older_than", None)
+    days = args.older_than
     if days is not None and not (days > 0 and days < 1e6):
         raise UserError(f"--older-than must be a number of days above 0, got {days}")
 
