@@ -220,3 +220,57 @@ def test_an_hour_of_one_stranger_stays_within_the_caps(recognizer, tmp_path):
     assert len(views) <= caps.views_per_group
     assert groups[0].last_seen - groups[0].first_seen > 0.9 * 3600
     assert grown < 1_000_000, grown
+
+
+def test_kill_9_during_collection_leaves_the_gallery_readable_with_everyone_enrolled(recognizer, tmp_path):
+    """The live program killed (SIGKILL) while it writes unknown faces (stored at every better view:
+    unknowns.save_every 0), three times at different moments: the gallery opens, its people and
+    samples are exactly as enrolled, the unknown groups written so far are listed."""
+    import json
+    import signal
+    import sqlite3
+    import threading
+    import time
+    from gallery_live import long_clip
+    clip = long_clip(tmp_path / "long.mp4", repeats=20)
+    config = tmp_path / "c.yaml"
+    config.write_text("unknowns:\n  save_every: 0.0\n", encoding="utf-8")
+    path = tmp_path / "g.db"
+    rng = np.random.default_rng(0)
+    with open_gallery(path, recognizer.encoder.model_id) as gallery:
+        for name in ("Ann", "Bob"):
+            gallery.add_samples(name, rng.normal(size=(3, recognizer.encoder.embedding_size)))
+
+    def enrolled():
+        with sqlite3.connect(path) as raw:
+            return raw.execute("SELECT p.name, s.embedding FROM samples s JOIN people p ON p.id = s.person_id "
+                               "ORDER BY s.id").fetchall()
+
+    before = enrolled()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    for delay in (0.2, 0.9, 1.7):
+        child = subprocess.Popen([sys.executable, "-m", "realtime", "--source", str(clip), "--headless",
+                                  "--collect-unknown", "--config", str(config), "--events", "-", "--gallery",
+                                  str(path), "--model", str(MODEL)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True)
+        kept = threading.Event()
+
+        def watch(stream=child.stdout, kept=kept):
+            for line in stream:
+                if any(f.get("unknown") is not None for f in json.loads(line).get("faces", [])):
+                    kept.set()
+        threading.Thread(target=watch, daemon=True).start()
+        assert kept.wait(60), "no unknown face was kept"
+        time.sleep(delay)
+        assert child.poll() is None, "the run ended before the kill: use a longer clip"
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        with sqlite3.connect(path) as raw:
+            assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert enrolled() == before
+    proc = subprocess.run([sys.executable, "-m", "realtime", "unknowns", "--gallery", str(path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 2, proc.stdout + proc.stderr   # one stranger
+    proc = subprocess.run([sys.executable, "-m", "realtime", "list", "--gallery", str(path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and {"Ann,3", "Bob,3"} <= set(proc.stdout.split()), proc.stdout + proc.stderr
