@@ -3,22 +3,16 @@ person: list them, look at a group, name it (its views become that person's samp
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import logging
 from pathlib import Path
 from typing import Sequence
 
 from realtime.errors import UserError, setup_logging
+from realtime.unknowns.sheet import when
 
 log = logging.getLogger("realtime")
 
 LIST_FIELDS = ("id", "views", "tracks", "first_seen", "last_seen", "sources")
-
-
-def when(t: float) -> str:
-    """A time as local ISO 8601 to the second (what a log line would say)."""
-    return datetime.datetime.fromtimestamp(t).isoformat(timespec="seconds")
 
 
 def group_row(group) -> dict:
@@ -87,10 +81,6 @@ def unknowns_main(argv: Sequence[str] | None) -> int:
     return 0
 
 
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def _check_forget(args) -> None:
     chosen = [bool(args.ids), args.all, args.older_than is not None]
     if sum(chosen) != 1:
@@ -115,23 +105,11 @@ def _list(unknowns, as_json: bool) -> int:
 
 
 def _show(unknowns, group_id: int, out: str, gallery) -> int:
-    from realtime.gallery.unknowns import decode_image
     from realtime.outputs import check_outputs_distinct
-    from realtime.unknowns.sheet import contact_sheet, write_png
+    from realtime.unknowns.sheet import group_sheet, write_png
     if isinstance(getattr(gallery, "path", None), Path):
         check_outputs_distinct({"--out": out}, {"the gallery": gallery.path})
-    group = unknowns.group(group_id)
-    thumbs, captions = [], []
-    for view in unknowns.views(group_id):
-        image = decode_image(view.thumbnail)
-        if image is None:
-            log.warning("unknown group %d: view %d's thumbnail is damaged: left out", group_id, view.id)
-            continue
-        thumbs.append(image)
-        captions.append(f"{when(view.seen)[11:]}  q {view.quality:.2f}")
-    first, last = when(group.first_seen), when(group.last_seen)
-    span = f"{first} to {last[11:] if last[:10] == first[:10] else last}".replace("T", " ")
-    title = f"unknown #{group.id}: {_count(group.views, 'view')}, {_count(group.tracks, 'track')}, {span}"
-    path = write_png(out, contact_sheet(thumbs, title, captions), "--out")
-    print(f"wrote {path}: {len(thumbs)} views of unknown group {group_id}")
+    sheet, shown = group_sheet(unknowns, group_id)
+    path = write_png(out, sheet, "--out")
+    print(f"wrote {path}: {shown} views of unknown group {group_id}")
     return 0

@@ -2,6 +2,8 @@
 before naming the group (``python -m realtime unknowns show ID``)."""
 from __future__ import annotations
 
+import datetime
+import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -11,6 +13,8 @@ import numpy as np
 from realtime import text
 from realtime.errors import UserError
 from realtime.outputs import atomic_path
+
+log = logging.getLogger("realtime")
 
 SIDE = 112          # each thumbnail's square, in pixels
 GAP = 8
@@ -70,3 +74,32 @@ def write_png(path: str | Path, image: np.ndarray, label: str = "--out") -> Path
         except OSError as err:
             raise UserError(f"{label} {path} cannot be written ({err.strerror or err})") from None
     return Path(path)
+
+
+def when(t: float) -> str:
+    """A time as local ISO 8601 to the second (what a log line would say)."""
+    return datetime.datetime.fromtimestamp(t).isoformat(timespec="seconds")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def group_sheet(unknowns, group_id: int) -> tuple[np.ndarray, int]:
+    """The contact sheet of a stored group (``gallery.unknowns``): its views' thumbnails, best first,
+    each captioned with when it was seen and its quality; and how many views it shows (a damaged
+    thumbnail is named in a warning and left out)."""
+    from realtime.gallery.unknowns import decode_image
+    group = unknowns.group(group_id)
+    thumbs, captions = [], []
+    for view in unknowns.views(group_id):
+        image = decode_image(view.thumbnail)
+        if image is None:
+            log.warning("unknown group %d: view %d's thumbnail is damaged: left out", group_id, view.id)
+            continue
+        thumbs.append(image)
+        captions.append(f"{when(view.seen)[11:]}  q {view.quality:.2f}")
+    first, last = when(group.first_seen), when(group.last_seen)
+    span = f"{first} to {last[11:] if last[:10] == first[:10] else last}".replace("T", " ")
+    title = f"unknown #{group.id}: {_count(group.views, 'view')}, {_count(group.tracks, 'track')}, {span}"
+    return contact_sheet(thumbs, title, captions), len(thumbs)
