@@ -9,9 +9,11 @@ most the threshold (hierarchical agglomerative clustering cut at a distance, as
 is the mean of the Euclidean distances between every member of one cluster and every member of the
 other (average linkage, UPGMA): single linkage (the nearest pair) chains different people through
 one odd sighting each, complete linkage (the farthest pair) splits a person seen in different
-light; on people never trained on, average linkage merged different people least for the share it
-split (``benchmarks/unknowns.py``, whose figures are in the README). The other two are kept for
-that measurement.
+light. On LFW people never trained on, at the open-set threshold (``benchmarks/unknowns.py``),
+single linkage put 26 times more pairs of different people in one group than average linkage
+(0.28% against 0.011%), and complete linkage split more of each person (0.944 of same-person pairs
+against 0.919) for about the same share of people merged (0.105 against 0.112). The other two are
+kept for that measurement.
 
 Live, tracks arrive one at a time, and groups already stored keep their ids. :func:`join` resumes
 the same clustering where it stopped: the stored groups are the clusters (no two within the
