@@ -207,3 +207,29 @@ def test_a_live_index_is_kept_when_only_unknown_faces_change(location):
         while "Bob" not in live.index().names and time.time() < deadline:
             time.sleep(0.05)
         assert set(live.index().names) == {"Ann", "Bob"}
+
+
+def test_two_cameras_recording_one_stranger_at_once_make_one_group(location):
+    """Each store grouping inside its own write transaction: the second writer waits for the first and
+    joins its group, whichever commits first."""
+    import threading
+    with open_gallery(location, "m") as first:
+        first.add_samples("Ann", unit(np.ones((1, DIM))))            # the tables exist before the race
+    errors = []
+
+    def camera(k):
+        try:
+            with open_gallery(location, "m") as g:
+                for i in range(6):
+                    g.unknowns.record(f"cam{k}:{i}", views(person(3), seed=10 * k + i), f"camera {k}", CAPS, fixed)
+        except Exception as err:   # noqa: BLE001 (reported below)
+            errors.append(err)
+    threads = [threading.Thread(target=camera, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    with open_gallery(location, "m") as g:
+        [group] = g.unknowns.groups()
+        assert group.tracks == 12 and group.views == 20 and set(group.sources) == {"camera 0", "camera 1"}
