@@ -331,11 +331,13 @@ class PostgresStore(GalleryStore):
                               'ON p.id = s.person_id ORDER BY p.name COLLATE "C", s.id', binary=True, bulk=True)
 
     # -- writing -------------------------------------------------------------------------------
-    def _write(self, work, failed: str, unsure: str, bulk: bool = False):
+    def _write(self, work, failed: str, unsure: str, bulk: bool = False, people: bool = True):
         """``work(cursor)`` in one transaction that first takes the gallery's write lock (writers
         queue, nothing is lost) and ends by notifying the live processes. All or nothing, within
         bounded waits: ``failed`` says what a failure left undone, ``unsure`` what to check when the
-        server went silent during the commit itself (it may or may not have committed)."""
+        server went silent during the commit itself (it may or may not have committed).
+        ``people`` False: the write leaves people and samples as they are (unknown faces): the
+        lock is taken without raising the counter or notifying, so no live process rebuilds its index."""
         pg = self._pg
         seconds = BULK_TIMEOUT if bulk else ANSWER_TIMEOUT
         committing = False
@@ -349,9 +351,13 @@ class PostgresStore(GalleryStore):
                     cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                     if not self._has_tables():  # another process may have made them meanwhile: DDL on
                         cur.execute(SCHEMA)     # tables in use would lock them and could deadlock its writes
-                cur.execute("UPDATE gallery_state SET version = version + 1 WHERE id = 1")
+                if people:
+                    cur.execute("UPDATE gallery_state SET version = version + 1 WHERE id = 1")
+                else:
+                    cur.execute("SELECT version FROM gallery_state WHERE id = 1 FOR UPDATE")
                 result = work(cur)
-                cur.execute(f"NOTIFY {CHANNEL}")
+                if people:
+                    cur.execute(f"NOTIFY {CHANNEL}")
                 committing = True
             self._tables = True
             return result
@@ -413,6 +419,9 @@ class PostgresStore(GalleryStore):
             return int(count)
         return self._write(work, f"{name!r} was not removed",
                            f"check with `python -m realtime list` whether {name!r} was removed")
+
+    def _write_unknowns(self, work, failed: str):
+        return self._write(work, failed, "check with `python -m realtime unknowns` whether it was saved", people=False)
 
     def _make_unknown_tables(self, tx) -> None:
         if tx.execute(self.UNKNOWN_TABLES_EXIST).fetchone() is None:

@@ -378,6 +378,9 @@ class SQLiteStore(GalleryStore):
             return int(count)
         return self._write(work, f"{name!r} was not removed", "check the disk and the file's permissions")
 
+    def _write_unknowns(self, work, failed: str):
+        return self._write(work, failed, "check the disk and the file's permissions")
+
     def _make_unknown_tables(self, tx) -> None:
         if tx.execute(self.UNKNOWN_TABLES_EXIST).fetchone() is None:
             for statement in UNKNOWN_SCHEMA.split(";"):

@@ -149,6 +149,10 @@ class GalleryStore:
         """Inside a write transaction: the unknown faces' tables, if they are not there yet."""
         raise NotImplementedError
 
+    def _write_unknowns(self, work, failed: str):
+        """``work`` in one write transaction (with the gallery's write lock) that changes no person or sample."""
+        raise NotImplementedError
+
     @property
     def unknowns(self):
         """The unknown faces kept in this gallery (:class:`realtime.gallery.unknowns.UnknownTables`)."""

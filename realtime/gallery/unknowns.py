@@ -125,14 +125,18 @@ class UnknownTables:
         self.store = store
 
     # -- plumbing ------------------------------------------------------------------------------
-    def _write(self, work: Callable[[_Tx], object], failed: str):
+    def _write(self, work: Callable[[_Tx], object], failed: str, people: bool = False):
+        """``work`` in one transaction with the gallery's write lock; ``people``: it also changes
+        people or samples (naming), so live processes are told to rebuild their index."""
         store = self.store
 
         def transaction(raw):
             tx = _Tx(raw, store.PARAM)
             store._make_unknown_tables(tx)
             return work(tx)
-        return store._write(transaction, failed, f"check the gallery {store.location}")
+        if people:
+            return store._write(transaction, failed, f"check with `python -m realtime list` whether it was saved")
+        return store._write_unknowns(transaction, failed)
 
     def _read(self, sql: str, params=()) -> list:
         store = self.store
@@ -178,7 +182,7 @@ class UnknownTables:
             self._apply_caps(tx, caps)
             alive = tx.execute("SELECT 1 FROM unknown_tracks WHERE id = ?", (track_id,)).fetchone()
             return group_id if alive else None
-        return self._write(work, f"the unknown face's views were not saved")
+        return self._write(work, "the unknown face's views were not saved")
 
     def _place(self, tx: _Tx, mean: np.ndarray, model: str, threshold_for, first: float, last: float,
                source: str) -> int:
@@ -265,18 +269,21 @@ class UnknownTables:
                             f"`python -m realtime unknowns` lists them")
         return found[0]
 
+    # A group's views, best first.
+    VIEWS = ("SELECT v.id, v.seen, v.quality, v.embedding, v.crop, v.thumbnail, t.model_id FROM unknown_views v "
+             "JOIN unknown_tracks t ON t.id = v.track_id WHERE t.group_id = ? ORDER BY v.quality DESC, v.id")
+
     def views(self, group_id: int) -> list[GroupView]:
         """A group's views, best first; a view whose embedding is damaged or of another encoder has
         ``embedding`` None (a damaged one is named in a warning)."""
-        rows = self._read(
-            "SELECT v.id, v.seen, v.quality, v.embedding, v.crop, v.thumbnail, t.model_id FROM unknown_views v "
-            "JOIN unknown_tracks t ON t.id = v.track_id WHERE t.group_id = ? ORDER BY v.quality DESC, v.id",
-            (int(group_id),))
+        return self._decode(group_id, self._read(self.VIEWS, (int(group_id),)))
+
+    def _decode(self, group_id: int, rows) -> list[GroupView]:
         out = []
         for vid, seen, quality, blob, crop, thumb, model in rows:
-            vector = decode_embedding(blob, self.store.dim) if model == self.store.model_id or \
-                self.store.model_id is None else None
-            if vector is None and (model == self.store.model_id or self.store.model_id is None):
+            ours = self.store.model_id is None or model == self.store.model_id
+            vector = decode_embedding(blob, self.store.dim) if ours else None
+            if ours and vector is None:
                 log.warning("unknown group %s: view %s is damaged (not finite numbers): left out", group_id, vid)
             out.append(GroupView(int(vid), float(seen), float(quality), vector, bytes(crop or b""),
                                  bytes(thumb or b"")))
@@ -284,30 +291,31 @@ class UnknownTables:
 
     def name(self, group_id: int, name: str, limit: int) -> tuple[int, int]:
         """Enroll the group's best ``limit`` views as ``name`` (added to an existing person) and
-        remove the group, in one transaction. Returns (views enrolled, the person's sample count)."""
+        remove the group, all in one transaction. Returns (views enrolled, the person's sample count)."""
         model = self._model()
         name = check_name(name)
-        self.group(group_id)
-        usable = [v for v in self.views(group_id) if v.embedding is not None][:limit]
-        if not usable:
-            raise UserError(f"unknown group {group_id} holds no views this encoder made (another encoder's, or "
-                            f"damaged): nothing to enroll; `unknowns forget {group_id}` removes it")
-        emb = check_embeddings(np.stack([v.embedding for v in usable]), self.store.dim)
         now = time.time()
 
         def work(tx: _Tx):
             if tx.execute("SELECT 1 FROM unknown_groups WHERE id = ?", (group_id,)).fetchone() is None:
-                raise UserError(f"unknown group {group_id} was removed meanwhile (named or forgotten elsewhere)")
+                raise UserError(f"no unknown group {group_id} in gallery {self.store.location}: "
+                                f"`python -m realtime unknowns` lists them")
+            views = self._decode(group_id, tx.execute(self.VIEWS, (int(group_id),)).fetchall())
+            usable = [v.embedding for v in views if v.embedding is not None][:limit]
+            if not usable:
+                raise UserError(f"unknown group {group_id} holds no views this encoder made (another encoder's, or "
+                                f"damaged): nothing to enroll; `unknowns forget {group_id}` removes it")
+            emb = check_embeddings(np.stack(usable), self.store.dim)
             tx.execute("INSERT INTO people(name, created) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (name, now))
             (person_id,) = tx.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
             tx.executemany("INSERT INTO samples(person_id, embedding, model_id, created) VALUES (?, ?, ?, ?)",
                            [(person_id, row.tobytes(), model, now) for row in emb])
             (count,) = tx.execute("SELECT COUNT(*) FROM samples WHERE person_id = ?", (person_id,)).fetchone()
             tx.execute("DELETE FROM unknown_groups WHERE id = ?", (group_id,))
-            return int(count)
-        count = self._write(work, f"unknown group {group_id} was not named, the gallery is as before")
+            return len(emb), int(count)
+        result = self._write(work, f"unknown group {group_id} was not named, the gallery is as before", people=True)
         self.store._changed()
-        return len(usable), count
+        return result
 
     def forget(self, group_ids: Sequence[int] = (), everything: bool = False,
                older_than: float | None = None) -> int:
