@@ -332,8 +332,8 @@ class App:
         """Boxes, names and distances: what a recording keeps."""
         if self.message and result.time > self.message_until:
             self.message = None
-        return draw_faces(frame, [FaceLabel(f.box, f.name, f.distance, f.nearest if f.state == DECIDING else None)
-                                  for f in result.faces])
+        return draw_faces(frame, [FaceLabel(f.box, f.name, f.distance, f.nearest if f.state == DECIDING else None,
+                                            f.unknown) for f in result.faces])
 
     def hud(self, frame: np.ndarray, ended: bool = False) -> np.ndarray:
         """FPS, threshold, key help, the name prompt, messages, PAUSED: on screen only, unless --record-hud."""
