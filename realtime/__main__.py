@@ -121,8 +121,8 @@ def live_parser() -> argparse.ArgumentParser:
         description="Live face recognition on a camera, a stream or a video file. Keys in the window: e enroll the "
                     "largest face (type a name, Enter), space pause, +/- threshold, q or Esc quit.",
         epilog="other commands: enroll NAME PATH... | enroll NAME --source CLIP, list, remove NAME, identify PATH..., "
-               "verify PHOTO_A PHOTO_B (python -m realtime COMMAND --help). Global options (--config, --gallery, "
-               "--model, -v) may also come before the command.")
+               "verify PHOTO_A PHOTO_B, gallery copy SRC DST (python -m realtime COMMAND --help). Global options "
+               "(--config, --gallery, --model, -v) may also come before the command.")
     p.add_argument("--source", help="camera index, video file, or stream URL (rtsp://, rtmp://, http(s)://, udp://) "
                                     f"or GStreamer pipeline (default: {_shown(config.capture.source)}, "
                                     f"capture.source)")

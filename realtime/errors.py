@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 import logging
 import os
 import reprlib
@@ -24,14 +26,14 @@ class UserError(Exception):
 NOISY_LOGGERS = ("tensorflow", "absl", "keras", "h5py", "matplotlib", "PIL")
 
 
-def setup_logging(verbose: bool = False) -> None:
+def setup_logging(verbose: bool = False, fmt: str = "%(levelname)s %(name)s: %(message)s") -> None:
     """Our log lines on stderr; third-party noise (TF/LiteRT native logs, Keras warnings) only with -v.
 
     Native libraries read their log level from the environment when they load, so this runs
     before anything imports TensorFlow or LiteRT.
     """
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt, datefmt="%H:%M:%S",
+                        stream=sys.stderr)
     if verbose:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
         return
@@ -42,6 +44,26 @@ def setup_logging(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=UserWarning, module=r"keras(\.|$)")
     warnings.filterwarnings("ignore", category=UserWarning, message=r".*shuffle.*")
+
+
+def require_modules(modules: Sequence[str], command: str, install: str) -> None:
+    """Refuse at once, in one line, when a library ``command`` needs is not installed: before it reads a
+    photo, not after (``python -m training`` in a ``pip install .`` environment, which has no TensorFlow)."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(f"{command} needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+                        f"not installed here: {install}")
+
+
+def import_quietly(*modules: str) -> None:
+    """Import libraries that write to file descriptor 2 as they load, with those lines hidden unless -v.
+
+    TensorFlow prints `All log messages before absl::InitializeLog()`, the oneDNN notice and `Could not
+    find cuda drivers` (twice) while it is imported, whatever ``TF_CPP_MIN_LOG_LEVEL`` says; once
+    imported here, later ``import tensorflow`` / ``import keras`` lines load nothing and print nothing."""
+    with quiet_native_output():
+        for module in modules:
+            importlib.import_module(module)
 
 
 @contextlib.contextmanager

@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
+from realtime.__main__ import COMMANDS
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
@@ -131,6 +133,8 @@ def test_help_shows_real_default_paths_and_every_flag_has_help():
     text = cli("--help", env={"COLUMNS": "400"}).stdout
     for path in (DEFAULT_CONFIG_PATH, resolve_path(config.model.dir), resolve_path(config.recognition.gallery)):
         assert f"(default: {path}" in text, path
+    for command in COMMANDS:   # the main --help names every command
+        assert f" {command} " in " ".join(text.split()).replace(",", " "), command
     for command in ("", "enroll", "list", "remove", "identify", "verify"):
         proc = cli(*([command] if command else []), "--help", env={"COLUMNS": "400"})
         assert proc.returncode == 0, proc.stderr
