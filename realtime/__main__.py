@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from realtime.config import DEFAULT_CONFIG_PATH, Config, load_config, resolve_path
-from realtime.errors import UserError, run_command, setup_logging
+from realtime.errors import UserError, counted, run_command, setup_logging
 from realtime.gallery import configured_location, parse_location
 
 log = logging.getLogger("realtime")
@@ -320,7 +320,7 @@ def enroll_parser() -> argparse.ArgumentParser:
 
 
 def enroll_main(argv: Sequence[str] | None) -> int:
-    args = enroll_parser().parse_args(argv)
+    args = enroll_parser().parse_intermixed_args(argv)   # `enroll Ann --largest a.jpg b.jpg` as well
     setup_logging(args.verbose)
     from realtime.gallery import check_name
     name = check_name(args.name)  # before the slow part: a bad name is refused at once
@@ -341,8 +341,8 @@ def enroll_main(argv: Sequence[str] | None) -> int:
         raise UserError(f"no photo with {what} among {len(photos)}: nothing enrolled")
     with Gallery(recognizer=recognizer) as gallery:
         total = gallery.add(name, embeddings)
-    print(f"enrolled {name}: {len(embeddings)} samples from {len(photos)} photos, {skipped} skipped, "
-          f"{total} in total")
+    print(f"enrolled {name}: {counted(len(embeddings), 'sample')} from {counted(len(photos), 'photo')}, {skipped} "
+          f"skipped, {total} in total")
     return 0
 
 
@@ -356,18 +356,23 @@ def _enroll_from_source(args, config: Config, name: str) -> int:
     if stats["someone_else"]:
         log.warning("%d of the steady views looked unlike the main face (someone else, or a poor view): left out", stats["someone_else"])
     if len(embeddings) < wanted:
-        log.warning("only %d steady views of the face (of %d wanted)", len(embeddings), wanted)
+        log.warning("only %s of the face (of %d wanted)", counted(len(embeddings), "steady view"), wanted)
     with Gallery(recognizer=recognizer) as gallery:
         total = gallery.add(name, embeddings)
-    print(f"enrolled {name}: {len(embeddings)} samples from {source.name} (frames "
+    print(f"enrolled {name}: {counted(len(embeddings), 'sample')} from {source.name} (frames "
           f"{', '.join(map(str, stats['frames']))}), {total} in total")
     return 0
 
 
+LIST_FIELDS = ("name", "samples")
+
+
 def list_main(argv: Sequence[str] | None) -> int:
     p = argparse.ArgumentParser(prog="python -m realtime list",
-                                description="Print each person and their sample count: name,samples (CSV).")
+                                description="Print each person and their sample count: a header, then name,samples "
+                                            "(CSV), as identify does; --json: one JSON object per person.")
     _common(p)
+    _json_flag(p, "keys name, samples")
     args = p.parse_args(argv)
     setup_logging(args.verbose)
     config = _load(args)
@@ -375,7 +380,9 @@ def list_main(argv: Sequence[str] | None) -> int:
         people = gallery.people()
     if not people:
         log.info("gallery %s is empty", gallery.location)
-    _csv_writer().writerows(people)
+    write = _row_printer(args.json, LIST_FIELDS, lambda row: [row["name"], row["samples"]])
+    for name, samples in people:
+        write({"name": name, "samples": samples})
     return 0
 
 
@@ -390,11 +397,11 @@ def remove_main(argv: Sequence[str] | None) -> int:
     config = _load(args)
     with _gallery(config, None, create=False) as gallery:
         count = gallery.remove(name)
-    print(f"removed {name} ({count} samples)")
+    print(f"removed {name} ({counted(count, 'sample')})")
     return 0
 
 
-IDENTIFY_FIELDS = ("path", "name", "distance", "x", "y", "w", "h")
+IDENTIFY_FIELDS = ("path", "name", "nearest", "distance", "x", "y", "w", "h")
 
 
 def identify_rows(path: Path, faces) -> list[dict]:
@@ -406,24 +413,26 @@ def identify_rows(path: Path, faces) -> list[dict]:
 
 
 def _csv_row(row: dict) -> list:
-    """Unknown is spelled `unknown`; a photo without a face has an empty name, distance and box."""
+    """Unknown is spelled `unknown`, with the nearest person and their distance beside it; a photo without a
+    face has an empty name, nearest, distance and box (so has a face against an empty gallery: no nearest)."""
     box = row["box"] or ["", "", "", ""]
     name = "" if row["box"] is None else (row["name"] if row["name"] is not None else "unknown")
     distance = "" if row["distance"] is None else f"{row['distance']:.4f}"
-    return [row["path"], name, distance, *box]
+    return [row["path"], name, row["nearest"] or "", distance, *box]
 
 
 def identify_main(argv: Sequence[str] | None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m realtime identify",
-        description="Who is in these photos: a header, then path,name,distance,x,y,w,h for each face (CSV; name "
-                    "`unknown` beyond the threshold; a photo without a face gets a row with an empty name). "
-                    "--json: one JSON object per face (name null when unknown).")
+        description="Who is in these photos: a header, then path,name,nearest,distance,x,y,w,h for each face (CSV; "
+                    "name `unknown` beyond the threshold, nearest the closest enrolled person whatever the distance; "
+                    "a photo without a face gets a row with an empty name). --json: one JSON object per face (name "
+                    "null when unknown).")
     p.add_argument("paths", nargs="+", metavar="PATH", help="photos or folders of photos")
     _common(p)
     _threshold_flag(p)
     _json_flag(p, "keys path, box, name, nearest, distance")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)   # options between the photos too
     setup_logging(args.verbose)
     config = _load(args)
     photos = _photos(args.paths)

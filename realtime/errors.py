@@ -122,3 +122,8 @@ def shorten(value: object, limit: int = ECHO_LIMIT) -> str:
     except ValueError:  # an int too long to print (Python refuses over 4,300 digits)
         text = f"<a {type(value).__name__} too long to show>"
     return text if len(text) <= limit + 20 else text[:limit] + "..."
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 sample``, ``2 samples``, ``1 person``, ``3 people``: a count with its noun in the right number."""
+    return f"{count} {noun}" if count == 1 else f"{count} {plural or noun + 's'}"

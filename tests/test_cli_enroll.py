@@ -47,7 +47,8 @@ def test_enroll_from_a_clip_recognises_the_person_in_another_clip(tmp_path):
     assert proc.stdout.startswith("enrolled Katie Hill: 12 samples from ")
     frames = [int(f) for f in proc.stdout.split("(frames ")[1].split(")")[0].split(", ")]
     assert len(frames) == 12 and frames == sorted(frames) and frames[-1] - frames[0] >= 120   # spread over 200 frames
-    assert list(csv.reader(io.StringIO(cli("list", "--gallery", gallery).stdout))) == [["Katie Hill", "12"]]
+    assert list(csv.reader(io.StringIO(cli("list", "--gallery", gallery).stdout))) == [["name", "samples"],
+                                                                                      ["Katie Hill", "12"]]
     # The samples are of her: the clip's own frames are named, another person's clip is not.
     proc = cli("--source", videos / "sadtalker_WDA_KatieHill_000.mp4", "--headless", "--max-frames", "40",
                "--events", "-", "--gallery", gallery)
@@ -90,7 +91,7 @@ def test_largest_takes_the_largest_face_of_a_photo_with_several(tmp_path):
     gallery = tmp_path / "g.db"
     proc = cli("enroll", "Madonna", crowd, "--gallery", gallery)
     assert proc.returncode == 2 and "2 faces found (--largest takes the largest), skipped" in proc.stderr
-    proc = cli("enroll", "Madonna", crowd, "--largest", "--gallery", gallery)
-    assert proc.returncode == 0 and proc.stdout.startswith("enrolled Madonna: 1 samples from 1 photos, 0 skipped"), proc.stderr
+    proc = cli("enroll", "Madonna", "--largest", crowd, "--gallery", gallery)    # a flag between name and photos
+    assert proc.returncode == 0 and proc.stdout.startswith("enrolled Madonna: 1 sample from 1 photo, 0 skipped"), proc.stderr
     row = json.loads(cli("identify", "--json", c5 / "madonna" / "3.jpg", "--gallery", gallery).stdout)  # her face, not his
     assert row["name"] == "Madonna" and row["distance"] < 0.2, row   # (Elton John is over 1.0 from her)

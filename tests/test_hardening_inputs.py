@@ -419,7 +419,7 @@ def test_remove_strips_and_normalises_like_enroll_and_truncates_long_names(tmp_p
         gallery.add_samples("José", np.eye(1, 128, dtype=np.float32))
     nfd = " " + unicodedata.normalize("NFD", "José") + " "
     assert main(["remove", nfd, "--gallery", str(tmp_path / "g.db")]) == 0
-    assert "removed José (1 samples)" in capsys.readouterr().out
+    assert "removed José (1 sample)" in capsys.readouterr().out
     assert main(["remove", "n" * 100_000, "--gallery", str(tmp_path / "g.db")]) == 2
     err = capsys.readouterr().err
     assert len(err) < 300 and err.count("\n") == 1

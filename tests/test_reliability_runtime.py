@@ -530,7 +530,7 @@ def test_sigkill_during_cli_enrollment_of_many_photos(tmp_path):
     assert gallery_state(path) == before        # ann intact, bob not there at all
     proc = subprocess.run([sys.executable, "-m", "realtime", "list", "--gallery", path], cwd=ROOT,
                           env=env_for_child(), capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0 and proc.stdout.strip() == f"ann,{before[0][0][1]}", proc.stderr
+    assert proc.returncode == 0 and proc.stdout.strip() == f"name,samples\nann,{before[0][0][1]}", proc.stderr
 
 
 # == a long run ================================================================================================

@@ -157,8 +157,8 @@ def test_names_typed_fast_arrive_exactly_in_an_application_window(tmp_path, xvfb
     assert app.finish() == 0, app.log
     listed = subprocess.run([sys.executable, "-m", "realtime", "list", "--gallery", tmp_path / "g.db"], cwd=ROOT,
                             env=dict(app.env, DISPLAY=""), capture_output=True, text=True, timeout=60)
-    rows = sorted(listed.stdout.splitlines())
-    assert rows == sorted(f"{name},5" for name in NAMES), listed      # exactly as typed
+    header, *rows = listed.stdout.splitlines()
+    assert header == "name,samples" and sorted(rows) == sorted(f"{name},5" for name in NAMES), listed      # exactly as typed
 
 
 def short_clip(path, frames=20):

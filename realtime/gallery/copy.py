@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from realtime.errors import UserError, setup_logging
+from realtime.errors import UserError, counted, setup_logging
 from realtime.gallery.store import common_dim, decode_embedding
 
 log = logging.getLogger("realtime.gallery")
@@ -60,5 +60,5 @@ def gallery_main(argv: Sequence[str] | None) -> int:
     setup_logging(args.verbose)
     from realtime.gallery import describe
     people, samples = copy_gallery(args.src, args.dst)
-    print(f"copied {people} people, {samples} samples from {describe(args.src)} to {describe(args.dst)}")
+    print(f"copied {counted(people, 'person', 'people')}, {counted(samples, 'sample')} from {describe(args.src)} to {describe(args.dst)}")
     return 0
