@@ -404,12 +404,30 @@ def remove_main(argv: Sequence[str] | None) -> int:
 IDENTIFY_FIELDS = ("path", "name", "nearest", "distance", "x", "y", "w", "h")
 
 
-def identify_rows(path: Path, faces) -> list[dict]:
-    """One row per face, or one with no face (name, distance and box None) for a photo without any."""
+def identify_rows(path: Path, faces, landmarks: dict | None = None) -> list[dict]:
+    """One row per face, or one with no face (name, distance and box None) for a photo without any.
+    ``landmarks``: each face's box -> its five points (``--json``), as ``{"right_eye": [x, y], ...}``."""
     if not faces:
-        return [{"path": str(path), "box": None, "name": None, "nearest": None, "distance": None}]
+        return [{"path": str(path), "box": None, "name": None, "nearest": None, "distance": None, "landmarks": None}]
+    points = landmarks or {}
     return [{"path": str(path), "box": list(f.box), "name": f.name, "nearest": f.nearest,
-             "distance": round(f.distance, 4) if f.nearest is not None else None} for f in faces]
+             "distance": round(f.distance, 4) if f.nearest is not None else None,
+             "landmarks": _named_points(points.get(tuple(f.box)))} for f in faces]
+
+
+def _named_points(points) -> dict | None:
+    from realtime.recognizer import LANDMARK_NAMES
+    if points is None:
+        return None
+    return {name: [round(float(x), 1), round(float(y), 1)] for name, (x, y) in zip(LANDMARK_NAMES, points)}
+
+
+def _face_landmarks(recognizer, image, faces) -> dict:
+    """Each identified face's five landmarks by its box (none without an aligner)."""
+    if not faces or recognizer.cropper.aligner is None:
+        return {}
+    kept, points = recognizer.landmarks(image, [f.box for f in faces])
+    return dict(zip(kept, points))
 
 
 def _csv_row(row: dict) -> list:
@@ -427,11 +445,11 @@ def identify_main(argv: Sequence[str] | None) -> int:
         description="Who is in these photos: a header, then path,name,nearest,distance,x,y,w,h for each face (CSV; "
                     "name `unknown` beyond the threshold, nearest the closest enrolled person whatever the distance; "
                     "a photo without a face gets a row with an empty name). --json: one JSON object per face (name "
-                    "null when unknown).")
+                    "null when unknown), with its five landmarks.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="photos or folders of photos")
     _common(p)
     _threshold_flag(p)
-    _json_flag(p, "keys path, box, name, nearest, distance")
+    _json_flag(p, "keys path, box, name, nearest, distance, landmarks")
     args = p.parse_intermixed_args(argv)   # options between the photos too
     setup_logging(args.verbose)
     config = _load(args)
@@ -448,7 +466,8 @@ def identify_main(argv: Sequence[str] | None) -> int:
             faces = [] if image is None else recognizer.identify(image, gallery)
             if image is not None and not faces:
                 log.warning("%s: no face found", photo)
-            for row in identify_rows(photo, faces):
+            points = _face_landmarks(recognizer, image, faces) if args.json else None
+            for row in identify_rows(photo, faces, points):
                 write(row)
     return 0
 

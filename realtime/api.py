@@ -10,10 +10,15 @@
         for face in api.identify("group.jpg", gallery):
             print(face.box, face.name, face.distance)   # name None: nobody enrolled is that close
 
-An image is a file path or a BGR uint8 array (what ``cv2.imread`` returns). The module functions
-use the shipped encoder (``models/``) and ``config.yaml``; a :class:`Recognizer` built with another
-``model_dir`` or ``config`` does the same with those. The command line (``python -m realtime
-enroll/identify/verify``) is a thin layer over this module.
+An image is a file path, a PIL image, or a uint8 array whose channel order ``color`` names: "bgr"
+(OpenCV's, what ``cv2.imread`` returns: the default) or "rgb" (PIL, matplotlib, imageio,
+face_recognition's ``load_image_file``): ``api.identify(rgb_array, gallery, color="rgb")``. An RGB
+array read as BGR gives no error, only worse answers. Embeddings compare with
+:func:`face_distance` and :func:`compare_faces`, as face_recognition's do (the threshold is this
+encoder's, not 0.6). The module functions use the shipped encoder (``models/``) and
+``config.yaml``; a :class:`Recognizer` built with another ``model_dir`` or ``config`` does the same
+with those. The command line (``python -m realtime enroll/identify/verify``) is a thin layer over
+this module.
 """
 from __future__ import annotations
 
@@ -28,15 +33,19 @@ from realtime.boxes import Box
 from realtime.config import DEFAULT_CONFIG_PATH
 from realtime.errors import UserError
 from realtime.images import load_image
-from realtime.recognizer import Identity, Image, Recognizer, Verification
+from realtime.recognizer import LANDMARK_NAMES, Identity, Image, Recognizer, Verification, face_distance
 
 log = logging.getLogger("realtime")
 
 
 def photo_samples(recognizer: Recognizer, images: Iterable[Image], largest: bool = False,
-                  read: Callable[[Image], np.ndarray | None] = load_image) -> tuple[np.ndarray, int]:
+                  read: Callable[[Image], np.ndarray | None] | None = None,
+                  color: str = "bgr") -> tuple[np.ndarray, int]:
     """One embedding per image that shows exactly one face (with ``largest``: its largest face), and how
-    many images were skipped (each named in a warning). ``read`` may return None to skip an image."""
+    many images were skipped (each named in a warning). ``read`` may return None to skip an image
+    (default: :meth:`Recognizer.load`, arrays in the channel order ``color``: "bgr" or "rgb")."""
+    if read is None:
+        read = functools.partial(recognizer.load, color=color)
     embeddings, skipped = [], 0
     for image in images:
         pixels = read(image)
@@ -80,12 +89,13 @@ class Gallery:
             self._store = open_gallery(self.path, self.recognizer.encoder.model_id)
         return self._store
 
-    def enroll(self, name: str, images: Iterable[Image], largest: bool = False) -> int:
+    def enroll(self, name: str, images: Iterable[Image], largest: bool = False, color: str = "bgr") -> int:
         """Add one sample per image of ``name`` (any text); returns their sample count in the gallery.
 
-        Images with no face are skipped with a warning; so are images with several faces unless
-        ``largest`` (then the largest face is the sample). At least one sample or a UserError."""
-        embeddings, _ = photo_samples(self.recognizer, images, largest)
+        An image is a path, a PIL image or an array in the channel order ``color`` ("bgr", OpenCV's,
+        or "rgb"). Images with no face are skipped with a warning; so are images with several faces
+        unless ``largest`` (then the largest face is the sample). At least one sample or a UserError."""
+        embeddings, _ = photo_samples(self.recognizer, images, largest, color=color)
         if not len(embeddings):
             raise UserError(f"no usable face for {name!r}: nothing enrolled")
         return self.add(name, embeddings)
@@ -127,28 +137,58 @@ def default_recognizer() -> Recognizer:
     return Recognizer()
 
 
-def detect(image: Image) -> list[Box]:
-    """Every face's box ``(x, y, w, h)`` in ``image``, largest first."""
-    return default_recognizer().detect(image)
+def detect(image: Image, color: str = "bgr") -> list[Box]:
+    """Every face's box ``(x, y, w, h)`` in ``image``, largest first. ``image``: a path, a PIL image, or an
+    array in the channel order ``color``: "bgr" (OpenCV's, the default) or "rgb" (PIL, face_recognition)."""
+    return default_recognizer().detect(image, color)
 
 
-def encode(image: Image, boxes: Sequence[Box] | None = None) -> np.ndarray:
-    """One embedding ``(n, d)`` per face; ``boxes`` None: every face :func:`detect` finds."""
-    return default_recognizer().encode_image(image, boxes)
+def encode(image: Image, boxes: Sequence[Box] | None = None, color: str = "bgr") -> np.ndarray:
+    """One embedding ``(n, d)`` per face; ``boxes`` None: every face :func:`detect` finds. ``image``: a path,
+    a PIL image, or an array in the channel order ``color``: "bgr" (OpenCV's, the default) or "rgb"."""
+    return default_recognizer().encode_image(image, boxes, color)
 
 
-def verify(a: Image, b: Image) -> Verification:
-    """Whether the largest faces of ``a`` and ``b`` are the same person (the shipped encoder's threshold)."""
-    return default_recognizer().verify(a, b)
+def landmarks(image: Image, boxes: Sequence[Box] | None = None, color: str = "bgr") -> list[dict]:
+    """The five landmarks of each face, the points its crop is aligned on: one dict per face with its
+    ``box`` and ``right_eye``, ``left_eye``, ``nose``, ``mouth_right``, ``mouth_left`` as ``(x, y)`` image
+    pixels (the person's right eye is on the image's left). ``boxes`` None: every face :func:`detect` finds
+    that holds a face. ``image``: a path, a PIL image, or an array in the channel order ``color``: "bgr"
+    (OpenCV's, the default) or "rgb"."""
+    kept, points = default_recognizer().landmarks(image, boxes, color)
+    return [named_landmarks(box, p) for box, p in zip(kept, points)]
 
 
-def identify(image: Image, gallery: Gallery | str | Path) -> list[Identity]:
-    """Who each face in ``image`` is: a :class:`Gallery` or the location of one (none there: everyone is unknown)."""
+def named_landmarks(box: Box, points: np.ndarray) -> dict:
+    """``{"box": box, "right_eye": (x, y), ...}`` from ``(5, 2)`` points in ``LANDMARK_NAMES`` order."""
+    return {"box": tuple(box), **{name: (round(float(x), 1), round(float(y), 1))
+                                  for name, (x, y) in zip(LANDMARK_NAMES, points)}}
+
+
+def verify(a: Image, b: Image, color: str = "bgr") -> Verification:
+    """Whether the largest faces of ``a`` and ``b`` are the same person (the shipped encoder's one-to-one
+    threshold). Each is a path, a PIL image, or an array in the channel order ``color``: "bgr" (OpenCV's,
+    the default) or "rgb"."""
+    return default_recognizer().verify(a, b, color)
+
+
+def compare_faces(known, face, threshold: float | None = None) -> list[bool]:
+    """For each embedding of ``known`` (``(n, d)``, from :func:`encode`), whether ``face`` (one ``(d,)``
+    embedding) is the same person: distance at most ``threshold``, None: the shipped encoder's one-to-one
+    point (what :func:`verify` uses; face_recognition's 0.6 means nothing to this encoder)."""
+    return default_recognizer().compare_faces(known, face, threshold)
+
+
+def identify(image: Image, gallery: Gallery | str | Path, color: str = "bgr") -> list[Identity]:
+    """Who each face in ``image`` is: a :class:`Gallery` or the location of one (none there: everyone is unknown).
+    ``image``: a path, a PIL image, or an array in the channel order ``color``: "bgr" (OpenCV's, the default)
+    or "rgb" (PIL, face_recognition)."""
     if isinstance(gallery, Gallery):
-        return gallery.recognizer.identify(image, gallery)
+        return gallery.recognizer.identify(image, gallery, color)
     with Gallery(gallery) as opened:
-        return opened.recognizer.identify(image, opened)
+        return opened.recognizer.identify(image, opened, color)
 
 
-__all__ = ["Box", "DEFAULT_CONFIG_PATH", "Gallery", "UserError", "Identity", "Image", "Recognizer", "Verification",
-           "default_recognizer", "detect", "encode", "identify", "load_image", "photo_samples", "verify"]
+__all__ = ["Box", "DEFAULT_CONFIG_PATH", "Gallery", "UserError", "Identity", "Image", "LANDMARK_NAMES", "Recognizer",
+           "Verification", "compare_faces", "default_recognizer", "detect", "encode", "face_distance", "identify",
+           "landmarks", "load_image", "named_landmarks", "photo_samples", "verify"]

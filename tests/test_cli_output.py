@@ -82,7 +82,12 @@ def test_identify_csv_has_a_header_a_row_per_face_and_a_row_for_a_photo_without_
     proc = cli("identify", odd, "--json", blank, "--gallery", gallery)     # options between the photos too
     lines = [json.loads(l) for l in proc.stdout.splitlines()]
     assert lines[0]["path"] == str(odd) and lines[0]["name"] == 'Ciccone, "Madonna"' and lines[0]["box"] == [38, 65, 97, 97]
-    assert lines[1] == {"path": str(blank), "box": None, "name": None, "nearest": None, "distance": None}
+    points = lines[0]["landmarks"]                 # the five points the face was aligned on, inside its box
+    assert list(points) == ["right_eye", "left_eye", "nose", "mouth_right", "mouth_left"]
+    assert all(38 <= x <= 38 + 97 and 65 <= y <= 65 + 97 for x, y in points.values())
+    assert points["right_eye"][0] < points["left_eye"][0] and points["right_eye"][1] < points["mouth_right"][1]
+    assert lines[1] == {"path": str(blank), "box": None, "name": None, "nearest": None, "distance": None,
+                        "landmarks": None}
 
 
 @needs_data
