@@ -517,8 +517,8 @@ def test_sigkill_during_cli_enrollment_of_many_photos(tmp_path):
     many = tmp_path / "many"
     many.mkdir()
     for i in range(20):
-        for photo in sorted((train / "elton_john").glob("*.jpg")):
-            shutil.copy(photo, many / f"{i}_{photo.name}")
+        for photo in sorted((train / "elton_john").glob("*.jpg")):   # a byte after the image: not the same photo,
+            (many / f"{i}_{photo.name}").write_bytes(photo.read_bytes() + bytes([i]))   # so none is skipped as one
     child = subprocess.Popen([sys.executable, "-m", "realtime", "enroll", "bob", many, "--model", MODEL,
                               "--gallery", path], cwd=ROOT, env=env_for_child(),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
