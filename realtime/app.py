@@ -33,6 +33,7 @@ from realtime.outputs import PendingFile
 from realtime.overlay import FaceLabel, draw_faces, draw_hud
 from realtime.recognizer import Recognizer
 from realtime.thresholds import step_threshold
+from realtime.tracking import DECIDING
 from realtime.window import Window
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,10 @@ log = logging.getLogger(__name__)
 class Face:
     box: Box
     track: int
-    name: str | None        # voted over the last frames; None = unknown
-    nearest: str | None
+    name: str | None        # the name shown (sure, or voted over the last encodings); None = not named
+    nearest: str | None     # the closest enrolled person on the face's last encoding, whatever the distance
     distance: float
+    state: str = "unknown"  # named | deciding (within the threshold, the vote not yet agreed) | unknown
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class FrameResult:
         return {"frame": self.index, "time": round(self.time, 3),
                 "faces": [{"box": [int(v) for v in f.box], "name": f.name, "nearest": f.nearest,
                            "distance": None if not np.isfinite(f.distance) else round(f.distance, 4),
-                           "track": f.track} for f in self.faces]}
+                           "track": f.track, "state": f.state} for f in self.faces]}
 
 
 @dataclass
@@ -91,6 +93,7 @@ class App:
         # The + key stops here: beyond it unrelated faces start to match (shown when reached).
         self.threshold_cap = policy.cap(self.threshold)
         self._threshold_people: int | None = None
+        self._index_seen = None      # the gallery index the tracks' answers were matched against
         self.live = live  # a camera: detection.worker "auto" runs the full detection on a worker
         self.finder = recognizer.finder(live)
         self.tracker = recognizer.tracker()
@@ -103,6 +106,7 @@ class App:
         self.frame_index = 0
         self.fps: float | None = None
         self.timings: dict[str, float] = {}
+        self.encodings = 0           # faces encoded so far (the benchmarks report encodings per second)
         self._last_boxes: list[Box] = []
         self.enrolled: list[tuple[str, int]] = []
 
@@ -112,39 +116,60 @@ class App:
 
     # -- one frame -----------------------------------------------------------------------------
     def process(self, frame: np.ndarray, t: float | None = None) -> FrameResult:
-        """Detect, align, encode, match, track and (if enrolling) sample one frame; no drawing, no
-        I/O but the gallery write that completes an enrolment."""
+        """Detect and track the faces of one frame; align, encode and match those whose answer may
+        have changed (:meth:`Tracker.due`); sample an enrolment in progress. No drawing, no I/O but
+        the gallery write that completes an enrolment."""
         index = self.frame_index
         self.frame_index += 1
         t = float(index) if t is None else t
         c0 = time.perf_counter()
         found, full = self.finder.find(frame, self._last_boxes)
+        ids = self.tracker.update(found)
         c1 = time.perf_counter()
-        crops, kept = self.recognizer.crops(frame, found)
-        boxes = [found[i] for i in kept]  # boxes the aligner found no face in are false detections
+        people = self._follow_gallery()
+        due = [k for k, tid in enumerate(ids) if self.tracker.due(tid, index)]
+        largest = max(range(len(found)), key=lambda k: found[k][2] * found[k][3], default=None)
+        if self.enrolment is not None and self.enrolment.due(t) and largest is not None and largest not in due:
+            due.append(largest)               # an enrolment sample is due: the largest face is encoded now
+        crops, kept = self.recognizer.crops(frame, [found[k] for k in due])
         emb = self.recognizer.encode(crops)
         c2 = time.perf_counter()
-        index_ = self.gallery.index()
-        self._follow_gallery_size(len(index_.names))
-        matches = self.recognizer.match(index_, emb, self.threshold)
+        matches = self.recognizer.match(people, emb, self.threshold)
+        sure = self.recognizer.thresholds.sure(len(people.names), self.threshold)
+        encoded = {due[j]: e for j, e in zip(kept, emb)}
+        for j, m, e in zip(kept, matches, emb):
+            self.tracker.encoded(ids[due[j]], index, e, m.name, m.nearest, m.distance, sure=m.distance <= sure)
+        for j in set(range(len(due))) - set(kept):
+            self.tracker.not_a_face(ids[due[j]], index)   # alignment found no face: a false detection
         c3 = time.perf_counter()
-        ids = self.tracker.update(boxes)
-        faces = [Face(tuple(int(v) for v in box), tid, self.tracker.vote(tid, m.name, m.nearest), m.nearest,
-                      m.distance) for box, tid, m in zip(boxes, ids, matches)]
-        self._last_boxes = list(boxes)
+        faces = []
+        for k, tid in enumerate(ids):
+            track = self.tracker.tracks[tid]
+            if track.is_face and track.embedding is not None:
+                faces.append(Face(tuple(int(v) for v in found[k]), tid, track.shown, track.nearest, track.distance,
+                                  track.state))
+        self._last_boxes = [f.box for f in faces]
         if self.enrolment is not None:
-            self._enrol(emb, boxes, t)
+            self._enrol([found[k] for k in encoded], np.asarray(list(encoded.values())), t)
         c4 = time.perf_counter()
         self.timings = {"detect": c1 - c0, "encode": c2 - c1, "match": c3 - c2, "track": c4 - c3}
+        self.encodings += len(kept)
         return FrameResult(index, t, faces, full)
 
-    def _follow_gallery_size(self, people: int) -> None:
-        if not self.threshold_fixed and people != self._threshold_people:
-            self._threshold_people = people
-            self.threshold = self.recognizer.thresholds.for_gallery(people)
-            log.info("%s enrolled: match within %.3f", _people(people), self.threshold)
+    def _follow_gallery(self):
+        """The gallery's index; when it changed, the threshold for its size and every face named anew."""
+        people = self.gallery.index()
+        if people is not self._index_seen:
+            self._index_seen = people
+            self.tracker.reset()
+            count = len(people.names)
+            if not self.threshold_fixed and count != self._threshold_people:
+                self._threshold_people = count
+                self.threshold = self.recognizer.thresholds.for_gallery(count)
+                log.info("%s enrolled: match within %.3f", _people(count), self.threshold)
+        return people
 
-    def _enrol(self, emb: np.ndarray, boxes: list[Box], t: float) -> None:
+    def _enrol(self, boxes: list[Box], emb: np.ndarray, t: float) -> None:
         job = self.enrolment
         job.offer(boxes, emb, t)
         if job.complete:
@@ -158,7 +183,6 @@ class App:
             self.enrolled.append((job.name, len(job.samples)))
             log.info("enrolled %s: %d samples (%d in total)", job.name, len(job.samples), count)
             self._say(f"Enrolled {job.name} ({count} samples)", t)
-            self.tracker.reset()
         elif job.timed_out(t):
             log.warning("enrollment of %s cancelled: no face seen", job.name)
             self._say(f"No face seen: {job.name} not enrolled", t)
@@ -212,7 +236,8 @@ class App:
         """Boxes, names and distances: what a recording keeps."""
         if self.message and result.time > self.message_until:
             self.message = None
-        return draw_faces(frame, [FaceLabel(f.box, f.name, f.distance) for f in result.faces])
+        return draw_faces(frame, [FaceLabel(f.box, f.name, f.distance, f.nearest if f.state == DECIDING else None)
+                                  for f in result.faces])
 
     def hud(self, frame: np.ndarray, ended: bool = False) -> np.ndarray:
         """FPS, threshold, key help, the name prompt, messages, PAUSED: on screen only, unless --record-hud."""

@@ -37,7 +37,7 @@ MAX_CONFIG_VALUES = 100_000
 
 
 # The names realtime.detection.DETECTORS and realtime.matching.MATCHERS register (a test checks they agree).
-DETECTOR_BACKENDS = ("haar",)
+DETECTOR_BACKENDS = ("haar", "yunet")
 MATCH_MODES = ("nearest", "mean", "sample-or-mean")
 # Triplet mining (training/losses.py), for training.mining and training.finish_mining alike.
 MINING = ("semi-hard", "batch-hard")
@@ -55,6 +55,9 @@ class DetectionConfig:
 
     # The detector (realtime.detection.DETECTORS); encoder.json records the one training used.
     backend: str = _num("haar", choices=DETECTOR_BACKENDS)
+    # Where it finds nobody (a photo, a frame, a followed face lost), a second detector looks
+    # again: YuNet finds turned heads and faces in hard light that Haar misses (none: no second look).
+    second_look: str = _num("yunet", choices=DETECTOR_BACKENDS + ("none",))
     cascade: str = "haarcascade_frontalface_default.xml"
     scale_factor: float = _num(1.1, 1.01, 2.0)
     min_neighbors: int = _num(5, 0, 50)
@@ -212,8 +215,13 @@ class TrackingConfig:
     # A track not seen for more than this many frames is dropped.
     max_missed: int = _num(5, 0, 1000)
     vote_frames: int = _num(5, 1, 100)
-    # A name is shown only once this many of the last vote_frames frames gave it (else Unknown).
+    # A name is shown only once this many of the last vote_frames encodings gave it, unless the
+    # match is sure (within encoder.json's sure threshold: shown at once).
     vote_agree: int = _num(3, 1, 100)
+    # A face is encoded when it appears, then every encode_every frames, or sooner when its box
+    # moved (overlaps the box it was encoded at less than encode_iou) or its name is undecided.
+    encode_every: int = _num(4, 1, 1000)
+    encode_iou: float = _num(0.7, 0.0, 1.0)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ RED = (0, 0, 230)
 WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
 YELLOW = (0, 220, 255)
+AMBER = (0, 140, 230)
 HELP = "e: enroll   space: pause   +/-: threshold   q: quit"
 ENDED = "end of the video: press any key to close"
 
@@ -28,8 +29,9 @@ ENDED = "end of the video: press any key to close"
 @dataclass(frozen=True)
 class FaceLabel:
     box: Box
-    name: str | None        # voted name, None = unknown
+    name: str | None          # the name shown, None = not named
     distance: float
+    deciding: str | None = None   # not named yet, but within the threshold of this person: the vote is out
 
 
 def unit(frame: np.ndarray) -> float:
@@ -75,16 +77,20 @@ def wrap(line: str, px: int, room: int) -> tuple[str, ...]:
 
 
 def draw_faces(frame: np.ndarray, faces: Sequence[FaceLabel]) -> np.ndarray:
-    """Boxes (green: named, red: unknown) with the name and distance above each; in place."""
+    """Boxes (green: named, amber: deciding, red: unknown) with the name and distance above each; in place."""
     u = unit(frame)
     thick = max(2, int(round(2 * u)))
     px = _px(frame, 20)
     pad = max(2, int(3 * u))
     for face in faces:
         x, y, w, h = face.box
-        color = GREEN if face.name is not None else RED
+        if face.name is not None:
+            color, label = GREEN, face.name
+        elif face.deciding is not None:
+            color, label = AMBER, f"{face.deciding}?"
+        else:
+            color, label = RED, "Unknown"
         cv2.rectangle(frame, (x, y), (x + w, y + h), color, thick)
-        label = face.name if face.name is not None else "Unknown"
         if np.isfinite(face.distance):  # inf: nobody enrolled yet
             label += f" {face.distance:.2f}"
         label_h = text.size(label, px)[1] + 2 * pad

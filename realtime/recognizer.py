@@ -83,7 +83,7 @@ class Recognizer:
             self.encoder = Encoder(Path(model_dir) if model_dir is not None else resolve_path(self.config.model.dir))
         # Landmarks and alignment as the encoder was trained (a box without a face is dropped).
         check_preprocessing(self.encoder.info, self.config)
-        self.cropper = FaceCropper(self.config, self.encoder.input_size)
+        self.cropper = FaceCropper(self.config.detection, self.config.alignment, self.encoder.input_size)
         self.thresholds = ThresholdPolicy(self.encoder.info, self.config.recognition, threshold)
         self.match_mode = self.config.recognition.match
 
@@ -117,7 +117,7 @@ class Recognizer:
 
     def tracker(self) -> Tracker:
         t = self.config.tracking
-        return Tracker(t.iou, t.max_missed, t.vote_frames, t.vote_agree)
+        return Tracker(t.iou, t.max_missed, t.vote_frames, t.vote_agree, t.encode_every, t.encode_iou)
 
     # -- photos ----------------------------------------------------------------------------------------------
     def faces(self, image: Image, boxes: Sequence[Box] | None = None,
@@ -146,13 +146,9 @@ class Recognizer:
         image = self.load(image, color)
         if boxes is None:
             boxes = self.detect(image)
-        kept, points = [], []
-        for box in boxes:
-            found = aligner.landmarks(image, box)
-            if found is not None and found[1] >= aligner.settings.min_score:   # as Aligner.crops keeps a face
-                kept.append(tuple(int(v) for v in box))
-                points.append(found[0])
-        return kept, np.stack(points) if points else np.zeros((0, 5, 2), np.float32)
+        located = aligner.locate(image, list(boxes))   # the boxes Aligner.crops keeps, with their points
+        kept = [tuple(int(v) for v in boxes[i]) for i, _ in located]
+        return kept, np.stack([p for _, p in located]) if located else np.zeros((0, 5, 2), np.float32)
 
     def largest_face(self, image: Image, what: str = "image", color: str = "bgr") -> tuple[Box, np.ndarray]:
         """The largest face's box and embedding; a UserError naming ``what`` when there is none. ``color``:

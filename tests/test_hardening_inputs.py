@@ -18,7 +18,7 @@ import pytest
 from realtime.config import DetectionConfig, camera_index, load_config
 from realtime.encoder import read_model_info
 from realtime.errors import UserError, run_command, shorten
-from realtime.detection import shared_detector
+from realtime.detection import HaarDetector
 from realtime.images import UnreadableImage, image_size, read_image
 from realtime.names import MAX_NAME_LENGTH, check_name
 from realtime.thresholds import KEY_CAP, ThresholdPolicy, check_threshold, key_cap, step_threshold
@@ -192,7 +192,7 @@ def exif_orientation_jpeg(image: np.ndarray, orientation: int) -> bytes:
 def test_exif_orientation_6_portrait_photo_is_read_upright_and_its_face_found(tmp_path):
     photo = sorted((Path(DATA) / "celebrity5/train/madonna").glob("*.jpg"))[0]
     upright = read_image(photo)
-    assert shared_detector(DetectionConfig()).detect(upright)
+    assert HaarDetector(DetectionConfig()).detect(upright)
     stored = cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE)  # how a phone held upright stores it
     path = tmp_path / "portrait.jpg"
     path.write_bytes(exif_orientation_jpeg(stored, 6))
@@ -201,7 +201,7 @@ def test_exif_orientation_6_portrait_photo_is_read_upright_and_its_face_found(tm
     image = read_image(path)
     assert image.shape == upright.shape
     assert np.abs(image.astype(int) - upright.astype(int)).mean() < 8
-    assert shared_detector(DetectionConfig()).detect(image)
+    assert HaarDetector(DetectionConfig()).detect(image)
 
 
 # -- configs ---------------------------------------------------------------------------------------
@@ -454,8 +454,10 @@ def test_ctrl_c_during_enroll_is_one_line_and_the_gallery_untouched(tmp_path):
             (folder / f"{i:03d}.jpg").write_bytes(photo.read_bytes())
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     gallery = tmp_path / "g.db"
+    # Ctrl-C's default action even when this test runs in a background job (which starts with SIGINT ignored)
     proc = subprocess.Popen([sys.executable, "-m", "realtime", "enroll", "ann", str(folder), "--gallery",
-                             str(gallery)], stderr=subprocess.PIPE, text=True, env=env)
+                             str(gallery)], stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
     first = proc.stderr.readline()
     assert "000_text.jpg" in first, first
     proc.send_signal(signal.SIGINT)

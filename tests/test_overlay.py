@@ -1,15 +1,47 @@
 """realtime.overlay: what is drawn on a frame."""
 import numpy as np
 
-from realtime.overlay import FaceLabel, draw
+from realtime.overlay import AMBER, GREEN, RED, FaceLabel, draw, draw_faces
 
 
-def test_overlay_draws_known_green_unknown_red_and_unicode():
+def label_strip(faces) -> np.ndarray:
+    """The 24 rows above the first box, where its label goes, after drawing ``faces`` on black."""
     frame = np.zeros((240, 320, 3), np.uint8)
-    draw(frame, [FaceLabel((20, 40, 60, 60), "Zo\u00eb", 0.3), FaceLabel((150, 40, 60, 60), None, 1.2)],
-         fps=30.0, threshold=0.8, prompt="Name: a_")
-    assert tuple(frame[70, 20]) == (0, 200, 0)     # left edge of the known box
-    assert tuple(frame[70, 150]) == (0, 0, 230)    # left edge of the unknown box
+    draw_faces(frame, faces)
+    x, y, w, _ = faces[0].box
+    return frame[y - 24:y, x:x + 140]
+
+
+def bright(strip: np.ndarray) -> np.ndarray:
+    """Pixels of the (antialiased) white text: every channel high, unlike any box colour."""
+    return strip.min(axis=2) > 160
+
+
+def test_boxes_are_green_when_named_amber_when_deciding_red_when_unknown():
+    frame = np.zeros((240, 320, 3), np.uint8)
+    draw(frame, [FaceLabel((20, 40, 60, 60), "Zo\u00eb", 0.3), FaceLabel((150, 40, 60, 60), None, 1.2),
+                 FaceLabel((240, 140, 60, 60), None, 0.5, deciding="Ann")], fps=30.0, threshold=0.8, prompt="Name: a_")
+    assert tuple(frame[70, 20]) == GREEN        # left edge of the named box
+    assert tuple(frame[70, 150]) == RED         # left edge of the unknown box
+    assert tuple(frame[170, 240]) == AMBER      # left edge of the box still deciding
+
+
+def test_the_label_is_the_name_as_written_with_its_distance():
+    zoe = label_strip([FaceLabel((20, 60, 60, 60), "Zo\u00eb", 0.3)])
+    # white text on the box's colour, and really the name: Zoe without the diaeresis draws differently,
+    # another distance draws differently, the same label draws the same.
+    assert bright(zoe).sum() > 30 and (zoe == GREEN).all(axis=2).sum() > 100
+    assert not np.array_equal(zoe, label_strip([FaceLabel((20, 60, 60, 60), "Zoe", 0.3)]))
+    assert not np.array_equal(zoe, label_strip([FaceLabel((20, 60, 60, 60), "Zo\u00eb", 0.4)]))
+    assert np.array_equal(zoe, label_strip([FaceLabel((20, 60, 60, 60), "Zo\u00eb", 0.3)]))
+
+
+def test_a_deciding_face_shows_the_name_it_is_deciding_on_with_a_question_mark():
+    deciding = label_strip([FaceLabel((20, 60, 60, 60), None, 0.5, deciding="Ann")])
+    assert (deciding == AMBER).all(axis=2).sum() > 100
+    assert not np.array_equal(deciding, label_strip([FaceLabel((20, 60, 60, 60), None, 0.5)]))   # not "Unknown"
+    named = label_strip([FaceLabel((20, 60, 60, 60), "Ann", 0.5)])
+    assert bright(deciding).sum() > bright(named).sum()          # "Ann?" has one glyph more than "Ann"
 
 
 def yellow(frame):

@@ -85,3 +85,53 @@ def test_app_enrolls_by_key_and_recognises_once_the_vote_agrees(tmp_path, encode
             assert not all(r.full_detection for r in results)
         tracks = {f.track for r in results for f in r.faces}
         assert len(tracks) <= 3     # one talking head: one track (a stray false hit at most)
+
+
+def model_with_sure_curve(tmp_path: Path, sure: bool) -> Path:
+    """A copy of the shipped model whose encoder.json does (or does not) carry a sure curve."""
+    import json
+    import shutil
+    folder = tmp_path / ("sure" if sure else "vote")
+    shutil.copytree(MODEL, folder)
+    info = json.loads((folder / "encoder.json").read_text())
+    metrics = info.setdefault("metrics", {})
+    metrics.pop("open_set_sure", None)
+    if sure:   # sure wherever the threshold names: every match within it is named at once
+        metrics["open_set_sure"] = metrics["open_set"]
+    (folder / "encoder.json").write_text(json.dumps(info))
+    return folder
+
+
+@pytest.mark.parametrize("sure", [True, False])
+def test_a_sure_match_is_named_on_its_first_frame_and_a_borderline_one_shows_it_is_deciding(tmp_path, encoder, sure):
+    config = apply_overrides(load_config(), {"detection.worker": "never"})
+    recognizer = Recognizer(model_with_sure_curve(tmp_path, sure), config)
+    clip = frames(12)
+    with SQLiteStore(tmp_path / "g.db", recognizer.encoder.model_id) as gallery:
+        _, enrolled = recognizer.faces(clip[0])
+        gallery.add_samples("AnnA", enrolled)
+        app = App(recognizer, gallery)
+        first = app.process(clip[1], t=0.04).faces[0]
+        assert first.nearest == "AnnA" and first.distance <= app.threshold
+        if sure:
+            assert first.name == "AnnA" and first.state == "named"
+        else:
+            assert first.name is None and first.state == "deciding"      # not "Unknown": the vote is out
+            shown = [app.process(frame, t=i / 25).faces[0] for i, frame in enumerate(clip[2:5], 2)]
+            assert shown[-1].name == "AnnA" and shown[-1].state == "named"
+        app.close()
+
+
+def test_a_named_face_is_not_encoded_again_on_every_frame(tmp_path, encoder):
+    """Once named, a still face is encoded every tracking.encode_every frames, not on each one."""
+    config = apply_overrides(load_config(), {"detection.worker": "never", "tracking.encode_every": 4})
+    recognizer = Recognizer(model_with_sure_curve(tmp_path, True), config)
+    clip = frames(30)
+    with SQLiteStore(tmp_path / "g.db", recognizer.encoder.model_id) as gallery:
+        gallery.add_samples("AnnA", recognizer.faces(clip[0])[1])
+        app = App(recognizer, gallery)
+        results = [app.process(frame, t=i / 25) for i, frame in enumerate(clip)]
+        app.close()
+    named = sum(bool(r.faces) and r.faces[0].name == "AnnA" for r in results)
+    assert named >= 25
+    assert app.encodings < 0.6 * sum(len(r.faces) for r in results), app.encodings

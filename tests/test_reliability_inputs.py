@@ -15,9 +15,10 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.config import DetectionConfig
+from realtime.config import AlignmentConfig, DetectionConfig
+from realtime.crops import FaceCropper
 from realtime.errors import UserError, run_command
-from realtime.detection import shared_detector
+from realtime.detection import HaarDetector
 from realtime.images import UnreadableImage, read_image
 from training.data import face_from_photo
 from training.data import cache_file, describe, load_face_set
@@ -46,7 +47,7 @@ def face_photos():
         data = path.read_bytes()
         if not data.startswith(b"\xff\xd8"):
             continue  # some .jpg files are PNGs: the truncation test wants a real JPEG
-        boxes = shared_detector(SETTINGS).detect(read_image(path))
+        boxes = HaarDetector(SETTINGS).detect(read_image(path))
         if len(boxes) == 1 and boxes[0][2] >= 60:
             found.append((path, boxes[0]))
         if len(found) == 4:
@@ -210,22 +211,22 @@ def test_png_variants_decode_to_bgr8_and_the_face_is_found(face_photos, tmp_path
     image = read_image(png)
     assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
     assert image.shape[:2] == written.shape[:2]
-    crop, status, _ = face_from_photo(image, SETTINGS, SIZE)
+    crop, status, _ = face_from_photo(image, FaceCropper(SETTINGS, AlignmentConfig(method="none"), SIZE))
     assert status == "face" and crop.shape == (SIZE, SIZE, 3) and crop.dtype == np.uint8
-    boxes = shared_detector(SETTINGS).detect(image)
+    boxes = HaarDetector(SETTINGS).detect(image)
     assert boxes and iou(boxes[0], box) > 0.5
 
 
 HUGE_SCRIPT = r"""
 import json, resource, sys, time
 from realtime.config import DetectionConfig
-from realtime.detection import shared_detector
+from realtime.detection import HaarDetector
 from realtime.images import read_image
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 image = read_image(sys.argv[1])
 decoded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
-boxes = shared_detector(DetectionConfig()).detect(image)
+boxes = HaarDetector(DetectionConfig()).detect(image)
 seconds = time.perf_counter() - start
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"shape": image.shape, "boxes": boxes, "detect_s": seconds,

@@ -11,10 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.config import load_config
-from realtime.encoder import Encoder
-from realtime.images import read_image
-from training.data import face_from_photo
+from realtime.recognizer import Recognizer
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 DATA = os.environ.get("FACES_DATA")
@@ -29,17 +26,16 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def embeddings():
-    config = load_config()
-    encoder = Encoder(MODELS)
-    crops, labels = [], []
+    recognizer = Recognizer(MODELS)
+    vectors, labels = [], []
     for person in PEOPLE:
         for path in sorted((Path(DATA) / "lfw" / person).glob("*.jpg"))[:PHOTOS_EACH]:
-            crop, status, _ = face_from_photo(read_image(path), config.detection, encoder.input_size)
-            if crop is not None:
-                crops.append(crop)
+            boxes, found = recognizer.faces(path)
+            if len(found):
+                vectors.append(found[0])
                 labels.append(person)
-    assert len(crops) >= len(PEOPLE) * (PHOTOS_EACH - 1), "Haar should find most of these faces"
-    return encoder.encode(np.stack(crops)), np.array(labels)
+    assert len(vectors) >= len(PEOPLE) * (PHOTOS_EACH - 1), "most of these faces should be found"
+    return np.stack(vectors), np.array(labels)
 
 
 def test_unseen_people_are_closer_to_themselves_than_to_each_other(embeddings):

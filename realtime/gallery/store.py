@@ -17,7 +17,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from realtime.errors import UserError
+from realtime.errors import UserError, shorten
 from realtime.matching import Index
 from realtime.names import check_name
 
@@ -156,12 +156,17 @@ class GalleryStore:
         return f"{type(self).__name__}({self.location!r})"
 
     def check_model(self) -> None:
+        """Refuse a gallery enrolled with another encoder (an older shipped one, say): its samples
+        cannot be compared with this encoder's, and matching them would name the wrong people."""
         other = self._foreign_model()
         if other:
+            people = [name for name, _ in self.people()]
+            shown = ", ".join(shorten(name, 40) for name in people[:5]) + (f" and {len(people) - 5} more" if len(people) > 5 else "")
             raise UserError(
-                f"gallery {self.location} holds samples made by another encoder ({other[:12]}...); embeddings of "
-                f"different models are not comparable: re-enroll everyone (remove them with "
-                f"`python -m realtime remove NAME`, or use a new --gallery)")
+                f"gallery {self.location} holds people enrolled with another encoder ({other[:12]}...; this one is "
+                f"{self.model_id[:12]}...): {shown or 'nobody'}. Embeddings of different encoders cannot be compared: "
+                f"re-enroll them into a new gallery (--gallery NEW.db, or move this file away), or remove them "
+                f"with `python -m realtime remove NAME`")
 
     def add_samples(self, name: str, embeddings: np.ndarray, sources: Sequence[str | None] | None = None,
                     replace: bool = False) -> int:
