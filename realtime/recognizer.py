@@ -98,7 +98,8 @@ class Recognizer:
         return load_image(image, self.config.detection, color)
 
     def crops(self, image: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, list[int]]:
-        """The encoder's input for each box that holds a face, and which boxes those are."""
+        """The encoder's input for each box that holds a face, and which boxes those are; ``image`` is BGR, as
+        :meth:`load` returns it (or a frame of OpenCV's)."""
         return self.cropper.crops(image, boxes)
 
     def encode(self, crops: np.ndarray) -> np.ndarray:
