@@ -42,6 +42,16 @@ def _defaults() -> Config:
         return Config()
 
 
+def _gallery_shown(config: Config) -> str:
+    """The configured gallery as --help may show it: a URL as written with its password masked
+    (never made into a path), a path resolved; never an error (--help must work)."""
+    from realtime.gallery import describe
+    try:
+        return describe(configured_location(config))
+    except UserError:
+        return describe(config.recognition.gallery)
+
+
 def _shown(value) -> str:
     return str(value).replace("%", "%%")  # argparse %-formats help text
 
@@ -68,7 +78,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE",
                         help=f"settings file (default: {_shown(DEFAULT_CONFIG_PATH)})")
     parser.add_argument("--gallery", metavar="FILE",
-                        help=f"gallery database (default: {_shown(configured_location(config))}, "
+                        help=f"gallery database (default: {_shown(_gallery_shown(config))}, "
                              f"recognition.gallery in the settings file)")
     parser.add_argument("--model", metavar="DIR",
                         help=f"folder with encoder.json and encoder.tflite (default: "
@@ -210,8 +220,9 @@ def _check_live_outputs(args, config: Config) -> None:
     """No output (--events, --record) may be an input (source, gallery, model files, config) or each other."""
     from realtime.outputs import check_outputs_distinct
     inputs: dict = {"the config file": _abs(args.config) or DEFAULT_CONFIG_PATH}
+    from realtime.capture import is_stream
     source = config.capture.source
-    if isinstance(source, str) and Path(source).exists():
+    if isinstance(source, str) and not is_stream(source) and Path(source).exists():   # a URL is no file
         inputs["the source video"] = source
     gallery = configured_location(config)
     if isinstance(gallery, Path):
@@ -236,7 +247,8 @@ def live_main(argv: Sequence[str] | None) -> int:
     config = _load(args, {"capture.source": _source_value(args.source, None) if args.source else None})
     key_script = _check_live_args(args)
     _check_live_outputs(args, config)
-    from realtime.app import App, RunOptions, open_recorder
+    from realtime.app import App, RunOptions
+    from realtime.recording import open_recorder
 
     source = open_source(config, _source_value(None, config.capture.source))
     with contextlib.ExitStack() as stack:
@@ -261,6 +273,8 @@ def live_main(argv: Sequence[str] | None) -> int:
             events.commit()  # complete (the summary line is in): renamed into place
         if source.lost:
             raise _lost_error(source, app.frame_index, args.record)
+        if app.failure is not None:
+            raise app.failure
     return 0
 
 
@@ -276,8 +290,14 @@ def _photos(paths: Sequence[str]) -> list[Path]:
                 raise UserError(f"{path}: this folder cannot be read (permission denied): check its permissions")
             def skipped(err: OSError) -> None:
                 log.warning("%s: this folder cannot be read (%s), skipped", err.filename, err.strerror or err)
-            found = sorted(Path(root) / f for root, _, files in os.walk(path, onerror=skipped) for f in files
-                           if Path(f).suffix.lower() in IMAGE_SUFFIXES and (Path(root) / f).is_file())
+            found = []
+            for root, _, files in os.walk(path, onerror=skipped):
+                for photo in (Path(root) / f for f in files if Path(f).suffix.lower() in IMAGE_SUFFIXES):
+                    if photo.is_file():
+                        found.append(photo)
+                    else:   # a FIFO, a device, a broken link or a link loop
+                        log.warning("%s is %s, not a photo: skipped", photo, describe(photo))
+            found.sort()
             if not found:
                 log.warning("%s: no photos in this folder", path)
             out.extend(found)
@@ -483,7 +503,9 @@ def list_main(argv: Sequence[str] | None) -> int:
         people = gallery.people()
     if not people:
         log.info("gallery %s is empty", gallery.location)
-    write = _row_printer(args.json, LIST_FIELDS, lambda row: [row["name"], row["samples"]])
+    from realtime.names import printable
+    write = _row_printer(args.json, LIST_FIELDS,   # CSV: another writer's escapes spelled out (JSON escapes them)
+                         lambda row: [printable(row["name"]), row["samples"]])
     for name, samples in people:
         write({"name": name, "samples": samples})
     return 0
@@ -495,12 +517,15 @@ def remove_main(argv: Sequence[str] | None) -> int:
     _common(p)
     args = p.parse_args(argv)
     setup_logging(args.verbose)
-    from realtime.names import check_name
-    name = check_name(args.name)  # NFC and stripped, as enroll stores it; a 100,000-character name is not echoed
+    from realtime.names import check_name, printable
     config = _load(args)
     with _gallery(config, None, create=False) as gallery:
-        count = gallery.remove(name)
-    print(f"removed {name} ({counted(count, 'sample')})")
+        count = gallery.remove(args.name)   # as enroll stores it, or exactly as `list` prints it
+    try:
+        shown = check_name(args.name)       # NFC and stripped, as enroll stores it
+    except UserError:
+        shown = printable(args.name)        # a name another program stored, as `list` prints it
+    print(f"removed {shown} ({counted(count, 'sample')})")
     return 0
 
 
@@ -539,7 +564,9 @@ def _csv_row(row: dict) -> list:
     box = row["box"] or ["", "", "", ""]
     name = "" if row["box"] is None else (row["name"] if row["name"] is not None else "unknown")
     distance = "" if row["distance"] is None else f"{row['distance']:.4f}"
-    return [row["path"], name, row["nearest"] or "", distance, *box]
+    from realtime.names import printable
+    return [printable(row["path"], keep="\n"), printable(name), printable(row["nearest"] or ""), distance,
+            *box]  # escapes spelled out; a newline is quoted
 
 
 def identify_main(argv: Sequence[str] | None) -> int:
@@ -658,5 +685,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _exit(code: int) -> None:
+    """Exit with ``code``; at once (no interpreter shutdown) while a capture thread given up on is
+    still inside OpenCV (SIGTERM during a stalled stream): the outputs are committed by then."""
+    capture = sys.modules.get("realtime.capture")
+    if capture is not None and capture.threads_in_opencv():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())

@@ -9,6 +9,7 @@ matching and tracking once each, in that order.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -17,7 +18,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, TextIO
 
 import cv2
@@ -29,14 +29,17 @@ from realtime.enrolment import KeyEnrolment
 from realtime.errors import UserError
 from realtime.gallery import GalleryStore, check_name
 from realtime.keys import KeyState, handle_key
-from realtime.outputs import PendingFile
 from realtime.overlay import FaceLabel, draw_faces, draw_hud
 from realtime.recognizer import Recognizer
+from realtime.recording import Recording
 from realtime.thresholds import step_threshold
 from realtime.tracking import DECIDING
 from realtime.window import Window
 
 log = logging.getLogger(__name__)
+
+# At the end of a run, how long an enrolment still being written is waited for (the store then cuts it off).
+SAVE_GRACE = 1.0
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ class RunOptions:
 
     window: bool = False
     events: TextIO | None = None               # one JSON line per frame, and the summary
-    recorder: "Recording | None" = None
+    recorder: Recording | None = None
     record_hud: bool = False                   # the recording keeps the key help, FPS and threshold too
     max_frames: int | None = None
     key_script: dict[int, list[int]] = field(default_factory=dict)   # frame -> keys (tests)
@@ -109,6 +112,8 @@ class App:
         self.encodings = 0           # faces encoded so far (the benchmarks report encodings per second)
         self._last_boxes: list[Box] = []
         self.enrolled: list[tuple[str, int]] = []
+        self._saving: list[tuple[str, int, concurrent.futures.Future]] = []   # enrolments being written
+        self.failure: UserError | None = None     # why a run ended early, said once its outputs are finished
 
     def close(self) -> None:
         """Stop the detection worker (the gallery and recognizer belong to the caller)."""
@@ -117,8 +122,9 @@ class App:
     # -- one frame -----------------------------------------------------------------------------
     def process(self, frame: np.ndarray, t: float | None = None) -> FrameResult:
         """Detect and track the faces of one frame; align, encode and match those whose answer may
-        have changed (:meth:`Tracker.due`); sample an enrolment in progress. No drawing, no I/O but
-        the gallery write that completes an enrolment."""
+        have changed (:meth:`Tracker.due`); sample an enrolment in progress. No drawing and no I/O
+        (a completed enrolment is written on the store's writer thread, its outcome shown on a
+        later frame)."""
         index = self.frame_index
         self.frame_index += 1
         t = float(index) if t is None else t
@@ -151,6 +157,8 @@ class App:
         self._last_boxes = [f.box for f in faces]
         if self.enrolment is not None:
             self._enrol([found[k] for k in encoded], np.asarray(list(encoded.values())), t)
+        if self._saving:
+            self.collect_saves(t)
         c4 = time.perf_counter()
         self.timings = {"detect": c1 - c0, "encode": c2 - c1, "match": c3 - c2, "track": c4 - c3}
         self.encodings += len(kept)
@@ -174,19 +182,33 @@ class App:
         job.offer(boxes, emb, t)
         if job.complete:
             self.enrolment = None
-            try:
-                count = self.gallery.add_samples(job.name, np.stack(job.samples))
-            except UserError as err:  # a full disk, a read-only gallery: say so and keep recognising
-                log.error("enrollment of %s failed: %s", job.name, err)
-                self._say(f"Not saved: {job.name} (see the log)", t)
-                return
-            self.enrolled.append((job.name, len(job.samples)))
-            log.info("enrolled %s: %d samples (%d in total)", job.name, len(job.samples), count)
-            self._say(f"Enrolled {job.name} ({count} samples)", t)
+            # Never on the frame path: a store that is locked or stalled holds up only this write.
+            future = self.gallery.add_samples_in_background(job.name, np.stack(job.samples))
+            self._saving.append((job.name, len(job.samples), future))
+            log.info("saving %s: %d samples", job.name, len(job.samples))
+            self._say(f"Saving {job.name}...", t)
         elif job.timed_out(t):
             log.warning("enrollment of %s cancelled: no face seen", job.name)
             self._say(f"No face seen: {job.name} not enrolled", t)
             self.enrolment = None
+
+    def collect_saves(self, t: float, wait: float = 0.0) -> None:
+        """Apply the enrolments written meanwhile (waiting up to ``wait`` s for them): on screen,
+        in the summary; a failed one was logged by the store, and the loop goes on recognising."""
+        if wait > 0 and self._saving:
+            concurrent.futures.wait([future for _, _, future in self._saving], timeout=wait)
+        pending = []
+        for name, taken, future in self._saving:
+            if not future.done():
+                pending.append((name, taken, future))
+            elif future.cancelled() or future.exception() is not None:  # a full disk, a read-only or
+                self._say(f"Not saved: {name} (see the log)", t)          # stalled store
+            else:
+                count = future.result()
+                self.enrolled.append((name, taken))
+                log.info("enrolled %s: %d samples (%d in total)", name, taken, count)
+                self._say(f"Enrolled {name} ({count} samples)", t)   # its faces are named anew with the new index
+        self._saving = pending
 
     def _say(self, text: str, t: float) -> None:
         self.message, self.message_until = text, t + 2.5
@@ -253,7 +275,7 @@ class App:
         ends the loop, the recording (if any) is finished so it plays, and the summary is written."""
         self._match_source(source)
         run = _Run(source, options or RunOptions())
-        with _stop_on_signals() as stop:
+        with _stop_on_signals(lambda: run.source.stop()) as stop:   # a reconnection in progress ends at once
             try:
                 run.window = Window() if run.options.window else None
                 frame = None
@@ -281,7 +303,14 @@ class App:
         frame = run.source.read()
         if frame is None and run.options.loop and not run.source.is_camera and run.frames > 0:
             log.info("%s ended: playing it again (--loop)", run.source.name)
-            run.replay()
+            try:
+                run.replay()
+            except UserError as err:   # deleted or replaced meanwhile: the run ends here, its outputs kept
+                what = str(err).split(": ")[0]
+                self.failure = UserError(f"--loop: {run.original.name} could not be played again ({what}): the run "
+                                         f"stopped after {run.frames} frames, which the events and the recording "
+                                         f"keep; restore the file or leave out --loop")
+                return None
             frame = run.source.read()
         return frame
 
@@ -350,6 +379,7 @@ class App:
 
     def _finish(self, run: "_Run", stop: threading.Event) -> dict:
         elapsed = max(time.perf_counter() - run.start - run.idle, 1e-9)   # pauses and the end screen left out
+        self.collect_saves(self._time(run.source, run.start), wait=SAVE_GRACE)   # the summary names them
         summary = {"frames": run.frames, "faces": run.faces, "fps": round(run.frames / elapsed, 2),
                    "seconds": round(elapsed, 3), "interrupted": stop.is_set(),
                    "enrolled": [{"name": n, "samples": k} for n, k in self.enrolled]}
@@ -431,14 +461,17 @@ class _StopEvent(threading.Event):
 
 
 @contextlib.contextmanager
-def _stop_on_signals():
+def _stop_on_signals(on_signal: Callable[[], None] | None = None):
     """SIGINT (Ctrl-C), SIGTERM and SIGHUP end the loop the way ``q`` does, so the recording and
-    the events summary are finished; the previous handlers come back afterwards."""
+    the events summary are finished; ``on_signal`` (which must only set flags) is called too. The
+    previous handlers come back afterwards."""
     stop = _StopEvent()
 
     def handler(number, _frame):
         stop.signal_name = signal.Signals(number).name
         stop.set()
+        if on_signal is not None:
+            on_signal()
 
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -451,49 +484,3 @@ def _stop_on_signals():
     finally:
         for number, old in previous.items():
             signal.signal(number, old)
-
-
-class Recording:
-    """A video being written under a temporary name beside its final one, renamed into place by
-    :meth:`release`: a run ended by a key, a signal or an error leaves a complete, playable file,
-    and a run that never started leaves nothing."""
-
-    def __init__(self, path: str | Path, fps: float, size: tuple[int, int]):
-        self.pending = PendingFile(path, "--record")
-        self.path = self.pending.path
-        try:
-            self.writer, self.codec = _video_writer(self.pending.temp, fps, tuple(int(v) for v in size), self.path)
-        except BaseException:
-            self.pending.discard()
-            raise
-
-    def write(self, frame: np.ndarray) -> None:
-        self.writer.write(frame)
-
-    def release(self) -> None:
-        if not self.pending.done:
-            self.writer.release()
-            self.pending.commit()
-
-
-def _video_writer(path: Path, fps: float, size: tuple[int, int], shown: Path) -> tuple[cv2.VideoWriter, str]:
-    """H.264 (avc1) where this OpenCV can write it, else MPEG-4 Part 2 (mp4v), said in the log."""
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)   # a failed codec probe is not an error
-    try:
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"avc1"), float(fps), size)
-    finally:
-        cv2.utils.logging.setLogLevel(level)
-    if writer.isOpened():
-        return writer, "avc1"
-    writer.release()
-    log.info("this OpenCV cannot write H.264 (avc1): recording as MPEG-4 Part 2 (mp4v)")
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
-    if not writer.isOpened():
-        raise UserError(f"--record {shown}: OpenCV cannot write this video (use a .mp4 or .avi name)")
-    return writer, "mp4v"
-
-
-def open_recorder(path: str | Path, fps: float, size: tuple[int, int]) -> Recording:
-    """The recording, opened before the loop starts so a bad path fails at once."""
-    return Recording(path, fps, size)

@@ -62,6 +62,19 @@ def detection_factor(shape: Sequence[int], settings: DetectionConfig, scale: flo
     return min(1.0, scale, settings.max_side / longest)
 
 
+# Neither detector finds a face in an image (as detected, after any downscale) thinner than this:
+# Haar's window is 24 px, YuNet's smallest faces about 10 px (and a 3 px strip gives it garbage).
+MIN_DETECTABLE_SIDE = 16
+
+
+def too_thin(shape: Sequence[int], settings: DetectionConfig, factor: float) -> bool:
+    """No face of the smallest size looked for fits (a 1x1, 2000x1 or 3000x3 frame), or the image
+    detected on (downscaled by ``factor``) would be too thin for any detection, or 0 px (which
+    OpenCV's resize refuses)."""
+    side = min(shape[0], shape[1])
+    return side < settings.min_size or side * factor < MIN_DETECTABLE_SIDE
+
+
 class HaarDetector:
     """OpenCV's Haar cascade. ``detect`` and ``detect_near`` each own a cascade, so a full pass
     on a worker thread and the follower on the main thread never share one."""
@@ -77,10 +90,10 @@ class HaarDetector:
         ``scale`` < 1 detects on a downscaled copy (the live loop's speed switch); images larger
         than ``max_side`` are always downscaled, so huge photos cost no extra memory."""
         gray = to_gray(image)
-        if gray.size == 0:
-            return []
         s = self.settings
-        factor = detection_factor(gray.shape, s, scale)
+        factor = detection_factor(gray.shape, s, scale) if gray.size else 0.0
+        if too_thin(gray.shape, s, factor):
+            return []
         small = gray if factor >= 1.0 else cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
         min_side = max(1, int(round(s.min_size * factor)))
         found = self._full.detectMultiScale(small, scaleFactor=s.scale_factor, minNeighbors=s.min_neighbors,
@@ -135,6 +148,8 @@ class YuNetDetector:
         if image.ndim != 3 or image.size == 0:
             return []
         factor = detection_factor(image.shape, self.settings, scale)
+        if too_thin(image.shape, self.settings, factor):
+            return []
         small = image if factor >= 1.0 else cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
         found = self.yunet.infer(small)
         boxes = (clip_box(scale_box(row[:4], factor), image.shape) for row in found)

@@ -70,7 +70,8 @@ class YuNet:
         if height < 1 or width < 1:
             return np.zeros((0, 15), np.float32)
         _, found = self._net((int(width), int(height))).detect(image)
-        return np.zeros((0, 15), np.float32) if found is None else np.asarray(found, np.float32).reshape(-1, 15)
+        rows = np.zeros((0, 15), np.float32) if found is None else np.asarray(found, np.float32).reshape(-1, 15)
+        return rows[np.isfinite(rows).all(axis=1)]   # a frame of extreme shape (200 x 100,000) gives inf boxes
 
 
 def square_region(image: np.ndarray, x0: int, y0: int, span: int, side: int) -> np.ndarray:

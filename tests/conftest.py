@@ -38,3 +38,42 @@ def xvfb_display():
         os.close(read_end)
         xvfb.terminate()
         xvfb.wait(timeout=10)
+
+
+@pytest.fixture
+def mount_tmpfs(tmp_path):
+    """``mount_tmpfs(size, options)``: a new folder with a real tmpfs of ``size`` mounted on it (a
+    disk that fills up, a read-only file system), unmounted after the test. Mounting needs root:
+    the test skips, saying why, otherwise."""
+    mounted = []
+
+    def mount(size: str = "512k", options: str = "") -> "os.PathLike":
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root")
+        folder = tmp_path / f"tmpfs{len(mounted)}"
+        folder.mkdir()
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(filter(None, [f"size={size}", options])),
+                               "tmpfs", str(folder)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.fixture
+def fill_disk():
+    """``fill_disk(folder)``: a file ``filler`` in ``folder`` written until its file system is full."""
+    def fill(folder) -> None:
+        fd = os.open(os.path.join(folder, "filler"), os.O_CREAT | os.O_WRONLY)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return fill

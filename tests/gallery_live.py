@@ -83,3 +83,12 @@ def nearest_is(name):
     return lambda event: all(face["nearest"] == name for face in event["faces"])
 
 
+
+
+def seconds_to_stop(proc: subprocess.Popen, timeout: float = 30.0) -> float:
+    """Send SIGTERM (`docker stop`, `kill PID`) and return how long the process took to exit."""
+    import signal
+    stopped = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=timeout)
+    return time.monotonic() - stopped

@@ -172,3 +172,25 @@ def test_yunet_detector_interface_detects_and_follows_a_face():
     from realtime.boxes import iou
     assert near is not None and iou(near, boxes[0]) > 0.7
     assert detector.detect_near(np.zeros_like(frames[0]), boxes[0]) is None
+
+
+def test_an_alignment_model_that_is_a_fifo_or_a_device_is_refused_without_reading(tmp_path):
+    """A FIFO hung every command (read_bytes waits for a writer forever); /dev/zero never ends."""
+    import threading
+    fifo = tmp_path / "yunet.onnx"
+    os.mkfifo(fifo)
+    for model, words in ((fifo, "is a FIFO (named pipe), not a regular file"),
+                         (Path("/dev/zero"), "is a character device")):
+        outcome = []
+
+        def build():
+            try:
+                Aligner(dataclasses.replace(YUNET, model=str(model)), 60)
+                outcome.append(None)
+            except UserError as err:
+                outcome.append(err)
+        worker = threading.Thread(target=build, daemon=True)
+        worker.start()
+        worker.join(10)
+        assert outcome and isinstance(outcome[0], UserError), "it hung, or accepted the file"
+        assert words in str(outcome[0]) and "alignment.model" in str(outcome[0]), outcome[0]

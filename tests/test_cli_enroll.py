@@ -204,3 +204,21 @@ def test_enroll_people_shows_a_progress_bar_on_a_terminal_only(tmp_path):
     assert b"photo/s" in seen or b"s/photo" in seen, seen[-500:]                    # tqdm's bar, counting photos
     piped = cli("enroll", "--people", root, "--gallery", tmp_path / "h.db")
     assert "photo/s" not in piped.stderr and "s/photo" not in piped.stderr          # no bar in a pipe or a log
+
+
+def test_special_files_in_a_photo_folder_are_named_in_a_warning(tmp_path, caplog):
+    """A FIFO, a broken link and a link loop named like photos were skipped without a word."""
+    import logging
+    from realtime.__main__ import _photos
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    cv2.imwrite(str(folder / "real.jpg"), np.zeros((32, 32, 3), np.uint8))
+    os.mkfifo(folder / "pipe.jpg")
+    (folder / "sub" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (folder / "loop.jpg").symlink_to(folder / "loop.jpg")
+    with caplog.at_level(logging.WARNING):
+        found = _photos([str(folder)])
+    assert found == [folder / "real.jpg"]
+    assert f"{folder / 'pipe.jpg'} is a FIFO (named pipe), not a photo: skipped" in caplog.text
+    assert f"{folder / 'sub' / 'gone.png'} is a broken symlink" in caplog.text
+    assert f"{folder / 'loop.jpg'} is a symlink loop" in caplog.text

@@ -55,3 +55,13 @@ def test_the_second_look_finds_a_face_haar_misses_and_follows_it():
     assert full and len(boxes) == 1 and with_yunet.second_looks == 1
     followed, full = with_yunet.find(frames[1], boxes)          # Haar cannot follow it: YuNet near its box
     assert not full and len(followed) == 1 and with_yunet.second_looks == 2
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 2000), (3, 3000), (3000, 2), (29, 640), (200, 100000)])
+@pytest.mark.parametrize("second_look", [False, True])
+def test_frames_too_thin_for_a_face_find_none_instead_of_failing(shape, second_look):
+    """A side that scales to 0 px (1x1, 2000x1, 3000x3 videos) made OpenCV's resize fail: a traceback."""
+    thin = finder({"detection.scale": 0.5}, second_look=second_look)
+    frame = np.zeros((*shape, 3), np.uint8)
+    assert thin.find(frame, []) == ([], True)
+    assert thin.find(frame, [(0, 0, 1, 1)]) == ([], True)

@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 import pgserver
-from gallery_live import ROOT, MODEL, Live, child_env, long_clip, nearest_is, needs_data, needs_model
+from gallery_live import (ROOT, MODEL, Live, child_env, long_clip, nearest_is, needs_data, needs_model,
+                          seconds_to_stop)
 from realtime.errors import UserError
 from realtime.gallery import PostgresStore, open_gallery
 from realtime.gallery.copy import copy_gallery
@@ -371,3 +372,186 @@ def test_two_live_processes_follow_enrollments_removals_and_a_server_crash(serve
         err = "".join(live.err)
         assert live.proc.returncode == 0 and "Traceback" not in err, err[-2000:]
         assert "summary" in live.lines[-1][1]
+
+
+# == bounded waits: a lock held by another session, a server that stops answering ============================
+@pytest.fixture
+def short_waits(monkeypatch):
+    """The store's bounds shortened so each case takes seconds (the code reads them at call time)."""
+    from realtime.gallery import postgres, store
+    monkeypatch.setattr(postgres, "LOCK_TIMEOUT", 1.0)
+    monkeypatch.setattr(postgres, "ANSWER_TIMEOUT", 2.0)
+    monkeypatch.setattr(postgres, "CONNECT_TIMEOUT", 2)
+    monkeypatch.setattr(store, "CLOSE_GRACE", 0.5)
+    return postgres
+
+
+@pytest.fixture
+def stalling(server):
+    """A proxy in front of the server that can stop forwarding (:class:`pgserver.StallingProxy`)."""
+    proxy = pgserver.StallingProxy(int(server.url.rsplit(":", 1)[1].split("/")[0]))
+    yield proxy
+    proxy.close()
+
+
+def failing_within(limit: float, action) -> tuple[UserError, float]:
+    """The UserError ``action()`` raises and how long it took; fails the test at once when it takes
+    over ``limit`` s (without bounded waits it blocks for as long as the lock or the stall lasts)."""
+    import threading
+    outcome: list = []
+    start = time.monotonic()
+
+    def run():
+        try:
+            action()
+            outcome.append(None)
+        except BaseException as err:   # noqa: B902 - handed to the test thread
+            outcome.append(err)
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(limit)
+    took = time.monotonic() - start
+    assert outcome, f"still waiting after {limit} s"
+    assert isinstance(outcome[0], UserError), outcome[0]
+    return outcome[0], took
+
+
+@pytest.mark.parametrize("lock", ["LOCK TABLE people IN ACCESS EXCLUSIVE MODE",
+                                  "UPDATE gallery_state SET version = version + 1"])
+def test_a_lock_held_by_another_session_makes_enroll_and_list_say_busy(db, short_waits, lock):
+    """Another session holds a lock on the gallery (a table lock, or an enrollment's write lock left
+    open): enroll and list say "busy" after LOCK_TIMEOUT, as SQLite's after its 5 s, and nothing is saved."""
+    import psycopg
+    with open_gallery(db, "m") as g:
+        g.add_samples("ann", np.ones((1, 4)))
+    holder = psycopg.connect(db)              # a transaction left open by another program
+    holder.execute(lock)
+    try:
+        with open_gallery(db, "m") as g:
+            error, took = failing_within(4, lambda: g.add_samples("bob", np.ones((1, 4))))
+            assert "is busy (another session has held a lock on it for over 1 s)" in str(error)
+            assert "nothing of 'bob' was saved" in str(error) and took >= 0.9, (took, error)
+            if lock.startswith("LOCK"):
+                error, took = failing_within(4, g.people)
+                assert "is busy (another session" in str(error) and "cannot be read now" in str(error)
+    finally:
+        holder.rollback()
+        holder.close()
+    with open_gallery(db, None, create=False) as g:
+        assert g.people() == [("ann", 1)]                           # all or nothing
+
+
+def test_a_server_that_stops_answering_is_cut_off_and_said_in_one_line(db, stalling, short_waits):
+    """Through a proxy that stops forwarding (a partition; the connection stays open): enroll, list
+    and opening give up after ANSWER_TIMEOUT with one line, nothing is saved, and once the server
+    answers again the same store works."""
+    url = stalling.url(db)
+    with open_gallery(url, "m") as g:
+        g.add_samples("ann", np.ones((1, 4)))
+        stalling.stall()
+        error, _ = failing_within(4, lambda: g.add_samples("bob", np.ones((1, 4))))
+        assert "did not answer within 2 s" in str(error) and "nothing of 'bob' was saved" in str(error), error
+        stalling.resume()
+        assert g.people() == [("ann", 1)]                              # reconnected; nothing half-saved
+        stalling.stall()
+        error, _ = failing_within(4, lambda: g.remove("ann"))
+        assert "did not answer within 2 s" in str(error) and "'ann' was not removed" in str(error), error
+        assert "\n" not in str(error)
+        for action in (g.people, lambda: open_gallery(url, "m")):      # the cut connection is dropped: a new
+            error, _ = failing_within(4, action)                       # one meets the connect timeout
+            assert "cannot reach the PostgreSQL server" in str(error) and "timeout expired" in str(error)
+        stalling.resume()
+        assert g.add_samples("cid", np.ones((1, 4))) == 1            # reconnected
+    with open_gallery(db, None, create=False) as g:
+        assert g.people() == [("ann", 1), ("cid", 1)]
+
+
+def test_a_live_store_never_waits_on_a_stalled_server(db, stalling, short_waits, caplog):
+    """A live process: matching does no I/O, an enrollment is written in the background, and
+    closing (SIGTERM ending the loop) cuts a write the server does not answer, saying it was not saved."""
+    url = stalling.url(db)
+    with open_gallery(url, "m") as g:
+        g.add_samples("ann", np.ones((1, 4)))
+    live = open_gallery(url, "m", watch=True)
+    assert live.index().names == ("ann",)
+    done = live.add_samples_in_background("bob", np.full((1, 4), 2.0))
+    assert done.result(timeout=10) == 1 and live.index().names == ("ann", "bob")   # seen from the next frame
+    stalling.stall()
+    pending = live.add_samples_in_background("cid", np.full((1, 4), 3.0))
+    start = time.monotonic()
+    for _ in range(50):                                              # frames go on: no I/O on the frame path
+        assert live.index().names == ("ann", "bob")
+    assert time.monotonic() - start < 0.5 and not pending.done()
+    start = time.monotonic()
+    live.close()
+    assert time.monotonic() - start < 1.5                              # CLOSE_GRACE (0.5 s here), then cut
+    assert pending.done() and isinstance(pending.exception(), UserError)
+    assert "enrollment of cid not saved" in caplog.text
+    assert "the program ended while the server had not answered" in caplog.text
+    assert "nothing of 'cid' was saved" in caplog.text
+    stalling.resume()
+    with open_gallery(db, None, create=False) as g:
+        assert g.people() == [("ann", 1), ("bob", 1)]
+
+
+@needs_data
+@needs_model
+def test_a_camera_keeps_recognising_and_stops_at_once_while_its_enrolment_waits_on_a_stalled_server(
+        db, stalling, tmp_path):
+    """The issue's case: the live program's window enrolment (scripted keys) meets a server that stopped
+    answering without closing the connection. Frames go on (before: none for 22-50 s), and SIGTERM
+    ends the run at once with exit 0, saying the enrolment was not saved (before: not until the
+    server answered)."""
+    import json
+    import threading
+    from realtime.encoder import Encoder
+    encoder = Encoder(MODEL)
+    with open_gallery(db, encoder.model_id) as g:                    # the tables, and someone enrolled
+        g.add_samples("someone else", -np.ones((1, encoder.embedding_size), np.float32) / encoder.embedding_size ** .5)
+    clip = long_clip(tmp_path / "long.mp4", repeats=4)
+    proc = subprocess.Popen([sys.executable, "-m", "realtime", "--source", str(clip), "--headless", "--pace",
+                             "--events", "-", "--model", str(MODEL), "--gallery", stalling.url(db),
+                             "--keys", "e@40,k,a,t,i,e,ENTER"], cwd=ROOT, env=child_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[tuple[float, dict]] = []
+    err: list[str] = []
+    threading.Thread(target=lambda: [lines.append((time.monotonic(), json.loads(l))) for l in proc.stdout],
+                     daemon=True).start()
+    threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True).start()
+    try:
+        end = time.monotonic() + 60
+        while not lines and time.monotonic() < end and proc.poll() is None:
+            time.sleep(0.05)
+        assert lines, "".join(err)
+        stalling.stall()                                            # before the enrolment completes
+        while not any("saving katie" in line for line in err) and time.monotonic() < end:
+            assert proc.poll() is None, "".join(err)
+            time.sleep(0.05)
+        saving = time.monotonic()
+        assert any("saving katie" in line for line in err), "".join(err)
+        time.sleep(3.0)
+        during = [e for t, e in lines if saving + 0.5 <= t and "faces" in e]
+        assert len(during) > 30, len(during)                        # 25 fps paced: ~62 frames in 2.5 s
+        took = seconds_to_stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = "".join(err)
+    assert proc.returncode == 0 and "Traceback" not in text, text
+    assert took < 4.0, took
+    assert "enrollment of katie not saved" in text and "the server had not answered" in text, text
+    summary = lines[-1][1]["summary"]
+    assert summary["interrupted"] is True and summary["enrolled"] == []
+    with open_gallery(db, None, create=False) as g:
+        assert g.people() == [("someone else", 1)]                 # nothing half-saved
+
+
+def test_a_first_enrollment_that_fails_leaves_no_gallery_tables(db, capsys):
+    """All or nothing, as in SQLite: the tables come in the first enrollment's own transaction, so one
+    that fails (here a bad row, caught by the server) leaves "does not exist", not an empty gallery."""
+    from realtime.__main__ import main
+    with open_gallery(db, "m") as g:
+        with pytest.raises(UserError, match="cannot be written"):
+            g._insert("ann", np.ones((1, 4), np.float32), "m\x00bad", 0.0)       # NUL: refused by the server
+    assert main(["list", "--gallery", db]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -202,6 +202,136 @@ def test_playing_a_video_with_nobody_enrolled_creates_no_gallery(tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
+# == issue 26 item 3 and 12: the file at the path is followed; one index build at start ========================
+def _until(test, timeout=5.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if test():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_live_gallery_follows_the_file_deleted_or_replaced_at_its_path(tmp_path, caplog):
+    """`rm gallery.db` (README: deleting the file deletes everyone) and `mv new.db gallery.db`
+    during a live run: the watcher notices the file at the path is not the one it has open, stops
+    naming the deleted people and names the new file's; an enrollment after `rm` creates a new file."""
+    path = tmp_path / "gallery.db"
+    with SQLiteStore(path, "m") as g:
+        g.add_samples("ann", np.ones((1, 4)))
+    with SQLiteStore(tmp_path / "new.db", "m") as g:
+        g.add_samples("bob", np.full((1, 4), 2.0))
+    live = open_gallery(path, "m", watch=True)
+    try:
+        assert live.index().names == ("ann",)
+        os.rename(tmp_path / "new.db", path)                      # mv new.db gallery.db
+        assert _until(lambda: live.index().names == ("bob",)), live.index().names
+        assert "was replaced by another file: following the new file" in caplog.text
+        path.unlink()                                              # rm gallery.db
+        assert _until(lambda: live.index().names == ()), live.index().names
+        assert "was deleted: nobody is enrolled now" in caplog.text
+        assert live.add_samples("cid", np.full((1, 4), 3.0)) == 1      # the live process's own enrollment
+        assert live.index().names == ("cid",)                         # (the window's e key) makes a new file
+    finally:
+        live.close()
+    with SQLiteStore(path, None, create=False) as g:
+        assert g.people() == [("cid", 1)]
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_a_live_gallery_builds_its_index_once_at_start_and_says_nothing_changed(tmp_path, caplog):
+    import logging
+    path = tmp_path / "g.db"
+    with SQLiteStore(path, "m") as g:
+        g.add_samples("ann", np.ones((1, 4)))
+    with caplog.at_level(logging.DEBUG, logger="realtime.gallery"):
+        live = open_gallery(path, "m", watch=True)
+        time.sleep(1.0)                                       # four polls of the watcher
+        live.close()
+    assert caplog.text.count("gallery index rebuilt") == 1, caplog.text
+    assert "changed" not in caplog.text, caplog.text
+
+
+def test_a_live_gallery_matches_without_io_and_writes_in_the_background(tmp_path, caplog):
+    """While another process holds the gallery locked, the frame path (index) never waits, and a
+    background enrollment ends after the busy timeout with "busy", logged, the gallery as before."""
+    path = tmp_path / "g.db"
+    with SQLiteStore(path, "m") as g:
+        g.add_samples("ann", np.ones((1, 4)))
+    live = open_gallery(path, "m", watch=True)
+    try:
+        live._busy_timeout = 0.5
+        live._close()                                        # reopened with the short wait at the next write
+        assert live.add_samples_in_background("bob", np.full((1, 4), 2.0)).result(timeout=5) == 1
+        assert live.index().names == ("ann", "bob")           # own write: in the index before it returns
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            pending = live.add_samples_in_background("cid", np.full((1, 4), 3.0))
+            start = time.monotonic()
+            for _ in range(100):
+                assert live.index().names == ("ann", "bob")
+            assert time.monotonic() - start < 0.1
+            assert isinstance(pending.exception(timeout=5), UserError)
+            assert _until(lambda: "enrollment of cid not saved" in caplog.text and "is busy" in caplog.text)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+    finally:
+        live.close()
+    with SQLiteStore(path, None, create=False) as g:
+        assert g.people() == [("ann", 1), ("bob", 1)]
+
+
+def test_the_first_enrollment_makes_private_folders_whatever_the_umask(tmp_path):
+    """Under `umask 000` the default gallery's missing parent folders were created 0777."""
+    path = tmp_path / "share" / "realtime-faces" / "deeper" / "gallery.db"
+    existing = stat.S_IMODE(os.stat(tmp_path).st_mode)
+    old = os.umask(0)
+    try:
+        with SQLiteStore(path, "m") as g:
+            g.add_samples("ann", np.ones((1, 4)))
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / "share", tmp_path / "share" / "realtime-faces", path.parent):
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700, folder
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path).st_mode) == existing               # an existing folder is left as it is
+
+
+@pytest.fixture
+def full_disk(mount_tmpfs, fill_disk):
+    """A 256 KiB tmpfs filled to the last byte (root only)."""
+    mnt = mount_tmpfs("256k")
+    fill_disk(mnt)
+    return mnt
+
+
+def test_a_first_enrollment_on_a_full_disk_leaves_no_empty_gallery(full_disk, capsys):
+    """Before: a traceback, and a 0-byte gallery left behind, so `list` said "empty" instead of
+    "does not exist"."""
+    path = full_disk / "g.db"
+    with SQLiteStore(path, "m") as g:
+        with pytest.raises(UserError, match="cannot be written .*full.*nothing of 'ann' was saved"):
+            g.add_samples("ann", np.ones((50, 128)))
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+    line = one_line(*run_cli(capsys, "list", "--gallery", path)[::2])
+    assert "does not exist" in line
+    (full_disk / "filler").unlink()
+    with SQLiteStore(path, "m") as g:                                   # room again: it works
+        assert g.add_samples("ann", np.ones((1, 4))) == 1
+
+
+@pytest.mark.parametrize("device", ["/dev/null", "/dev/zero"])
+def test_a_gallery_that_is_a_device_is_refused_and_nothing_is_put_beside_it(capsys, device):
+    before = set(os.listdir("/dev"))
+    line = one_line(*run_cli(capsys, "list", "--gallery", device)[::2])
+    assert f"gallery {device} is a character device, not a gallery file" in line
+    with pytest.raises(UserError, match="character device"):
+        SQLiteStore(device, "m")
+    assert set(os.listdir("/dev")) - before == set()                   # no /dev/null-journal
+
+
 # == issue 24 item 8: each sample's photo, and starting a person afresh ========================================
 OLD_SCHEMA = """
 CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL);

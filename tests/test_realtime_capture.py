@@ -86,3 +86,143 @@ def test_threaded_reader_never_blocks_on_a_slow_consumer():
     assert first is not None and newest is not None and source._seq > 50
     source.close()
     assert not any(t.name == "camera-reader" and t.is_alive() for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("url", ["rtsp://admin:se/cretPW9@10.0.0.5/cam", "rtsp://admin:Stro@ngPW9@10.0.0.5:554/a",
+                                 "rtsp://admin:a:b/c@d@10.0.0.5/live?x=1"])
+def test_a_stream_password_holding_at_or_slash_is_never_shown(url):
+    from realtime.capture import describe_source
+    shown = describe_source(url)
+    assert shown.startswith("stream rtsp://admin:***@10.0.0.5") and "PW9" not in shown and "@d" not in shown, shown
+    with pytest.raises(UserError) as caught:         # an opener that fails: the error names the stream masked
+        VideoSource(url, opener=lambda src: FakeCamera([None]))
+    assert "admin:***@10.0.0.5" in str(caught.value) and "PW9" not in str(caught.value) and "b/c" not in str(caught.value)
+
+
+def test_stop_ends_a_stream_reconnection_at_once_and_the_stream_is_not_lost():
+    """A real MJPEG camera (http.server) goes away: the source starts reconnecting (each attempt
+    would wait the 10 s open timeout); stop() (the loop's SIGTERM) ends the wait at once, and the
+    source is not counted as lost (the run ends as `q` would, exit 0)."""
+    from mjpeg import MJPEGServer
+    server = MJPEGServer()
+    source = VideoSource(server.url, backoff=0.2, retries=3)
+    try:
+        assert source.kind == "stream" and source.read() is not None
+        server.go_away()
+        ended: list = []
+        reader = threading.Thread(target=lambda: ended.append(drain(source)), daemon=True)
+        reader.start()
+        time.sleep(1.0)                                          # back-off done, the first reopen waiting
+        assert reader.is_alive() and any(t.name == "camera-reopen" for t in threading.enumerate())
+        stopped = time.monotonic()
+        source.stop()
+        reader.join(timeout=5)
+        took = time.monotonic() - stopped
+        assert not reader.is_alive() and ended and took < 0.5, took   # before: 3 tries of 10 s each
+        assert not source.lost and source.read() is None
+    finally:
+        source.close()
+        server.close()
+
+
+STALLED_EXIT = r"""
+import sys, time
+sys.path.insert(0, "tests")
+from mjpeg import MJPEGServer
+import realtime.capture as capture
+capture.STREAM_TIMEOUT = 1.0
+server = MJPEGServer()
+source = capture.VideoSource(server.url, retries=0, read_timeout=0.5)
+assert source.read() is not None
+server.fps = 0.01                      # the stream stalls without closing: the reader waits in FFmpeg
+time.sleep(0.3)
+source.stop()
+source.close()                         # the reader is given up on, still inside its read
+assert capture.threads_in_opencv()
+from realtime.__main__ import _exit
+
+
+class SlowShutdown:                    # the interpreter's shutdown lasts past the reader's 1 s read timeout
+    def __del__(self):
+        time.sleep(2)
+
+
+keep = SlowShutdown()
+_exit(0) if sys.argv[1] == "guarded" else sys.exit(0)
+"""
+
+
+def test_a_run_ended_while_a_stalled_stream_is_read_exits_cleanly():
+    """The live program stops at once on SIGTERM even while its reader waits on a stalled stream; the
+    reader, left in OpenCV, returned while the interpreter shut down and aborted the process
+    ("terminate called without an active exception", exit 134; with ``sys.exit`` this script still
+    does on CPython 3.11) unless the exit skips the shutdown."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root))
+    guarded = subprocess.run([sys.executable, "-c", STALLED_EXIT, "guarded"], cwd=root, env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert guarded.returncode == 0 and "terminate called" not in guarded.stderr, guarded.stderr[-2000:]
+
+
+RAW_WARNINGS = r"""
+import sys, time
+sys.path.insert(0, "tests")
+from realtime.errors import setup_logging
+setup_logging(sys.argv[1] == "-v")
+from mjpeg import MJPEGServer
+import realtime.capture as capture
+capture.STREAM_TIMEOUT = 1.0
+server = MJPEGServer()
+source = capture.VideoSource(server.url, retries=0, read_timeout=0.5)
+assert source.read() is not None
+server.fps = 0.01                      # the stream stalls: FFmpeg's read times out after 1 s
+while source.read() is not None:
+    pass
+time.sleep(1.5)
+source.close()
+server.close()
+"""
+
+
+def test_opencv_warnings_reach_stderr_only_with_v():
+    """A stalled stream printed OpenCV's raw `[ WARN:0@...] ... Stream timeout triggered` lines."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_LOG_LEVEL"}
+    env["PYTHONPATH"] = str(root)
+    quiet, verbose = (subprocess.run([sys.executable, "-c", RAW_WARNINGS, flag], cwd=root, env=env,
+                                     capture_output=True, text=True, timeout=60) for flag in ("", "-v"))
+    assert quiet.returncode == 0 and verbose.returncode == 0, quiet.stderr + verbose.stderr
+    assert "gave no frames" in quiet.stderr                                # said in our words
+    assert "[ WARN" not in quiet.stderr, quiet.stderr
+    assert "[ WARN" in verbose.stderr and "Stream timeout" in verbose.stderr   # -v shows OpenCV's own
+
+
+def test_a_file_that_ends_well_before_its_frame_count_says_so(tmp_path, caplog):
+    """A damaged video that ended after 2 of its 125 frames exited 0 without a word."""
+    import logging
+    import cv2
+    whole = tmp_path / "whole.avi"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (64, 48))
+    rng = np.random.default_rng(0)
+    for _ in range(125):
+        writer.write(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[:len(data) // 40])                   # a few frames, and the header's count of 125
+    for video, warned in ((whole, False), (cut, True)):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING), VideoSource(str(video)) as source:
+            n = drain(source)
+            assert source.read() is None                       # said once
+        assert (f"ended after {n} of its 125 frames (damaged or cut short)" in caplog.text) == warned, caplog.text
+        assert caplog.text.count("ended after") == int(warned)
+        assert (n == 125) != warned

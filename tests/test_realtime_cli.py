@@ -292,3 +292,133 @@ def test_pace_plays_a_file_headless_at_its_own_frame_rate(tmp_path):
     assert proc.returncode == 0, proc.stderr
     _, summary = events_of(events)
     assert summary["frames"] == 25 and summary["seconds"] >= 0.9 and summary["fps"] <= 27.5
+
+
+def test_a_gallery_url_with_a_password_in_the_config_is_not_printed_by_help_nor_breaks_commands(
+        tmp_path, monkeypatch, capsys):
+    """A `$`, `@` and `/` in the password: --help shows the URL masked (not made into a path), and a
+    command fails on the unreachable server with one line that never holds the password."""
+    import realtime.__main__ as cli_main
+    from realtime.config import apply_overrides, load_config
+    from pgserver import free_port
+    url = f"postgresql://cam:Se$cr@t/PW9@127.0.0.1:{free_port()}/faces"
+    config = apply_overrides(load_config(), {"recognition.gallery": url})
+    monkeypatch.setattr(cli_main, "_defaults", lambda: config)   # as if config.yaml held it
+    for argv in (["--help"], ["list", "--help"], ["--gallery", "x.db", "--help"]):
+        with pytest.raises(SystemExit) as done:
+            cli_main.main(argv)
+        out = capsys.readouterr().out
+        assert done.value.code == 0 and "cam:***@127.0.0.1" in out and "PW9" not in out and "cr@t" not in out, out
+    settings = tmp_path / "config.yaml"
+    settings.write_text((ROOT / "config.yaml").read_text().replace(
+        "gallery: ~/.local/share/realtime-faces/gallery.db", f"gallery: '{url}'"))
+    assert f"'{url}'" in settings.read_text()
+    for argv in (["-v", "--config", str(settings), "list"], ["list", "--config", str(settings), "-v"]):
+        code = cli_main.main(argv)
+        err = capsys.readouterr().err
+        assert code == 2 and "cannot reach the PostgreSQL server" in err and "Traceback" not in err, err
+        assert "PW9" not in err and "Se$" not in err and "cam:***@127.0.0.1" in err, err
+
+
+@needs_model
+def test_sigterm_while_a_stream_reconnects_stops_at_once_and_finishes_the_files(tmp_path):
+    """A real MJPEG camera goes away; while the live program waits to reconnect (each attempt up to
+    the 10 s open timeout), SIGTERM (`docker stop`) ends it at once: exit 0, the recording playable
+    and renamed into place, the events file complete with `interrupted: true`."""
+    from gallery_live import seconds_to_stop
+    from mjpeg import MJPEGServer
+    server = MJPEGServer()
+    out, events = tmp_path / "out.mp4", tmp_path / "ev.jsonl"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("DISPLAY", None)
+    proc = subprocess.Popen([sys.executable, "-m", "realtime", "--source", server.url, "--headless", "--record",
+                             str(out), "--events", str(events), "--model", str(MODEL), "--gallery",
+                             str(tmp_path / "g.db")], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    err: list[str] = []
+    threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True).start()
+
+    def wait_for(words, timeout=60):
+        end = time.time() + timeout
+        while time.time() < end and not any(words in line for line in err):
+            assert proc.poll() is None, "".join(err)
+            time.sleep(0.05)
+        assert any(words in line for line in err), "".join(err)
+    try:
+        wait_for("source stream http://127.0.0.1")
+        time.sleep(1.0)                                     # frames recorded
+        server.go_away()
+        wait_for("reopening (1/3)")
+        time.sleep(1.5)                                     # into the first reopening's wait
+        assert proc.poll() is None
+        took = seconds_to_stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        server.close()
+    text = "".join(err)
+    assert proc.returncode == 0 and "Traceback" not in text, text
+    assert took < 3.0, took                                  # before: all three retries, 33 s, then exit 2
+    rows, summary = events_of(events)
+    assert summary["interrupted"] is True and summary["frames"] == len(rows) > 0
+    cap = cv2.VideoCapture(str(out))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == summary["frames"]
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]      # no temp file left behind
+
+
+@pytest.mark.parametrize("argv", [
+    ["list", "--gallery", "{long}.db"], ["enroll", "ann", "{long}.jpg", "--gallery", "{tmp}/g.db"],
+    ["identify", "{long}.jpg", "--gallery", "{tmp}/g.db"], ["gallery", "copy", "{long}.db", "{tmp}/x.db"],
+    ["--source", "{long}.mp4", "--headless"], ["--source", "rtsp://cam.invalid/{url}", "--headless"],
+    ["list", "--gallery", "postgresql://u@cam.invalid/{url}"], ["--config", "{long}.yaml", "list"],
+], ids=["list", "enroll", "identify", "copy", "source", "url", "pg-url", "config"])
+def test_a_name_over_255_bytes_or_a_4096_character_url_is_one_short_line(argv, tmp_path, capsys):
+    """`Errno 36` was a traceback, and long values were echoed whole where about 100 characters are promised."""
+    from realtime.__main__ import main
+    long, url = str(tmp_path / ("a" * 300)), "x" * 4100
+    code = main([a.replace("{long}", long).replace("{url}", url).replace("{tmp}", str(tmp_path)) for a in argv])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err[-3000:]
+    assert len(lines[0]) < 400 and "a" * 150 not in lines[0] and "x" * 150 not in lines[0], lines[0]
+    assert "characters)" in lines[0], lines[0]                    # what was cut says how long it was
+
+
+@needs_model
+def test_loop_with_its_source_deleted_keeps_the_events_and_the_recording(tmp_path):
+    """--loop, and the file is deleted mid-run: the run used to end with the whole events file
+    discarded; now it stops where it could not go on, keeps the events (with their summary) and the
+    recording, and says so in one line (exit 2)."""
+    import numpy as np
+    clip, events, out = tmp_path / "clip.avi", tmp_path / "ev.jsonl", tmp_path / "out.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (96, 64))
+    for i in range(15):
+        writer.write(np.full((64, 96, 3), 10 * i, np.uint8))
+    writer.release()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("DISPLAY", None)
+    proc = subprocess.Popen([sys.executable, "-m", "realtime", "--source", str(clip), "--headless", "--loop", "--pace",
+                             "--events", str(events), "--record", str(out), "--model", str(MODEL), "--gallery",
+                             str(tmp_path / "g.db")], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    err: list[str] = []
+    threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True).start()
+    end = time.time() + 60
+    while not any("playing it again" in line for line in err) and time.time() < end and proc.poll() is None:
+        time.sleep(0.02)
+    clip.unlink()                                             # deleted during the second pass
+    proc.wait(timeout=60)
+    text = "".join(err)
+    lines = [line for line in text.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in text, text
+    assert "--loop" in lines[0] and "could not be played again" in lines[0] and "not found" in lines[0], lines[0]
+    rows, summary = events_of(events)
+    assert summary["frames"] == len(rows) == 30                 # both passes, nothing discarded
+    cap = cv2.VideoCapture(str(out))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == 30

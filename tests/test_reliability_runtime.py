@@ -119,20 +119,9 @@ def photos():
 
 
 @pytest.fixture
-def tmpfs(tmp_path):
+def tmpfs(mount_tmpfs):
     """A tiny tmpfs (root only): a real disk that fills up, and can be remounted read-only."""
-    if not IS_ROOT:
-        pytest.skip("mounting a tmpfs needs root (as a normal user chmod covers read-only instead)")
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    return mount_tmpfs("512k", "mode=0700")
 
 
 # == cameras and videos =======================================================================================
@@ -393,6 +382,7 @@ def test_disk_full_during_key_enrollment_keeps_the_gallery_and_the_loop(tmp_path
         app.enrolment.samples = [np.zeros(encoder.embedding_size, np.float32)] * 200   # > the free pages
         with caplog.at_level(logging.ERROR):
             app.process(frame, t=1.0)
+            app.collect_saves(1.0, wait=5.0)             # written on the store's writer thread
         assert app.enrolment is None and app.enrolled == []
         assert "Not saved: bob" in app.message
         assert any("full" in r.getMessage() for r in caplog.records), caplog.text

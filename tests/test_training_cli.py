@@ -181,3 +181,29 @@ def test_exclude_people_reads_pairs_files_and_name_lists(tmp_path):
     assert drop_people(faces, {"Alice_A", "Erin_E"}).labels.tolist() == ["Zed"]
     with pytest.raises(UserError, match="not found"):
         read_excluded_people(tmp_path / "missing.txt")
+
+
+@needs_data
+@pytest.mark.parametrize("how", ["read-only file system", "immutable parent"])
+def test_an_unwritable_out_is_refused_before_training_starts(tmp_path, how, mount_tmpfs):
+    """It was found only when training had ended (hours lost)."""
+    if how == "read-only file system":
+        parent, undo = mount_tmpfs("64k", "ro"), ["true"]
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("setting the immutable flag needs root")
+        parent = tmp_path / "parent"
+        parent.mkdir()
+        proc = subprocess.run(["chattr", "+i", str(parent)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"{how} not possible here: {proc.stderr.strip()}")
+        undo = ["chattr", "-i", str(parent)]
+    try:
+        result = run_training("--data", Path(DATA) / "celebrity5", "--out", parent / "run" / "model", "--epochs", 1,
+                              "--cache-dir", tmp_path / "cache")
+    finally:
+        subprocess.run(undo, capture_output=True)
+    error = assert_one_line_error(result)
+    assert f"--out {parent / 'run' / 'model'} cannot be written" in error and "nothing was trained" in error, error
+    assert "training on" not in result.stderr                     # refused before the data was even read
+    assert list(parent.iterdir()) == []

@@ -155,9 +155,9 @@ def recorded_frames(path):
 
 
 def test_recording_codec_is_h264_where_possible_else_mp4v_said_in_the_log(tmp_path, caplog):
-    from realtime.app import open_recorder
+    from realtime.recording import open_recorder
     out = tmp_path / "out.mp4"
-    with caplog.at_level(logging.INFO, logger="realtime.app"):
+    with caplog.at_level(logging.INFO, logger="realtime.recording"):
         recording = open_recorder(out, 25.0, (160, 120))
         for i in range(10):
             recording.write(np.full((120, 160, 3), 20 * i, np.uint8))

@@ -7,13 +7,14 @@ resize its input to the n faces of a frame and encode them in one call.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 from realtime.config import Config
 from realtime.crops import preprocessing_record
+from realtime.outputs import staged_files
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +59,6 @@ def metadata(config: Config, method: str, normalized: bool, threshold: float | N
     }
 
 
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def weights_only_copy(encoder):
     """The encoder without its optimizer state: a third of the file, and nothing a user needs."""
     import keras
@@ -71,11 +66,13 @@ def weights_only_copy(encoder):
 
 
 def export(encoder, out_dir: Path, meta: dict) -> None:
-    """Write the three files (each atomically, so a reader never sees half a model)."""
+    """Write the three files in a private folder, then rename each into place (a reader never sees
+    half a model; a symlink planted in a shared --out is never written through)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / "encoder.tmp.keras"
-    weights_only_copy(encoder).save(tmp)
-    os.replace(tmp, out_dir / "encoder.keras")
-    _write(out_dir / "encoder.tflite", tflite_bytes(encoder))
-    _write(out_dir / "encoder.json", (json.dumps(meta, indent=2) + "\n").encode())
+    with staged_files(out_dir, "--out") as stage:
+        weights_only_copy(encoder).save(stage.path("encoder.keras"))
+        model = tflite_bytes(encoder)
+        stage.path("encoder.tflite").write_bytes(model)
+        meta = {**meta, "tflite_sha256": hashlib.sha256(model).hexdigest()}   # ties the metadata to these bytes
+        stage.path("encoder.json").write_bytes((json.dumps(meta, indent=2) + "\n").encode())
     log.info("exported encoder to %s (threshold %s)", out_dir, meta.get("threshold"))

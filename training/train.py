@@ -183,10 +183,11 @@ def output_folder(config: Config, args: argparse.Namespace) -> Path:
 
     An existing model folder is never replaced without --overwrite, and the outputs may not be any
     file the run reads (the --init encoder, the config, the excluded-people lists)."""
-    from realtime.outputs import check_output_dir, check_outputs_distinct, new_run_dir
+    from realtime.outputs import check_output_dir, check_outputs_distinct, check_writable_folder, new_run_dir
     t = config.training
     out = resolve_path(t.out) if t.out else new_run_dir(PROJECT_ROOT / "runs")
     check_output_dir(out, args.overwrite, "--out")
+    check_writable_folder(out, "--out", "nothing was trained")   # before hours of training, not after
     inputs = {"the config file": _flag_path(args.config) or DEFAULT_CONFIG_PATH}
     inputs.update({f"--exclude-people {f}": resolve_path(f) for f in t.exclude_people})
     if t.init:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from realtime.gallery.postgres import PostgresStore, is_url, mask_url
+from realtime.gallery.postgres import PostgresStore, is_url
 from realtime.gallery.sqlite import SQLiteStore
 from realtime.gallery.store import GalleryStore, StoreUnavailable
 from realtime.names import MAX_NAME_LENGTH, check_name
+from realtime.urls import mask_url
 
 __all__ = ["SQLiteStore", "GalleryStore", "PostgresStore", "StoreUnavailable", "open_gallery", "describe",
            "parse_location", "configured_location", "is_url", "check_name", "MAX_NAME_LENGTH"]

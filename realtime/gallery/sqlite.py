@@ -5,19 +5,30 @@ file is created at the first enrollment, never by opening (playing a video or ``
 nobody enrolled creates nothing). Opening only ever tightens the file's mode (0644 -> 0600; a
 0400 file stays write-protected), and a symbolic link is followed only to an existing gallery.
 Names are data (any Unicode string), never used to build a path.
+
+The file at the path is followed, not the file once opened: deleting the gallery (which deletes
+everyone) or moving another gallery onto its path is noticed by its device and inode numbers, so
+a live process stops naming the deleted people, or reads the new file's.
 """
 from __future__ import annotations
 
+import contextlib
+import itertools
+import logging
 import os
 import sqlite3
 import stat
+import threading
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from realtime.errors import UserError
+from realtime.paths import describe, file_identity, make_private_folders
 from realtime.gallery.store import GalleryStore, StoreUnavailable
+
+log = logging.getLogger("realtime.gallery")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS people (
@@ -49,6 +60,10 @@ BUSY_TIMEOUT = 5.0
 WATCH_BUSY_TIMEOUT = 0.5
 
 
+# Numbers the connections of this process: a change token of one is never equal to another's.
+_CONNECTIONS = itertools.count(1)
+
+
 def _is_busy(err: sqlite3.Error) -> bool:
     text = str(err).lower()
     return "locked" in text or "busy" in text
@@ -63,8 +78,13 @@ class SQLiteStore(GalleryStore):
         self.path = Path(path)
         self.location = str(self.path)
         self._busy_timeout = busy_timeout
+        self._io = threading.RLock()         # the connection's statements, one thread at a time
         self._db: sqlite3.Connection | None = None
         self._tables = False
+        self._identity: tuple[int, int] | None = None   # the file the connection has open
+        self._opened = 0                                 # which connection (data_version is per connection)
+        self._announce = False                           # the watcher's copy says when the file went
+        self._gone = False                               # the file it had open was deleted
         self._check_path(create)
         if self.path.exists():
             self._open()
@@ -85,6 +105,8 @@ class SQLiteStore(GalleryStore):
             self._symlink = False
         if path.is_dir():
             raise UserError(f"gallery {path} is a folder: pass --gallery FILE")
+        if path.exists() and not path.is_file():   # SQLite would put a -journal file beside a device
+            raise UserError(f"gallery {path} is {describe(path)}, not a gallery file: pass --gallery FILE")
         if not path.exists() and not create:
             raise UserError(f"gallery {path} does not exist: enroll someone first "
                             f"(python -m realtime enroll NAME PHOTO...), or pass the right --gallery")
@@ -93,6 +115,10 @@ class SQLiteStore(GalleryStore):
         try:
             self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
                                        timeout=self._busy_timeout)
+            self._identity, self._opened = file_identity(self.path), next(_CONNECTIONS)
+            if self._gone and self._announce:
+                log.warning("gallery %s is there again (a new file): following the new file", self.path)
+            self._gone = False
             self._db.execute("PRAGMA foreign_keys = ON")
             self._tables = self._check_schema()
         except sqlite3.DatabaseError as err:
@@ -132,36 +158,90 @@ class SQLiteStore(GalleryStore):
         except OSError:
             pass
 
-    def _create(self) -> None:
-        """The file (mode 0600, folders 0700) and the tables: at the first enrollment only."""
+    def _follow_path(self) -> None:
+        """Drop the connection when the file at the path is no longer the one it has open (deleted,
+        or another file moved onto the path): reads then see the file there now, or no gallery."""
+        if self._db is None:
+            return
+        now = file_identity(self.path)
+        if now == self._identity:
+            return
+        if self._announce:
+            if now is None:
+                log.warning("gallery %s was deleted: nobody is enrolled now (an enrollment creates it again)",
+                            self.path)
+            else:
+                log.warning("gallery %s was replaced by another file: following the new file", self.path)
+        self._gone = now is None
+        self._close()
+        self._tables = False
+
+    def _create(self) -> bool:
+        """The file (mode 0600, folders 0700) if there is none: at the first enrollment only. True
+        when this call made it (the tables come in that enrollment's own transaction)."""
+        self._follow_path()
+        made = False
         if self._db is None:
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+                make_private_folders(self.path.parent)
+                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                made = True
+            except FileExistsError:    # made meanwhile by another process
+                pass
             except OSError as err:
                 raise UserError(f"cannot create gallery {self.path} ({err.strerror or err}): pass --gallery "
                                 f"with a file in a folder you can write") from None
-            self._open()
-        if not self._tables:
-            self._db.executescript(SCHEMA)
-            self._tables = True
-            self._tighten_mode()
+            try:
+                self._open()
+            except BaseException:
+                if made:
+                    self._discard_new()
+                raise
+        return made
+
+    def _discard_new(self) -> None:
+        """Remove the gallery file this process just made when its first enrollment failed: no empty
+        gallery is left behind (``list`` then still says it does not exist). Kept if another
+        process has written to it meanwhile."""
+        self._close()
+        self._tables = False
+        try:
+            if os.stat(self.path).st_size == 0:
+                for leftover in (self.path, Path(f"{self.path}-journal")):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(leftover)
+        except OSError:
+            pass
 
     def _busy(self, what: str) -> str:
         return (f"the gallery {self.path} is busy (locked by another process): it {what} now; try again when "
                 f"the other program has finished")
 
     def _reopen(self) -> "SQLiteStore":
-        return SQLiteStore(self.path, self.model_id, create=True, dim=self.dim, busy_timeout=WATCH_BUSY_TIMEOUT)
+        other = SQLiteStore(self.path, self.model_id, create=True, dim=self.dim, busy_timeout=WATCH_BUSY_TIMEOUT)
+        other._announce = True
+        return other
 
     def _close(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
 
+    def _interrupt(self) -> None:
+        db = self._db
+        if db is not None:
+            try:
+                db.interrupt()
+            except sqlite3.ProgrammingError:   # closed meanwhile: nothing to end
+                pass
+
     # -- reading -------------------------------------------------------------------------------
     def _read(self, sql: str, params=()) -> list:
         """Rows of a query, [] before the gallery exists; a lock held too long is StoreUnavailable."""
+        with self._io:   # never inside a write another thread has open on this connection
+            return self._read_now(sql, params)
+
+    def _read_now(self, sql: str, params=()) -> list:
         if self._db is None and self.path.exists():
             self._open()
         if self._db is None:
@@ -178,10 +258,12 @@ class SQLiteStore(GalleryStore):
             raise UserError(f"gallery {self.path} cannot be read ({err}): check the file") from None
 
     def _version(self):
-        if self._db is None and not self.path.exists():
-            return None
-        rows = self._read("PRAGMA data_version")
-        return (id(self._db), rows[0][0]) if rows else None
+        with self._io:
+            self._follow_path()
+            if self._db is None and not self.path.exists():
+                return None
+            rows = self._read_now("PRAGMA data_version")   # changes with every commit by another connection
+            return (self._identity, self._opened, rows[0][0]) if rows else None
 
     def _rows(self) -> list:
         where, params = ("WHERE s.model_id = ? ", (self.model_id,)) if self.model_id is not None else ("", ())
@@ -219,17 +301,34 @@ class SQLiteStore(GalleryStore):
 
     # -- writing -------------------------------------------------------------------------------
     def _write(self, work, failed: str, hint: str):
-        """Run ``work(db)`` in one IMMEDIATE transaction; every failure is a one-line UserError."""
-        self._create()
+        """Run ``work(db)`` in one IMMEDIATE transaction, with the tables if they are not there yet
+        (all or nothing: a first enrollment that fails leaves no gallery); every failure is a
+        one-line UserError."""
+        with self._io:   # one transaction at a time on this connection (a background enrollment, a read)
+            return self._write_now(work, failed, hint)
+
+    def _write_now(self, work, failed: str, hint: str):
+        made = self._create()
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
+            fresh = not self._tables and not self._check_schema()
+            if fresh:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
             result = work(db)
             db.execute("COMMIT")
+            if fresh:
+                self._tables = True
+                self._tighten_mode()
             return result
         except BaseException as err:
             if db.in_transaction:  # SQLite may have rolled back already (a full disk does)
-                db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            if made:
+                self._discard_new()
             if isinstance(err, sqlite3.Error):
                 if _is_busy(err):
                     raise UserError(self._busy(f"cannot be written: {failed}")) from None

@@ -9,6 +9,7 @@ everyone unknown.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 import time
@@ -19,7 +20,7 @@ import numpy as np
 
 from realtime.errors import UserError, shorten
 from realtime.matching import Index
-from realtime.names import check_name
+from realtime.names import check_name, printable
 
 log = logging.getLogger("realtime.gallery")
 
@@ -27,6 +28,8 @@ log = logging.getLogger("realtime.gallery")
 # reconnection attempts while the store is unreachable.
 WATCH_INTERVAL = 0.25
 RETRY_MAX = 2.0
+# Closing a store gives a background write this long to finish before cutting it off (it then saves nothing).
+CLOSE_GRACE = 1.0
 
 
 class StoreUnavailable(UserError):
@@ -83,6 +86,10 @@ class GalleryStore:
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
         self._warned_bad: frozenset = frozenset()
+        self._writer: concurrent.futures.ThreadPoolExecutor | None = None
+        self._follower: GalleryStore | None = None     # the watcher thread's own connection
+        self._pending: set[concurrent.futures.Future] = set()   # background writes not yet reported
+        self._settled = threading.Condition(self._lock)
 
     # -- what a store implements ---------------------------------------------------------------
     def _version(self):
@@ -138,11 +145,27 @@ class GalleryStore:
     def _close(self) -> None:
         raise NotImplementedError
 
+    def _interrupt(self) -> None:
+        """End a call another thread is waiting in now (it fails, saving nothing)."""
+
     # -- shared --------------------------------------------------------------------------------
     def close(self) -> None:
+        """Stop the watcher and the writer; a background write still waiting on the store after
+        ``CLOSE_GRACE`` s is cut off (nothing of it is saved, and the log says so)."""
         self._stop.set()
+        if self._writer is not None:
+            self._writer.shutdown(wait=False)
+            if not self._settle(CLOSE_GRACE):
+                for future in list(self._pending):
+                    future.cancel()                     # not started yet: never will
+                self._interrupt()
+                self._settle(CLOSE_GRACE)
+            self._writer = None
         if self._watcher is not None:
-            self._watcher.join(timeout=5)
+            follower = self._follower
+            if follower is not None:
+                follower._interrupt()                  # a poll waiting on a stalled store ends now
+            self._watcher.join(timeout=CLOSE_GRACE)   # still connecting: it ends by itself (a daemon thread)
             self._watcher = None
         self._close()
 
@@ -178,7 +201,11 @@ class GalleryStore:
         if self.model_id is None:
             raise ValueError("a gallery opened without a model id cannot take samples")
         name = check_name(name)
-        emb = check_embeddings(embeddings, self.dim if self.dim is not None else self._stored_dim())
+        try:
+            dim = self.dim if self.dim is not None else self._stored_dim()
+        except StoreUnavailable as err:
+            raise UserError(f"{err} (nothing of {name!r} was saved, the gallery is as before)") from None
+        emb = check_embeddings(embeddings, dim)
         if sources is not None and len(sources) != len(emb):
             raise ValueError(f"{len(sources)} sources for {len(emb)} samples")
         count = self._insert(name, emb, self.model_id, time.time(), None if sources is None else list(sources),
@@ -186,11 +213,53 @@ class GalleryStore:
         self._changed()
         return count
 
+    def add_samples_in_background(self, name: str, embeddings: np.ndarray) -> concurrent.futures.Future:
+        """:meth:`add_samples` on the store's writer thread, for a live loop: frames go on being
+        matched while the store answers (every wait is bounded), and the loop reads the outcome
+        from the future: the person's sample count, or the UserError saying nothing was saved
+        (also logged here, so a failure the loop no longer looks at is still said)."""
+        with self._lock:
+            if self._writer is None:
+                self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gallery-write")
+            future = self._writer.submit(self.add_samples, name, embeddings)
+            self._pending.add(future)
+        future.add_done_callback(lambda done: self._written(name, done))
+        return future
+
+    def _settle(self, timeout: float) -> bool:
+        """Wait until every background write has finished and been reported."""
+        with self._settled:
+            return self._settled.wait_for(lambda: not self._pending, timeout)
+
+    def _written(self, name: str, future: concurrent.futures.Future) -> None:
+        error = None if future.cancelled() else future.exception()
+        if future.cancelled():
+            log.error("enrollment of %s not saved: the program ended before it was written", name)
+        elif isinstance(error, (UserError, ValueError)):
+            log.error("enrollment of %s not saved: %s", name, error)
+        elif error is not None:
+            log.error("enrollment of %s not saved: unexpected error", name, exc_info=error)
+        with self._settled:
+            self._pending.discard(future)
+            self._settled.notify_all()
+
     def remove(self, name: str) -> int:
-        """Remove a person and their samples; returns how many samples went, raises if unknown."""
-        count = self._delete(name)
+        """Remove a person and their samples; returns how many samples went, raises if unknown.
+
+        ``name`` as ``enroll`` takes it (NFC, stripped), or exactly as stored or as ``list`` prints
+        it: a name another program stored with characters ``enroll`` refuses can still be removed."""
+        try:
+            checked = check_name(name)
+        except UserError:
+            checked = None
+        count = None if checked is None else self._delete(checked)
         if count is None:
-            raise UserError(f"no person named {name!r} in gallery {self.location}")
+            stored = next((n for n, _ in self.people() if n == name), None) or \
+                next((n for n, _ in self.people() if printable(n) == name), None)
+            count = None if stored is None else self._delete(stored)
+        if count is None:
+            raise UserError(f"no person named {printable(shorten(name, 60))} in gallery {self.location}: "
+                            f"give the name as `list` prints it")
         self._changed()
         return count
 
@@ -198,15 +267,15 @@ class GalleryStore:
         with self._lock:
             self._writes += 1
             self._fresh = False
+        if self._watcher is not None:
+            self._refresh_now()     # on the writing thread: the loop's next frame matches with it, doing no I/O
 
     def index(self) -> Index:
         """The matching index, rebuilt only when the gallery changed (here or in another process).
 
-        While :meth:`watch` runs, a change elsewhere is picked up by the watcher thread and this
-        does no I/O; our own writes are rebuilt here at once, so they count from the next frame."""
+        While :meth:`watch` runs this does no I/O: a change elsewhere is picked up by the watcher
+        thread, and our own writes are rebuilt by the thread that wrote them, before it returns."""
         if self._watcher is not None:
-            if not self._fresh:
-                self._refresh_now()
             return self._index if self._index is not None else Index.empty(self.dim or 0)
         try:
             token = self._version()
@@ -272,20 +341,32 @@ class GalleryStore:
         store, and an unreachable or locked store leaves it matching on the index it has."""
         if self._watcher is not None:
             return
-        if self._index is None or not self._fresh:
-            self.index()
+        other: GalleryStore | None = None
+        try:   # the index is built once, from the watcher's connection: its change tokens are the ones it compares
+            other = self._reopen()
+            self._rebuild(other, other._version(), self._writes)
+        except StoreUnavailable:
+            if other is not None:
+                other._close_quietly()
+                other = None
+            if self._index is None or not self._fresh:
+                self.index()
+        except BaseException:
+            if other is not None:
+                other._close_quietly()
+            raise
         self._stop.clear()
-        self._watcher = threading.Thread(target=self._watch_loop, args=(interval,), name="gallery-watch",
+        self._watcher = threading.Thread(target=self._watch_loop, args=(interval, other), name="gallery-watch",
                                          daemon=True)
         self._watcher.start()
 
-    def _watch_loop(self, interval: float) -> None:
-        other: GalleryStore | None = None
+    def _watch_loop(self, interval: float, other: "GalleryStore | None") -> None:
         token, down_since, delay = self._token, None, interval
         while not self._stop.is_set():
             try:
                 if other is None:
                     other = self._reopen()
+                self._follower = other
                 writes = self._writes
                 now = other._version()
                 if now != token:
@@ -303,6 +384,7 @@ class GalleryStore:
                     log.warning("%s: matching on the last index (%d samples) and retrying", err,
                                 len(self._index) if self._index is not None else 0)
                 if other is not None:
+                    self._follower = None
                     other._close_quietly()
                     other = None
                 self._stop.wait(delay)
@@ -310,6 +392,7 @@ class GalleryStore:
             except Exception:  # never let the watcher die silently: the loop would match on a stale index
                 log.exception("gallery watcher: unexpected error; retrying")
                 self._stop.wait(RETRY_MAX)
+        self._follower = None
         if other is not None:
             other._close_quietly()
 
