@@ -16,18 +16,6 @@ CLIP = "sadtalker_WDA_KatieHill_000.mp4"
 SIZES = [(512, 512), (640, 480), (1280, 720)]
 
 
-def clip_frames(data: Path, count: int) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(data / "videos" / CLIP))
-    frames = []
-    while len(frames) < count:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
-
-
 def opencv_mp4v(path: Path, size: tuple[int, int]):
     return cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, size)
 
@@ -59,7 +47,8 @@ def main(argv=None) -> int:
     if not args.data:
         print("error: no data: pass --data DIR or set $FACES_DATA", file=sys.stderr)
         return 2
-    frames = clip_frames(Path(args.data), args.frames)
+    from benchmarks.inputs import read_frames
+    frames = read_frames(Path(args.data) / "videos" / CLIP, args.frames)
     writers = [("OpenCV mp4v (MPEG-4 Part 2)", opencv_mp4v)]
     try:
         import av  # noqa: F401
