@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from realtime.config import DEFAULT_CONFIG_PATH, Config, load_config, resolve_path
-from realtime.errors import UserError, run_command, setup_logging
+from realtime.errors import UserError, counted, run_command, setup_logging
 from realtime.gallery import configured_location, parse_location
 
 log = logging.getLogger("realtime")
@@ -131,9 +131,10 @@ def live_parser() -> argparse.ArgumentParser:
         description="Live face recognition on a camera, a stream or a video file. Keys in the window: e enroll the "
                     "largest face (type a name, Enter), n name the Unknown face under the mouse or the largest "
                     "(with --collect-unknown), space pause, +/- threshold, q or Esc quit.",
-        epilog="other commands: enroll NAME PATH... | enroll NAME --source CLIP, list, remove NAME, identify PATH..., "
-               "verify PHOTO_A PHOTO_B, unknowns [show ID | name ID NAME | forget ID] (python -m realtime COMMAND --help). Global options (--config, --gallery, "
-               "--model, -v) may also come before the command.")
+        epilog="other commands: enroll NAME PATH... | enroll NAME --source CLIP | enroll --people DIR, list, remove NAME, identify PATH..., "
+               "verify PHOTO_A PHOTO_B, gallery copy SRC DST, unknowns [show ID | name ID NAME | forget ID] "
+               "(python -m realtime COMMAND --help). Global options (--config, --gallery, --model, -v) may also "
+               "come before the command.")
     p.add_argument("--source", help="camera index, video file, or stream URL (rtsp://, rtmp://, http(s)://, udp://) "
                                     f"or GStreamer pipeline (default: {_shown(config.capture.source)}, "
                                     f"capture.source)")
@@ -318,11 +319,11 @@ def _photos(paths: Sequence[str]) -> list[Path]:
     return out
 
 
-def _readable(photo: Path):
-    """The photo's pixels, or None when it cannot be read (reported as a warning)."""
-    from realtime.images import UnreadableImage, load_image
+def _readable(recognizer, photo: Path):
+    """The photo's pixels (within the config's photo limits), or None when it cannot be read (a warning)."""
+    from realtime.images import UnreadableImage
     try:
-        return load_image(photo)
+        return recognizer.load(photo)
     except UnreadableImage as err:
         log.warning("%s", err)
         return None
@@ -332,45 +333,148 @@ def enroll_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m realtime enroll",
         description="Enroll a person from photos (each photo with exactly one face is one sample; photos with no "
-                    "face or several faces are reported and skipped) or from a video, stream or camera "
-                    "(--source: well-spread samples of its one steady face).")
-    p.add_argument("name", help="the person's name (any text, at most 64 characters)")
+                    "face or several faces are reported and skipped; a photo already enrolled for them is skipped), "
+                    "everyone in a folder of people (--people DIR: DIR/<name>/*), or a person from a video, stream "
+                    "or camera (--source: well-spread samples of its one steady face).")
+    p.add_argument("name", nargs="?", help="the person's name (any text, at most 64 characters); none with --people")
     p.add_argument("paths", nargs="*", metavar="PATH", help="photos or folders of photos")
+    p.add_argument("--people", metavar="DIR",
+                   help="enroll each subfolder DIR/<name>/ as the person <name> (its photos, subfolders included), "
+                        "with a progress bar and a line per person, as face_recognition's and DeepFace's folder "
+                        "layout")
     p.add_argument("--source", help="enroll from this video file, stream URL or camera index instead of photos")
     p.add_argument("--samples", type=int, metavar="N",
                    help=f"with --source: how many samples to take (default: {_defaults().enrolment.samples}, "
                         f"enrolment.samples)")
     p.add_argument("--largest", action="store_true",
                    help="photos with several faces give their largest face instead of being skipped")
+    p.add_argument("--replace", action="store_true",
+                   help="start the person afresh: their earlier samples are removed, in the same transaction as the "
+                        "new ones are saved (default: add to them, skipping photos already enrolled)")
     _common(p)
     return p
 
 
 def enroll_main(argv: Sequence[str] | None) -> int:
-    args = enroll_parser().parse_args(argv)
+    args = enroll_parser().parse_intermixed_args(argv)   # `enroll Ann --largest a.jpg b.jpg` as well
     setup_logging(args.verbose)
     from realtime.gallery import check_name
-    name = check_name(args.name)  # before the slow part: a bad name is refused at once
-    if bool(args.paths) == bool(args.source):
-        raise UserError("enroll takes photos (PATH...) or --source, one of the two: "
-                        "python -m realtime enroll NAME PHOTO... | enroll NAME --source CLIP")
+    if args.people is not None:
+        if args.name is not None or args.source:
+            raise UserError("enroll --people DIR takes no NAME, photos or --source: each subfolder of DIR is a "
+                            "person (DIR/<name>/*)")
+        people = _people_folders(args.people)   # every name checked before the slow part
+    else:
+        if args.name is None:
+            raise UserError("enroll needs a NAME and photos, --source, or --people DIR: python -m realtime enroll "
+                            "NAME PHOTO... | enroll NAME --source CLIP | enroll --people DIR")
+        name = check_name(args.name)  # before the slow part: a bad name is refused at once
+        if bool(args.paths) == bool(args.source):
+            raise UserError("enroll takes photos (PATH...) or --source, one of the two: "
+                            "python -m realtime enroll NAME PHOTO... | enroll NAME --source CLIP")
+        people = None
     if args.samples is not None and (args.samples < 1 or not args.source):
         raise UserError("--samples must be at least 1, and goes with --source")
     config = _load(args)
     if args.source:
         return _enroll_from_source(args, config, name)
-    photos = _photos(args.paths)
+    if people is None:
+        people = [(name, _photos(args.paths))]
+    else:
+        people = [(person, _photos([folder])) for person, folder in people]
     recognizer = _recognizer(config)
-    from realtime.api import Gallery, photo_samples
-    embeddings, skipped = photo_samples(recognizer, [p for p in photos], largest=args.largest, read=_readable)
-    if not len(embeddings):
-        what = "a face" if args.largest else "exactly one face"
-        raise UserError(f"no photo with {what} among {len(photos)}: nothing enrolled")
+    from realtime.api import Gallery
     with Gallery(recognizer=recognizer) as gallery:
-        total = gallery.add(name, embeddings)
-    print(f"enrolled {name}: {len(embeddings)} samples from {len(photos)} photos, {skipped} skipped, "
-          f"{total} in total")
+        done = _enroll_photos(gallery, recognizer, people, args.largest, args.replace)
+    if args.people is None:
+        (outcome,) = done
+        if isinstance(outcome, UserError):
+            raise outcome
+        print(outcome)
+        return 0
+    for person, outcome in zip(people, done):
+        if isinstance(outcome, UserError):
+            print(f"not enrolled {person[0]}: {outcome}")
+        else:
+            print(outcome)
+    enrolled = sum(not isinstance(o, UserError) for o in done)
+    print(f"enrolled {enrolled} of {counted(len(people), 'person', 'people')} from {args.people}")
+    if not enrolled:
+        raise UserError(f"--people {args.people}: nobody could be enrolled (no photo with one face in any folder)")
     return 0
+
+
+def _people_folders(root: str) -> list[tuple[str, Path]]:
+    """``(name, folder)`` for each subfolder of ``root`` (hidden ones left out), each name checked."""
+    from realtime.gallery import check_name
+    from realtime.paths import describe
+    folder = Path(root)
+    if not folder.is_dir():
+        raise UserError(f"--people {root} is {describe(folder) if folder.exists() else 'missing'}: give a folder of "
+                        f"<name>/ folders of photos")
+    found = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not found:
+        raise UserError(f"--people {root} has no subfolders: give a folder of <name>/ folders of photos")
+    people = []
+    for sub in found:
+        try:
+            people.append((check_name(sub.name), sub))
+        except UserError as err:
+            raise UserError(f"--people {root}: folder {sub.name!r} is not a name this program takes ({err}): "
+                            f"rename it") from None
+    return people
+
+
+def _enroll_photos(gallery, recognizer, people: list[tuple[str, list[Path]]], largest: bool,
+                   replace: bool) -> list[str | UserError]:
+    """Enroll each ``(name, photos)`` in its own transaction, with a progress bar over all the photos (on a
+    terminal); a line saying what each person got, or the UserError saying why nobody of them was saved."""
+    from realtime.api import photo_samples
+    outcomes: list[str | UserError] = []
+    with _progress(sum(len(photos) for _, photos in people)) as bar:
+        for name, photos in people:
+            if bar is not None:
+                bar.set_description(name[:20])
+            samples = photo_samples(recognizer, _counted_in(photos, bar), largest,
+                                    enrolled=set() if replace else gallery.sources(name), skip_unreadable=True)
+            added = len(samples.embeddings)
+            already = f", {samples.duplicates} already enrolled" if samples.duplicates else ""
+            if added:
+                total = gallery.add(name, samples.embeddings, samples.sources, replace)
+            elif samples.duplicates:
+                total = dict(gallery.people()).get(name, 0)
+            else:
+                what = "a face" if largest else "exactly one face"
+                outcomes.append(UserError(f"no photo with {what} among {len(photos)}: nothing enrolled"))
+                continue
+            outcomes.append(f"enrolled {name}: {counted(added, 'sample')} from {counted(len(photos), 'photo')}, "
+                            f"{samples.skipped} skipped{already}, {total} in total")
+    return outcomes
+
+
+@contextlib.contextmanager
+def _progress(total: int):
+    """A progress bar over ``total`` photos on stderr when it is a terminal (log lines are written above it),
+    else None."""
+    try:
+        from tqdm import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
+    except ImportError:   # tqdm is a dependency; without it, no bar
+        yield None
+        return
+    with tqdm(total=total, unit="photo", disable=None, file=sys.stderr, leave=False) as bar:
+        if bar.disable:   # not a terminal (a pipe, a log file, a test): no bar
+            yield None
+            return
+        with logging_redirect_tqdm(loggers=[logging.getLogger()], tqdm_class=tqdm):
+            yield bar
+
+
+def _counted_in(photos: list[Path], bar):
+    for photo in photos:
+        yield photo
+        if bar is not None:
+            bar.update(1)
 
 
 def _enroll_from_source(args, config: Config, name: str) -> int:
@@ -383,18 +487,23 @@ def _enroll_from_source(args, config: Config, name: str) -> int:
     if stats["someone_else"]:
         log.warning("%d of the steady views looked unlike the main face (someone else, or a poor view): left out", stats["someone_else"])
     if len(embeddings) < wanted:
-        log.warning("only %d steady views of the face (of %d wanted)", len(embeddings), wanted)
+        log.warning("only %s of the face (of %d wanted)", counted(len(embeddings), "steady view"), wanted)
     with Gallery(recognizer=recognizer) as gallery:
-        total = gallery.add(name, embeddings)
-    print(f"enrolled {name}: {len(embeddings)} samples from {source.name} (frames "
+        total = gallery.add(name, embeddings, replace=args.replace)
+    print(f"enrolled {name}: {counted(len(embeddings), 'sample')} from {source.name} (frames "
           f"{', '.join(map(str, stats['frames']))}), {total} in total")
     return 0
 
 
+LIST_FIELDS = ("name", "samples")
+
+
 def list_main(argv: Sequence[str] | None) -> int:
     p = argparse.ArgumentParser(prog="python -m realtime list",
-                                description="Print each person and their sample count: name,samples (CSV).")
+                                description="Print each person and their sample count: a header, then name,samples "
+                                            "(CSV), as identify does; --json: one JSON object per person.")
     _common(p)
+    _json_flag(p, "keys name, samples")
     args = p.parse_args(argv)
     setup_logging(args.verbose)
     config = _load(args)
@@ -403,7 +512,10 @@ def list_main(argv: Sequence[str] | None) -> int:
     if not people:
         log.info("gallery %s is empty", gallery.location)
     from realtime.names import printable
-    _csv_writer().writerows((printable(name), count) for name, count in people)  # another writer's escapes spelled out
+    write = _row_printer(args.json, LIST_FIELDS,   # CSV: another writer's escapes spelled out (JSON escapes them)
+                         lambda row: [printable(row["name"]), row["samples"]])
+    for name, samples in people:
+        write({"name": name, "samples": samples})
     return 0
 
 
@@ -421,41 +533,62 @@ def remove_main(argv: Sequence[str] | None) -> int:
         shown = check_name(args.name)       # NFC and stripped, as enroll stores it
     except UserError:
         shown = printable(args.name)        # a name another program stored, as `list` prints it
-    print(f"removed {shown} ({count} samples)")
+    print(f"removed {shown} ({counted(count, 'sample')})")
     return 0
 
 
-IDENTIFY_FIELDS = ("path", "name", "distance", "x", "y", "w", "h")
+IDENTIFY_FIELDS = ("path", "name", "nearest", "distance", "x", "y", "w", "h")
 
 
-def identify_rows(path: Path, faces) -> list[dict]:
-    """One row per face, or one with no face (name, distance and box None) for a photo without any."""
+def identify_rows(path: Path, faces, landmarks: dict | None = None) -> list[dict]:
+    """One row per face, or one with no face (name, distance and box None) for a photo without any.
+    ``landmarks``: each face's box -> its five points (``--json``), as ``{"right_eye": [x, y], ...}``."""
     if not faces:
-        return [{"path": str(path), "box": None, "name": None, "nearest": None, "distance": None}]
+        return [{"path": str(path), "box": None, "name": None, "nearest": None, "distance": None, "landmarks": None}]
+    points = landmarks or {}
     return [{"path": str(path), "box": list(f.box), "name": f.name, "nearest": f.nearest,
-             "distance": round(f.distance, 4) if f.nearest is not None else None} for f in faces]
+             "distance": round(f.distance, 4) if f.nearest is not None else None,
+             "landmarks": _named_points(points.get(tuple(f.box)))} for f in faces]
+
+
+def _named_points(points) -> dict | None:
+    from realtime.recognizer import LANDMARK_NAMES
+    if points is None:
+        return None
+    return {name: [round(float(x), 1), round(float(y), 1)] for name, (x, y) in zip(LANDMARK_NAMES, points)}
+
+
+def _face_landmarks(recognizer, image, faces) -> dict:
+    """Each identified face's five landmarks by its box (none without an aligner)."""
+    if not faces or recognizer.cropper.aligner is None:
+        return {}
+    kept, points = recognizer.landmarks(image, [f.box for f in faces])
+    return dict(zip(kept, points))
 
 
 def _csv_row(row: dict) -> list:
-    """Unknown is spelled `unknown`; a photo without a face has an empty name, distance and box."""
+    """Unknown is spelled `unknown`, with the nearest person and their distance beside it; a photo without a
+    face has an empty name, nearest, distance and box (so has a face against an empty gallery: no nearest)."""
     box = row["box"] or ["", "", "", ""]
     name = "" if row["box"] is None else (row["name"] if row["name"] is not None else "unknown")
     distance = "" if row["distance"] is None else f"{row['distance']:.4f}"
     from realtime.names import printable
-    return [printable(row["path"], keep="\n"), printable(name), distance, *box]  # escapes spelled out; a newline is quoted
+    return [printable(row["path"], keep="\n"), printable(name), printable(row["nearest"] or ""), distance,
+            *box]  # escapes spelled out; a newline is quoted
 
 
 def identify_main(argv: Sequence[str] | None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m realtime identify",
-        description="Who is in these photos: a header, then path,name,distance,x,y,w,h for each face (CSV; name "
-                    "`unknown` beyond the threshold; a photo without a face gets a row with an empty name). "
-                    "--json: one JSON object per face (name null when unknown).")
+        description="Who is in these photos: a header, then path,name,nearest,distance,x,y,w,h for each face (CSV; "
+                    "name `unknown` beyond the threshold, nearest the closest enrolled person whatever the distance; "
+                    "a photo without a face gets a row with an empty name). --json: one JSON object per face (name "
+                    "null when unknown), with its five landmarks.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="photos or folders of photos")
     _common(p)
     _threshold_flag(p)
-    _json_flag(p, "keys path, box, name, nearest, distance")
-    args = p.parse_args(argv)
+    _json_flag(p, "keys path, box, name, nearest, distance, landmarks")
+    args = p.parse_intermixed_args(argv)   # options between the photos too
     setup_logging(args.verbose)
     config = _load(args)
     photos = _photos(args.paths)
@@ -467,11 +600,12 @@ def identify_main(argv: Sequence[str] | None) -> int:
             log.warning("gallery %s is empty: every face is unknown", gallery.path)
         write = _row_printer(args.json, IDENTIFY_FIELDS, _csv_row)
         for photo in photos:
-            image = _readable(photo)
+            image = _readable(recognizer, photo)
             faces = [] if image is None else recognizer.identify(image, gallery)
             if image is not None and not faces:
                 log.warning("%s: no face found", photo)
-            for row in identify_rows(photo, faces):
+            points = _face_landmarks(recognizer, image, faces) if args.json else None
+            for row in identify_rows(photo, faces, points):
                 write(row)
     return 0
 

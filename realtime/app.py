@@ -442,6 +442,7 @@ class App:
         if run.window.closed:
             self.quit = True
         run.pace_start += time.perf_counter() - paused_at  # a paused file resumes at its own rate
+        run.idle += time.perf_counter() - paused_at
 
     def _hold_last_frame(self, run: "_Run", stop: threading.Event) -> None:
         """A file has ended: its last frame stays, saying so, until a key, a closed window or a signal."""
@@ -449,14 +450,16 @@ class App:
             return
         run.window.show(self.hud(run.annotated.copy(), ended=True))
         log.info("%s ended: press any key to close the window", run.source.name)
+        held = time.perf_counter()
         while not (stop.is_set() or run.window.closed or run.window.keys(50)):
             pass
+        run.idle += time.perf_counter() - held   # waiting for a key is not playing: the summary's fps leaves it out
 
     def _finish(self, run: "_Run", stop: threading.Event) -> dict:
+        elapsed = max(time.perf_counter() - run.start - run.idle, 1e-9)   # pauses and the end screen left out
         if self.collector is not None:
             self.collector.finish(wait=SAVE_GRACE)     # the faces still followed are stored a last time
         self.collect_saves(self._time(run.source, run.start), wait=SAVE_GRACE)   # the summary names them
-        elapsed = max(time.perf_counter() - run.start, 1e-9)
         summary = {"frames": run.frames, "faces": run.faces, "fps": round(run.frames / elapsed, 2),
                    "seconds": round(elapsed, 3), "interrupted": stop.is_set(),
                    "enrolled": [{"name": n, "samples": k} for n, k in self.enrolled]}
@@ -490,6 +493,7 @@ class _Run:
         self.annotated: np.ndarray | None = None     # the last frame shown, before its HUD
         self.frames = self.faces = 0
         self.start = self.pace_start = time.perf_counter()
+        self.idle = 0.0                              # seconds paused or held on the last frame
         self._ticks: deque = deque(maxlen=30)        # FPS over the last 30 frames
 
     def limit_reached(self) -> bool:

@@ -96,7 +96,8 @@ def _quiet_open(opener: Callable, source) -> cv2.VideoCapture:
 def _open_error(source) -> UserError:
     what = describe_source(source)
     if isinstance(source, int):
-        return UserError(f"{what} cannot be opened: is it connected? try another --source index")
+        return UserError(f"{what} cannot be opened: is it connected? try another --source index, or play a video "
+                         f"file: --source video.mp4")
     if is_pipeline(source) and not cv2.videoio_registry.hasBackend(cv2.CAP_GSTREAMER):
         return UserError(f"{what} is a GStreamer pipeline, but this OpenCV was built without GStreamer: "
                          f"pass a URL or a camera index")

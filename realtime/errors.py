@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib
+import importlib.util
 import logging
 import os
 import re
@@ -26,14 +28,14 @@ class UserError(Exception):
 NOISY_LOGGERS = ("tensorflow", "absl", "keras", "h5py", "matplotlib", "PIL")
 
 
-def setup_logging(verbose: bool = False) -> None:
+def setup_logging(verbose: bool = False, fmt: str = "%(levelname)s %(name)s: %(message)s") -> None:
     """Our log lines on stderr; third-party noise (TF/LiteRT native logs, Keras warnings) only with -v.
 
     Native libraries read their log level from the environment when they load, so this runs
     before anything imports TensorFlow or LiteRT.
     """
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt, datefmt="%H:%M:%S",
+                        stream=sys.stderr)
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, PrintableFilter) for f in handler.filters):
             handler.addFilter(PrintableFilter())
@@ -53,6 +55,26 @@ def setup_logging(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=UserWarning, module=r"keras(\.|$)")
     warnings.filterwarnings("ignore", category=UserWarning, message=r".*shuffle.*")
+
+
+def require_modules(modules: Sequence[str], command: str, install: str) -> None:
+    """Refuse at once, in one line, when a library ``command`` needs is not installed: before it reads a
+    photo, not after (``python -m training`` in a ``pip install .`` environment, which has no TensorFlow)."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(f"{command} needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+                        f"not installed here: {install}")
+
+
+def import_quietly(*modules: str) -> None:
+    """Import libraries that write to file descriptor 2 as they load, with those lines hidden unless -v.
+
+    TensorFlow prints `All log messages before absl::InitializeLog()`, the oneDNN notice and `Could not
+    find cuda drivers` (twice) while it is imported, whatever ``TF_CPP_MIN_LOG_LEVEL`` says; once
+    imported here, later ``import tensorflow`` / ``import keras`` lines load nothing and print nothing."""
+    with quiet_native_output():
+        for module in modules:
+            importlib.import_module(module)
 
 
 class PrintableFilter(logging.Filter):
@@ -146,3 +168,8 @@ def shorten(value: object, limit: int = ECHO_LIMIT) -> str:
     except ValueError:  # an int too long to print (Python refuses over 4,300 digits)
         text = f"<a {type(value).__name__} too long to show>"
     return text if len(text) <= limit + 20 else text[:limit] + "..."
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 sample``, ``2 samples``, ``1 person``, ``3 people``: a count with its noun in the right number."""
+    return f"{count} {noun}" if count == 1 else f"{count} {plural or noun + 's'}"

@@ -201,6 +201,39 @@ def test_read_only_camera_role_matches_but_cannot_enroll(server, db):
     server.sql("DROP OWNED BY door_cam; DROP ROLE door_cam; DROP OWNED BY station; DROP ROLE station", name)
 
 
+def test_sources_replace_and_an_older_gallery_gaining_the_column(server, db, caplog):
+    """Item 8 on PostgreSQL: each sample's photo kept, replace in one transaction, and a gallery made before
+    the column: read as it is, the column added by the owner's first write, a station role enrolls without it."""
+    name = db.rsplit("/", 1)[1]
+    host = server.url.split("@", 1)[1].rsplit("/", 1)[0]
+    server.sql("CREATE TABLE people (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE, created DOUBLE PRECISION "
+               "NOT NULL); CREATE TABLE samples (id BIGSERIAL PRIMARY KEY, person_id BIGINT NOT NULL REFERENCES "
+               "people(id) ON DELETE CASCADE, embedding BYTEA NOT NULL, model_id TEXT NOT NULL, created DOUBLE "
+               "PRECISION NOT NULL); CREATE TABLE gallery_state (id INTEGER PRIMARY KEY CHECK (id = 1), version "
+               "BIGINT NOT NULL); INSERT INTO gallery_state VALUES (1, 0); INSERT INTO people VALUES (1, 'ann', 1); "
+               "INSERT INTO samples(person_id, embedding, model_id, created) VALUES "
+               "(1, '\\x0000803f000000000000000000000000', 'm', 1)", name)
+    server.sql("CREATE ROLE station24 LOGIN PASSWORD 'st-pw'; "
+               "GRANT SELECT, INSERT, DELETE ON people, samples TO station24; "
+               "GRANT SELECT, UPDATE ON gallery_state TO station24; "
+               "GRANT USAGE ON SEQUENCE people_id_seq, samples_id_seq TO station24", name)
+    try:
+        with open_gallery(f"postgresql://station24:st-pw@{host}/{name}", "m") as station:
+            assert station.sources("ann") == set() and [r[4] for r in station.dump()] == [None]
+            assert station.add_samples("ann", np.ones((1, 4)), sources=["a" * 64]) == 2   # no ALTER right: said
+            assert "may not add the column" in caplog.text and station.sources("ann") == set()
+        with open_gallery(db, "m") as owner:
+            assert owner.add_samples("ann", np.ones((1, 4)), sources=["b" * 64]) == 3      # the owner adds it
+            assert owner.sources("ann") == {"b" * 64}
+            assert owner.add_samples("ann", np.eye(4)[1:2], sources=["c" * 64], replace=True) == 1
+            assert owner.sources("ann") == {"c" * 64} and owner.people() == [("ann", 1)]
+        with open_gallery(f"postgresql://station24:st-pw@{host}/{name}", "m") as station:
+            assert station.add_samples("bo", np.ones((1, 4)), sources=["d" * 64]) == 1
+            assert station.sources("bo") == {"d" * 64}
+    finally:
+        server.sql("DROP OWNED BY station24; DROP ROLE station24", name)
+
+
 CONCURRENT_ENROLLER = r"""
 import sys, numpy as np
 from realtime.gallery import open_gallery
@@ -232,15 +265,16 @@ def test_gallery_copy_sqlite_to_postgresql_and_back(db, tmp_path, capsys):
     rng = np.random.default_rng(3)
     laptop = tmp_path / "laptop.db"
     with open_gallery(laptop, "m") as g:
-        g.add_samples("ann", rng.normal(size=(3, 8)))
+        g.add_samples("ann", rng.normal(size=(3, 8)), sources=["a" * 64, None, "b" * 64])
         g.add_samples("Lee, Bo", rng.normal(size=(2, 8)))
-        before = sorted(g.dump())
+        before = sorted(g.dump(), key=repr)
+        assert [row[4] for row in before].count(None) == 3            # each sample's photo, where known
     assert main(["gallery", "copy", str(laptop), db]) == 0
     assert "copied 2 people, 5 samples" in capsys.readouterr().out
     back = tmp_path / "back.db"
     assert copy_gallery(db, f"sqlite://{back}") == (2, 5)
     with open_gallery(back, None, create=False) as g:
-        assert sorted(g.dump()) == before                          # every byte, model id and time
+        assert sorted(g.dump(), key=repr) == before                # every byte, model id, time and photo
     code = main(["gallery", "copy", str(laptop), db])              # never merges into a gallery in use
     err = capsys.readouterr().err
     assert code != 0 and "already holds 2 people" in err and "Traceback" not in err

@@ -330,3 +330,60 @@ def test_a_gallery_that_is_a_device_is_refused_and_nothing_is_put_beside_it(caps
     with pytest.raises(UserError, match="character device"):
         SQLiteStore(device, "m")
     assert set(os.listdir("/dev")) - before == set()                   # no /dev/null-journal
+
+
+# == issue 24 item 8: each sample's photo, and starting a person afresh ========================================
+OLD_SCHEMA = """
+CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL);
+CREATE TABLE samples (id INTEGER PRIMARY KEY, person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+                      embedding BLOB NOT NULL, model_id TEXT NOT NULL, created REAL NOT NULL);
+CREATE INDEX samples_person ON samples(person_id);
+"""
+
+
+def old_gallery(path):
+    """A gallery as made before samples recorded their photo: ann with two samples."""
+    db = sqlite3.connect(path)
+    db.executescript(OLD_SCHEMA)
+    db.execute("INSERT INTO people VALUES (1, 'ann', 1.0)")
+    db.executemany("INSERT INTO samples(person_id, embedding, model_id, created) VALUES (1, ?, 'm', 1.0)",
+                   [(np.eye(4, dtype=np.float32)[i].tobytes(),) for i in range(2)])
+    db.commit()
+    db.close()
+    os.chmod(path, 0o600)
+
+
+def test_sources_are_kept_per_person_and_replace_starts_afresh(tmp_path):
+    with SQLiteStore(tmp_path / "g.db", "m") as g:
+        assert g.sources("ann") == set()                                   # no gallery yet: nothing known
+        assert g.add_samples("ann", np.eye(4)[:2], sources=["a" * 64, None]) == 2
+        assert g.add_samples("bob", np.eye(4)[2:3], sources=["b" * 64]) == 1
+        assert g.sources("ann") == {"a" * 64} and g.sources("bob") == {"b" * 64} and g.sources("cy") == set()
+        with pytest.raises(ValueError, match="1 sources for 2 samples"):
+            g.add_samples("ann", np.eye(4)[:2], sources=["c" * 64])
+        assert g.add_samples("ann", np.eye(4)[3:], sources=["d" * 64], replace=True) == 1
+        assert g.sources("ann") == {"d" * 64} and g.people() == [("ann", 1), ("bob", 1)]
+        assert np.array_equal(g.index().embeddings[g.index().labels == g.index().names.index("ann")], np.eye(4)[3:])
+
+
+def test_an_older_gallery_gains_the_column_at_its_first_write_in_that_transaction(tmp_path):
+    path = tmp_path / "old.db"
+    old_gallery(path)
+    db = sqlite3.connect(path)
+    db.execute("CREATE TRIGGER refuse BEFORE INSERT ON samples BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    db.commit()
+    with SQLiteStore(path, "m") as g:
+        assert g.sources("ann") == set() and g.people() == [("ann", 2)]   # read as it is, nothing changed
+        assert [row[4] for row in g.dump()] == [None, None]
+        with pytest.raises(UserError, match="nothing of 'ann' was saved"):
+            g.add_samples("ann", np.ones((1, 4)), sources=["e" * 64])     # the write fails ...
+    columns = [row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(samples)")]
+    assert "source_sha256" not in columns                                # ... and so did the column with it
+    db = sqlite3.connect(path)
+    db.execute("DROP TRIGGER refuse")
+    db.commit()
+    with SQLiteStore(path, "m") as g:
+        assert g.add_samples("ann", np.ones((1, 4)), sources=["e" * 64]) == 3
+        assert g.sources("ann") == {"e" * 64}
+        kept = [row for row in g.dump() if row[4] is None]
+        assert [bytes(r[1]) for r in kept] == [np.eye(4, dtype=np.float32)[i].tobytes() for i in range(2)]

@@ -118,7 +118,7 @@ def test_headless_run_names_enrolled_people_and_not_the_stranger(tmp_path):
             assert proc.returncode == 0, proc.stderr
             assert proc.stdout.startswith(f"enrolled {person}:")
     listed = cli("list", "--gallery", gallery).stdout.split()
-    assert sorted(l.split(",")[0] for l in listed) == sorted(set(PEOPLE) - {STRANGER})
+    assert listed[0] == "name,samples" and sorted(l.split(",")[0] for l in listed[1:]) == sorted(set(PEOPLE) - {STRANGER})
     video, truth = photo_video(tmp_path, DATA)   # each val photo held 6 frames
     events = tmp_path / "events.jsonl"
     proc = cli("--source", video, "--headless", "--events", events, "--model", MODEL, "--gallery", gallery)
@@ -165,7 +165,7 @@ def test_key_enrollment_recognises_from_then_on_and_survives_restart(tmp_path):
     later = [r for r in rows if r["frame"] >= 70 and r["faces"]]
     named = sum(any(f["name"] == "Katie \u00e9" for f in r["faces"]) for r in later)
     assert named >= 0.8 * len(later)
-    assert cli("list", "--gallery", gallery).stdout.strip() == "Katie \u00e9,5"
+    assert cli("list", "--gallery", gallery).stdout.strip() == "name,samples\nKatie \u00e9,5"
     # After a restart the person is known from the first frame.
     proc = cli("--source", clip, "--headless", "--events", events, "--max-frames", 20, "--model", MODEL,
                "--gallery", gallery)
@@ -174,7 +174,7 @@ def test_key_enrollment_recognises_from_then_on_and_survives_restart(tmp_path):
     # Enrolling the same name again adds samples.
     proc = cli("--source", clip, "--headless", "--max-frames", 80, "--keys", "e@2,K,a,t,i,e,SPACE,\u00e9,ENTER",
                "--model", MODEL, "--gallery", gallery)
-    assert cli("list", "--gallery", gallery).stdout.strip() == "Katie \u00e9,10"
+    assert cli("list", "--gallery", gallery).stdout.strip() == "name,samples\nKatie \u00e9,10"
 
 
 @needs_data
@@ -273,7 +273,7 @@ def test_real_window_under_xvfb_quits_on_q(tmp_path, xvfb_display):
     err = "".join(lines)
     assert app.returncode == 0, err
     assert "enrolled bo: 5 samples" in err
-    assert cli("list", "--gallery", tmp_path / "g.db").stdout.strip() == "bo,5"
+    assert cli("list", "--gallery", tmp_path / "g.db").stdout.strip() == "name,samples\nbo,5"
     frames = [int(l.split()[2]) for l in err.splitlines() if l.startswith("INFO realtime.app:") and "frames" in l]
     assert frames and 0 < frames[-1] < 200, err      # q ended it, not the end of the clip
     image = cv2.imread(str(shot))

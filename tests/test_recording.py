@@ -141,3 +141,50 @@ def test_a_recording_read_back_must_be_whole_and_hold_every_frame(tmp_path, suff
     cut = tmp_path / f"cut{suffix}"
     cut.write_bytes(out.read_bytes()[:len(out.read_bytes()) * 2 // 3])
     assert missing_frames(cut, 7) == "the file was left incomplete and cannot be played"
+
+
+def mp4_boxes(path):
+    """The top-level boxes of an MP4 in file order, and the video sample entry's codec (``avc1``: H.264)."""
+    data = Path(path).read_bytes()
+    order, at = [], 0
+    while at + 8 <= len(data):
+        length = int.from_bytes(data[at:at + 4], "big")
+        order.append(data[at + 4:at + 8].decode("latin-1"))
+        if length < 8:
+            break
+        at += length
+    stsd = data.find(b"stsd")
+    return order, data[stsd + 16:stsd + 20].decode("latin-1")
+
+
+def test_an_mp4_recording_is_h264_that_a_browser_plays(tmp_path, caplog):
+    """Through PyAV's libx264 (OpenCV's wheels write only MPEG-4 Part 2, which browsers do not play), the
+    index in front of the data (a browser starts at once), every frame kept, odd sides padded to even."""
+    pytest.importorskip("av")
+    out = tmp_path / "out.mp4"
+    recording = open_recorder(out, 25.0, (321, 241))
+    for frame in noise(30, (321, 241)):
+        recording.write(frame)
+    recording.release()
+    assert recording.codec == "h264"
+    order, codec = mp4_boxes(out)
+    assert codec == "avc1" and order.index("moov") < order.index("mdat"), (order, codec)
+    cap = cv2.VideoCapture(str(out))
+    assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (322, 242)
+    assert frame_count(out) == 30 and [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+    assert "mp4v" not in caplog.text
+
+
+def test_without_pyav_the_log_says_the_recording_needs_a_player_such_as_vlc(tmp_path, caplog, monkeypatch):
+    import logging
+    monkeypatch.setitem(sys.modules, "av", None)          # PyAV not installed
+    out = tmp_path / "out.mp4"
+    with caplog.at_level(logging.INFO):
+        recording = open_recorder(out, 25.0, (320, 240))
+        for frame in noise(5):
+            recording.write(frame)
+        recording.release()
+    assert frame_count(out) == 5
+    if recording.codec == "mp4v":                          # (an OpenCV built with an H.264 encoder: avc1)
+        assert "browsers do not play (VLC and most players do): `pip install av` records H.264" in caplog.text
+        assert mp4_boxes(out)[1] == "mp4v"

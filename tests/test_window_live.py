@@ -157,8 +157,8 @@ def test_names_typed_fast_arrive_exactly_in_an_application_window(tmp_path, xvfb
     assert app.finish() == 0, app.log
     listed = subprocess.run([sys.executable, "-m", "realtime", "list", "--gallery", tmp_path / "g.db"], cwd=ROOT,
                             env=dict(app.env, DISPLAY=""), capture_output=True, text=True, timeout=60)
-    rows = sorted(listed.stdout.splitlines())
-    assert rows == sorted(f"{name},5" for name in NAMES), listed      # exactly as typed
+    header, *rows = listed.stdout.splitlines()
+    assert header == "name,samples" and sorted(rows) == sorted(f"{name},5" for name in NAMES), listed      # exactly as typed
 
 
 def short_clip(path, frames=20):
@@ -188,7 +188,7 @@ def test_a_file_that_ends_stays_on_its_last_frame_until_a_key(tmp_path, xvfb_dis
     app = LiveApp(tmp_path, xvfb_display, "--source", clip, "--record", out, "--events", events)
     app.find_window()
     assert app.wait_for("press any key", 60), app.log
-    time.sleep(1.5)
+    time.sleep(3.0)
     assert app.proc.poll() is None                            # still open, on the last frame
     held = app.screenshot_until("window-ended", lambda image: yellow_pixels(image) > 300)
     assert yellow_pixels(held) > 300                          # the end-of-video banner
@@ -196,6 +196,8 @@ def test_a_file_that_ends_stays_on_its_last_frame_until_a_key(tmp_path, xvfb_dis
     assert app.finish(30) == 0, app.log
     summary = json.loads(events.read_text(encoding="utf-8").splitlines()[-1])["summary"]
     assert summary["frames"] == 20 and not summary["interrupted"]
+    # 20 frames at the clip's 25 fps play in 0.8 s: the 3 s and more on the last frame are not the run's
+    assert summary["seconds"] < 3.0 and summary["fps"] == pytest.approx(20 / summary["seconds"], rel=0.02)
 
 
 @pytest.mark.parametrize("signame, with_window", [("SIGTERM", False), ("SIGHUP", False), ("SIGTERM", True)])

@@ -15,6 +15,7 @@ Each ends in one line that says whether anything was saved.
 """
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from typing import Iterator
@@ -25,6 +26,8 @@ from realtime.errors import UserError
 from realtime.gallery.deadline import Deadline
 from realtime.gallery.store import GalleryStore, StoreUnavailable
 from realtime.urls import mask_url, url_passwords
+
+log = logging.getLogger("realtime.gallery")
 
 CHANNEL = "realtime_gallery"
 CONNECT_TIMEOUT = 5        # seconds before a server that does not answer is reported down
@@ -48,7 +51,8 @@ CREATE TABLE IF NOT EXISTS samples (
     person_id BIGINT NOT NULL REFERENCES people(id) ON DELETE CASCADE,
     embedding BYTEA NOT NULL,
     model_id TEXT NOT NULL,
-    created DOUBLE PRECISION NOT NULL
+    created DOUBLE PRECISION NOT NULL,
+    source_sha256 TEXT
 );
 CREATE INDEX IF NOT EXISTS samples_person ON samples(person_id);
 CREATE TABLE IF NOT EXISTS gallery_state (
@@ -89,6 +93,12 @@ CREATE TABLE IF NOT EXISTS unknown_views (
 CREATE INDEX IF NOT EXISTS unknown_views_track ON unknown_views(track_id);
 """
 _TABLES = ("people", "samples", "gallery_state")
+# Added after the first galleries were made: each sample's photo (the SHA-256 of its file), NULL when
+# unknown. Added to an older gallery by its first write, in that write's transaction (only the
+# tables' owner may: another role's enrollments go on without it, said once).
+SOURCE_COLUMN = "ALTER TABLE samples ADD COLUMN IF NOT EXISTS source_sha256 TEXT"
+_HAS_SOURCE = ("SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() "
+               "AND table_name = 'samples' AND column_name = 'source_sha256'")
 _SCHEMA_LOCK = 7_246_531   # pg_advisory_xact_lock key: two processes never create the tables at once
 
 
@@ -117,6 +127,7 @@ class PostgresStore(GalleryStore):
         self.url = url
         self.location = mask_url(url)
         self._passwords = url_passwords(url)
+        self._warned_source = False
         self._pg = _psycopg()
         self._deadline = Deadline()
         self._conn = self._connect()
@@ -326,9 +337,39 @@ class PostgresStore(GalleryStore):
             "SELECT p.name, COUNT(s.id) FROM people p LEFT JOIN samples s ON s.person_id = p.id "
             'GROUP BY p.id, p.name ORDER BY p.name COLLATE "C"')]
 
-    def dump(self) -> Iterator[tuple[str, bytes, str, float]]:
-        yield from self._read("SELECT p.name, s.embedding, s.model_id, s.created FROM samples s JOIN people p "
-                              'ON p.id = s.person_id ORDER BY p.name COLLATE "C", s.id', binary=True, bulk=True)
+    def _has_source_column(self) -> bool:
+        rows = self._read(_HAS_SOURCE)
+        return bool(rows and rows[0][0])
+
+    def sources(self, name: str) -> set[str]:
+        if not self._has_source_column():   # a gallery from before the column: no photo is known
+            return set()
+        return {src for (src,) in self._read(
+            "SELECT s.source_sha256 FROM samples s JOIN people p ON p.id = s.person_id "
+            "WHERE p.name = %s AND s.source_sha256 IS NOT NULL", (name,))}
+
+    def dump(self) -> Iterator[tuple[str, bytes, str, float, str | None]]:
+        source = "s.source_sha256" if self._has_source_column() else "NULL::text"
+        yield from self._read(f"SELECT p.name, s.embedding, s.model_id, s.created, {source} FROM samples s "
+                              'JOIN people p ON p.id = s.person_id ORDER BY p.name COLLATE "C", s.id', binary=True,
+                              bulk=True)
+
+    def _add_source_column(self, cur) -> bool:
+        """Whether samples has ``source_sha256``, adding it (a savepoint of the caller's write transaction)
+        when missing and this role owns the table; another role goes on without it, said once."""
+        if cur.execute(_HAS_SOURCE).fetchone()[0]:
+            return True
+        try:
+            with cur.connection.transaction():
+                cur.execute(SOURCE_COLUMN)
+            return True
+        except self._pg.errors.InsufficientPrivilege:
+            if not self._warned_source:
+                self._warned_source = True
+                log.warning("gallery %s was made before samples recorded their photo, and this role may not add "
+                            "the column: enrolling without it (the same photo is not recognised as enrolled) "
+                            "until the tables' owner runs: %s", self.location, SOURCE_COLUMN)
+            return False
 
     # -- writing -------------------------------------------------------------------------------
     def _write(self, work, failed: str, unsure: str, bulk: bool = False, people: bool = True):
@@ -397,13 +438,24 @@ class PostgresStore(GalleryStore):
                 message = f"{where} cannot be written ({why}): {failed}"
             raise UserError(message) from None
 
-    def _insert(self, name: str, emb: np.ndarray, model_id: str, created: float) -> int:
+    def _insert(self, name: str, emb: np.ndarray, model_id: str, created: float,
+                sources: list[str | None] | None = None, replace: bool = False) -> int:
+        sources = sources or [None] * len(emb)
+
         def work(cur):
+            tagged = self._add_source_column(cur)
             cur.execute("INSERT INTO people(name, created) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
                         (name, created))
             (person_id,) = cur.execute("SELECT id FROM people WHERE name = %s", (name,)).fetchone()
-            cur.executemany("INSERT INTO samples(person_id, embedding, model_id, created) VALUES (%s, %s, %s, %s)",
-                            [(person_id, row.tobytes(), model_id, created) for row in emb])
+            if replace:   # the person afresh: the old samples go in the same transaction as the new come
+                cur.execute("DELETE FROM samples WHERE person_id = %s", (person_id,))
+            if tagged:
+                cur.executemany("INSERT INTO samples(person_id, embedding, model_id, created, source_sha256) "
+                                "VALUES (%s, %s, %s, %s, %s)",
+                                [(person_id, row.tobytes(), model_id, created, src) for row, src in zip(emb, sources)])
+            else:
+                cur.executemany("INSERT INTO samples(person_id, embedding, model_id, created) VALUES (%s, %s, %s, %s)",
+                                [(person_id, row.tobytes(), model_id, created) for row in emb])
             (count,) = cur.execute("SELECT COUNT(*) FROM samples WHERE person_id = %s", (person_id,)).fetchone()
             return int(count)
         return self._write(work, f"nothing of {name!r} was saved, the gallery is as before",
@@ -429,17 +481,19 @@ class PostgresStore(GalleryStore):
             if tx.execute(self.UNKNOWN_TABLES_EXIST).fetchone() is None:
                 tx.execute(UNKNOWN_SCHEMA)
 
-    def load(self, rows: list[tuple[str, bytes, str, float]]) -> None:
+    def load(self, rows: list[tuple[str, bytes, str, float, str | None]]) -> None:
         def work(cur):
+            tagged = self._add_source_column(cur)
             first: dict[str, float] = {}
-            for name, _, _, created in rows:
+            for name, _, _, created, _ in rows:
                 first.setdefault(name, created)
             cur.executemany("INSERT INTO people(name, created) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
                             list(first.items()))
             ids = dict(cur.execute("SELECT name, id FROM people").fetchall())
-            with cur.copy("COPY samples (person_id, embedding, model_id, created) FROM STDIN") as copy:
-                for name, blob, model_id, created in rows:
-                    copy.write_row((ids[name], bytes(blob), model_id, created))
+            columns = "person_id, embedding, model_id, created" + (", source_sha256" if tagged else "")
+            with cur.copy(f"COPY samples ({columns}) FROM STDIN") as copy:
+                for name, blob, model_id, created, src in rows:
+                    copy.write_row((ids[name], bytes(blob), model_id, created) + ((src,) if tagged else ()))
         self._write(work, "nothing was copied", "check with `python -m realtime list` whether the copy was saved",
                     bulk=True)
         self._changed()

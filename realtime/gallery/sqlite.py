@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS samples (
     person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
     embedding BLOB NOT NULL,
     model_id TEXT NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    source_sha256 TEXT
 );
 CREATE INDEX IF NOT EXISTS samples_person ON samples(person_id);
 """
@@ -77,6 +78,10 @@ CREATE TABLE IF NOT EXISTS unknown_views (
 );
 CREATE INDEX IF NOT EXISTS unknown_views_track ON unknown_views(track_id);
 """
+
+# Added after the first galleries were made: each sample's photo (the SHA-256 of its file), NULL when
+# unknown. Added to an older gallery by its first write, in that write's transaction.
+SOURCE_COLUMN = "ALTER TABLE samples ADD COLUMN source_sha256 TEXT"
 
 # The tables a gallery file must hold, with the columns the code reads and writes.
 _COLUMNS = {"people": {"id", "name", "created"}, "samples": {"id", "person_id", "embedding", "model_id", "created"}}
@@ -308,13 +313,24 @@ class SQLiteStore(GalleryStore):
                           "GROUP BY 1 ORDER BY 2 DESC LIMIT 1")
         return int(rows[0][0]) if rows else None
 
+    def _has_source_column(self) -> bool:
+        return any(row[1] == "source_sha256" for row in self._read("PRAGMA table_info(samples)"))
+
+    def sources(self, name: str) -> set[str]:
+        if not self._has_source_column():   # a gallery from before the column: no photo is known
+            return set()
+        return {src for (src,) in self._read(
+            "SELECT s.source_sha256 FROM samples s JOIN people p ON p.id = s.person_id "
+            "WHERE p.name = ? AND s.source_sha256 IS NOT NULL", (name,))}
+
     def people(self) -> list[tuple[str, int]]:
         return [(n, int(c)) for n, c in self._read(
             "SELECT p.name, COUNT(s.id) FROM people p LEFT JOIN samples s ON s.person_id = p.id "
             "GROUP BY p.id ORDER BY p.name")]
 
-    def dump(self) -> Iterator[tuple[str, bytes, str, float]]:
-        yield from self._read("SELECT p.name, s.embedding, s.model_id, s.created FROM samples s "
+    def dump(self) -> Iterator[tuple[str, bytes, str, float, str | None]]:
+        source = "s.source_sha256" if self._has_source_column() else "NULL"
+        yield from self._read(f"SELECT p.name, s.embedding, s.model_id, s.created, {source} FROM samples s "
                               "JOIN people p ON p.id = s.person_id ORDER BY p.name, s.id")
 
     # -- writing -------------------------------------------------------------------------------
@@ -353,12 +369,19 @@ class SQLiteStore(GalleryStore):
                 raise UserError(f"gallery {self.path} cannot be written ({err}): {failed}; {hint}") from None
             raise
 
-    def _insert(self, name: str, emb: np.ndarray, model_id: str, created: float) -> int:
+    def _insert(self, name: str, emb: np.ndarray, model_id: str, created: float,
+                sources: list[str | None] | None = None, replace: bool = False) -> int:
+        sources = sources or [None] * len(emb)
+
         def work(db):
+            _add_source_column(db)
             db.execute("INSERT OR IGNORE INTO people(name, created) VALUES (?, ?)", (name, created))
             (person_id,) = db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
-            db.executemany("INSERT INTO samples(person_id, embedding, model_id, created) VALUES (?, ?, ?, ?)",
-                           [(person_id, row.tobytes(), model_id, created) for row in emb])
+            if replace:   # the person afresh: the old samples go in the same transaction as the new come
+                db.execute("DELETE FROM samples WHERE person_id = ?", (person_id,))
+            db.executemany("INSERT INTO samples(person_id, embedding, model_id, created, source_sha256) "
+                           "VALUES (?, ?, ?, ?, ?)",
+                           [(person_id, row.tobytes(), model_id, created, src) for row, src in zip(emb, sources)])
             (count,) = db.execute("SELECT COUNT(*) FROM samples WHERE person_id = ?", (person_id,)).fetchone()
             return int(count)
         return self._write(work, f"nothing of {name!r} was saved, the gallery is as before",
@@ -387,12 +410,21 @@ class SQLiteStore(GalleryStore):
                 if statement.strip():
                     tx.execute(statement)
 
-    def load(self, rows: list[tuple[str, bytes, str, float]]) -> None:
+    def load(self, rows: list[tuple[str, bytes, str, float, str | None]]) -> None:
         def work(db):
-            for name, blob, model_id, created in rows:
+            _add_source_column(db)
+            for name, blob, model_id, created, _ in rows:
                 db.execute("INSERT OR IGNORE INTO people(name, created) VALUES (?, ?)", (name, created))
             ids = dict(db.execute("SELECT name, id FROM people"))
-            db.executemany("INSERT INTO samples(person_id, embedding, model_id, created) VALUES (?, ?, ?, ?)",
-                           [(ids[name], blob, model_id, created) for name, blob, model_id, created in rows])
+            db.executemany("INSERT INTO samples(person_id, embedding, model_id, created, source_sha256) "
+                           "VALUES (?, ?, ?, ?, ?)",
+                           [(ids[name], blob, model_id, created, src) for name, blob, model_id, created, src in rows])
         self._write(work, "nothing was copied", "free disk space or copy into a writable folder")
         self._changed()
+
+
+def _add_source_column(db: sqlite3.Connection) -> None:
+    """Give a gallery made before ``source_sha256`` existed the column, inside the caller's write
+    transaction (SQLite's ALTER TABLE is transactional: a failed write leaves the file as it was)."""
+    if not any(row[1] == "source_sha256" for row in db.execute("PRAGMA table_info(samples)")):
+        db.execute(SOURCE_COLUMN)

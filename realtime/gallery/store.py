@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -110,7 +110,10 @@ class GalleryStore:
         """The id of a model other than ``model_id`` that made samples here, if any."""
         raise NotImplementedError
 
-    def _insert(self, name: str, emb: np.ndarray, model_id: str, created: float) -> int:
+    def _insert(self, name: str, emb: np.ndarray, model_id: str, created: float,
+                sources: list[str | None] | None = None, replace: bool = False) -> int:
+        """Add ``emb`` to ``name`` (each row with its photo's SHA-256 or None) in one transaction, first
+        deleting the person's samples when ``replace``; returns their sample count."""
         raise NotImplementedError
 
     def _delete(self, name: str) -> int | None:
@@ -120,11 +123,17 @@ class GalleryStore:
         """``(name, sample count)`` for everyone, by name."""
         raise NotImplementedError
 
-    def dump(self) -> Iterator[tuple[str, bytes, str, float]]:
-        """Every sample as ``(name, embedding bytes, model id, created)`` (for ``gallery copy``)."""
+    def sources(self, name: str) -> set[str]:
+        """The photos already enrolled for ``name``, as the SHA-256 of each file (samples enrolled
+        without one, from the window or a gallery made before they were recorded, give none)."""
         raise NotImplementedError
 
-    def load(self, rows: list[tuple[str, bytes, str, float]]) -> None:
+    def dump(self) -> Iterator[tuple[str, bytes, str, float, str | None]]:
+        """Every sample as ``(name, embedding bytes, model id, created, source SHA-256 or None)`` (for
+        ``gallery copy``)."""
+        raise NotImplementedError
+
+    def load(self, rows: list[tuple[str, bytes, str, float, str | None]]) -> None:
         """Add rows from :meth:`dump` in one transaction."""
         raise NotImplementedError
 
@@ -202,8 +211,13 @@ class GalleryStore:
                 f"re-enroll them into a new gallery (--gallery NEW.db, or move this file away), or remove them "
                 f"with `python -m realtime remove NAME`")
 
-    def add_samples(self, name: str, embeddings: np.ndarray) -> int:
-        """Add samples to ``name`` (created if new) in one transaction; returns the person's sample count."""
+    def add_samples(self, name: str, embeddings: np.ndarray, sources: Sequence[str | None] | None = None,
+                    replace: bool = False) -> int:
+        """Add samples to ``name`` (created if new) in one transaction; returns the person's sample count.
+
+        ``sources``: each sample's photo (the SHA-256 of its file, or None), so the same photo is not
+        enrolled twice (:meth:`sources`). ``replace``: the person starts afresh, their earlier samples
+        deleted in the same transaction (a failed write keeps them)."""
         if self.model_id is None:
             raise ValueError("a gallery opened without a model id cannot take samples")
         name = check_name(name)
@@ -212,7 +226,10 @@ class GalleryStore:
         except StoreUnavailable as err:
             raise UserError(f"{err} (nothing of {name!r} was saved, the gallery is as before)") from None
         emb = check_embeddings(embeddings, dim)
-        count = self._insert(name, emb, self.model_id, time.time())
+        if sources is not None and len(sources) != len(emb):
+            raise ValueError(f"{len(sources)} sources for {len(emb)} samples")
+        count = self._insert(name, emb, self.model_id, time.time(), None if sources is None else list(sources),
+                             replace)
         self._changed()
         return count
 
