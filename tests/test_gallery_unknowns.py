@@ -236,3 +236,14 @@ def test_two_cameras_recording_one_stranger_at_once_make_one_group(location):
     with open_gallery(location, "m") as g:
         [group] = g.unknowns.groups()
         assert group.tracks == 12 and group.views == 20 and set(group.sources) == {"camera 0", "camera 1"}
+
+
+def test_a_track_still_there_moves_its_last_time_seen_forward_only(location):
+    with open_gallery(location, "m") as g:
+        u = g.unknowns
+        a = u.record("t1", views(person(0), t0=100.0), "cam", CAPS, fixed, seen=(90.0, 102.0))
+        assert (u.groups()[0].first_seen, u.groups()[0].last_seen) == (90.0, 102.0)
+        u.seen("t1", 500.0)
+        u.seen("t1", 400.0)                                            # late news never moves it back
+        u.seen("gone", 900.0)                                          # a track not stored: nothing
+        assert [(x.id, x.last_seen) for x in u.groups()] == [(a, 500.0)]

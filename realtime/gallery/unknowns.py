@@ -151,15 +151,16 @@ class UnknownTables:
 
     # -- the live loop -------------------------------------------------------------------------
     def record(self, key: str, views: Sequence[View], source: str, caps: Caps,
-               threshold_for: Callable[[int], float]) -> int | None:
+               threshold_for: Callable[[int], float], seen: tuple[float, float] | None = None) -> int | None:
         """Store (or replace) a track's views, grouping a new track with the groups stored now;
-        the caps then drop the oldest views. Returns the track's group (None: the caps left it nothing)."""
+        the caps then drop the oldest views. ``seen``: when the face was first and last seen (None:
+        its views' times). Returns the track's group (None: the caps left it nothing)."""
         model = self._model()
         views = list(views)
         emb = check_embeddings(np.stack([v.embedding for v in views]), self.store.dim)
         mean = track_embedding(emb).astype(np.float32)
         blobs = [(encode_png(v.crop), encode_jpeg(v.thumbnail)) for v in views]
-        first, last = min(v.time for v in views), max(v.time for v in views)
+        first, last = seen if seen is not None else (min(v.time for v in views), max(v.time for v in views))
 
         def work(tx: _Tx):
             row = tx.execute("SELECT id, group_id FROM unknown_tracks WHERE key = ?", (key,)).fetchone()
@@ -235,6 +236,15 @@ class UnknownTables:
                    "(SELECT 1 FROM unknown_views v WHERE v.track_id = unknown_tracks.id)")
         tx.execute("DELETE FROM unknown_groups WHERE NOT EXISTS "
                    "(SELECT 1 FROM unknown_tracks t WHERE t.group_id = unknown_groups.id)")
+
+    def seen(self, key: str, last: float) -> None:
+        """A stored track's face is still there at ``last``: its and its group's last time seen."""
+        def work(tx: _Tx):
+            row = tx.execute("SELECT group_id FROM unknown_tracks WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                tx.execute("UPDATE unknown_tracks SET last_seen = ? WHERE key = ? AND last_seen < ?", (last, key, last))
+                tx.execute("UPDATE unknown_groups SET last_seen = ? WHERE id = ? AND last_seen < ?", (last, row[0], last))
+        self._write(work, "the unknown face's last time seen was not saved")
 
     def withdraw(self, key: str) -> None:
         """Take back a track stored while it was unknown (it was named after all): its views go,

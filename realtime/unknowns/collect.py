@@ -25,6 +25,8 @@ log = logging.getLogger("realtime")
 
 THUMBNAIL_SIDE = 96       # pixels: the face and some of its surroundings, for people to look at
 THUMBNAIL_MARGIN = 0.25   # of the box's side, on each side
+# While a kept face stays without better views, its last time seen is stored this often (seconds).
+SEEN_EVERY = 30.0
 
 
 def thumbnail(frame: np.ndarray, box: Box) -> np.ndarray:
@@ -48,6 +50,8 @@ class _Face:
     changed: bool = False                   # views not stored yet
     stored: bool = False                    # a record was sent to the store
     saved_at: float = -float("inf")
+    first: float = 0.0                      # when it was first and last seen unknown
+    last: float = 0.0
     group: int | None = None                # its group once stored
     named: bool = False
 
@@ -92,6 +96,7 @@ class Collector:
             return                           # within the threshold of someone on this frame: not a view of a stranger
         face.unknown += 1
         now = self.clock()
+        face.first, face.last = face.first or now, now
         quality = self._quality(points, score, crop)
         view = View(now, quality, np.asarray(embedding, np.float32).copy(), np.ascontiguousarray(crop).copy(),
                     thumbnail(frame, box))
@@ -100,6 +105,8 @@ class Collector:
         if face.unknown >= self.settings.after and face.changed and \
                 (not face.stored or now - face.saved_at >= self.settings.save_every):
             self._save(track, face, now)
+        elif face.stored and now - face.saved_at >= SEEN_EVERY:
+            self._touch(track, face, now)
 
     def _quality(self, points, score: float, crop: np.ndarray) -> float:
         if points is None or self.template is None:
@@ -113,10 +120,14 @@ class Collector:
             self._submit("taking back a named face's unknown views", self.store.unknowns.withdraw, self.key(track))
             log.info("track %d was named: its unknown views are taken back", track)
 
+    def _touch(self, track: int, face: _Face, now: float) -> None:
+        face.saved_at = now
+        self._submit("an unknown face's last time seen", self.store.unknowns.seen, self.key(track), face.last)
+
     def _save(self, track: int, face: _Face, now: float) -> None:
         face.stored, face.changed, face.saved_at = True, False, now
         future = self._submit("an unknown face's views", self.store.unknowns.record, self.key(track),
-                              list(face.views), self.source, self.caps, self.threshold_for)
+                              list(face.views), self.source, self.caps, self.threshold_for, (face.first, face.last))
 
         def done(f: concurrent.futures.Future) -> None:
             if not f.cancelled() and f.exception() is None:
@@ -137,6 +148,8 @@ class Collector:
         face = self.faces.pop(track)
         if not face.named and face.changed and face.unknown >= self.settings.after:
             self._save(track, face, self.clock())
+        elif not face.named and face.stored and face.last > face.saved_at:
+            self._touch(track, face, self.clock())
 
     def finish(self, wait: float) -> None:
         """The run ended: every face still followed is stored a last time; wait up to ``wait`` s."""
@@ -157,7 +170,7 @@ class Collector:
         def work():
             group = face.group
             if group is None or face.changed:
-                group = unknowns.record(key, views, self.source, self.caps, self.threshold_for)
+                group = unknowns.record(key, views, self.source, self.caps, self.threshold_for, (face.first, face.last))
             if group is None:
                 raise ValueError("the face's views were dropped by the caps")
             return unknowns.name(group, name, limit)
