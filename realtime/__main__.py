@@ -45,11 +45,11 @@ def _defaults() -> Config:
 def _gallery_shown(config: Config) -> str:
     """The configured gallery as --help may show it: a URL as written with its password masked
     (never made into a path), a path resolved; never an error (--help must work)."""
-    from realtime.gallery import describe
+    from realtime.gallery import shown_location
     try:
-        return describe(configured_location(config))
+        return shown_location(configured_location(config))
     except UserError:
-        return describe(config.recognition.gallery)
+        return shown_location(config.recognition.gallery)
 
 
 def _shown(value) -> str:
@@ -179,8 +179,8 @@ def _source_value(flag: str | None, config_value) -> int | str:
 
 def _checked_video_path(path: str, where: str) -> str:
     """A path that exists but is no file (a folder, a FIFO, a device) is named for what it is."""
-    from realtime.paths import describe
-    state = describe(path)
+    from realtime.paths import path_state
+    state = path_state(path)
     if state not in ("missing", "a regular file"):
         raise UserError(f"{where} {path} is {state}, not a video file: pass a video file, a stream URL or a "
                         f"camera index")
@@ -290,7 +290,7 @@ def live_main(argv: Sequence[str] | None) -> int:
 def _photos(paths: Sequence[str]) -> list[Path]:
     from realtime.images import IMAGE_SUFFIXES
     out: list[Path] = []
-    from realtime.paths import describe
+    from realtime.paths import path_state
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -304,7 +304,7 @@ def _photos(paths: Sequence[str]) -> list[Path]:
                     if photo.is_file():
                         found.append(photo)
                     else:   # a FIFO, a device, a broken link or a link loop
-                        log.warning("%s is %s, not a photo: skipped", photo, describe(photo))
+                        log.warning("%s is %s, not a photo: skipped", photo, path_state(photo))
             found.sort()
             if not found:
                 log.warning("%s: no photos in this folder", path)
@@ -312,7 +312,7 @@ def _photos(paths: Sequence[str]) -> list[Path]:
         elif path.is_file():
             out.append(path)
         else:
-            state = describe(path)
+            state = path_state(path)
             if state == "missing":
                 raise UserError(f"{path} not found: pass photos or folders of photos")
             raise UserError(f"{path} is {state}, not a photo: pass photos or folders of photos")
@@ -407,10 +407,10 @@ def enroll_main(argv: Sequence[str] | None) -> int:
 def _people_folders(root: str) -> list[tuple[str, Path]]:
     """``(name, folder)`` for each subfolder of ``root`` (hidden ones left out), each name checked."""
     from realtime.gallery import check_name
-    from realtime.paths import describe
+    from realtime.paths import path_state
     folder = Path(root)
     if not folder.is_dir():
-        raise UserError(f"--people {root} is {describe(folder) if folder.exists() else 'missing'}: give a folder of "
+        raise UserError(f"--people {root} is {path_state(folder)}: give a folder of "
                         f"<name>/ folders of photos")
     found = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not found:

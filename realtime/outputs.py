@@ -48,18 +48,18 @@ def check_outputs_distinct(outputs: Labelled, inputs: Labelled) -> None:
 
     outs, ins = pairs(outputs), pairs(inputs)
     for i, (label, path) in enumerate(outs):
-        if is_stream(path):
+        if written_in_place(path):
             continue
         for other, source in ins:
             if same_file(path, source):
                 raise UserError(f"{label} {path} is {other} ({source}): an output never overwrites what "
                                 f"the command reads; write to another file")
         for other, second in outs[i + 1:]:
-            if not is_stream(second) and same_file(path, second):
+            if not written_in_place(second) and same_file(path, second):
                 raise UserError(f"{label} and {other} are the same file ({path}): give each its own file")
 
 
-def is_stream(path: PathLike) -> bool:
+def written_in_place(path: PathLike) -> bool:
     """An existing device, FIFO or socket: written in place (no temp file, no rename)."""
     try:
         mode = os.stat(path).st_mode
@@ -84,7 +84,7 @@ class PendingFile:
     def __init__(self, path: PathLike, label: str = "output"):
         self.path = Path(path)
         self.label = label
-        self.direct = is_stream(self.path)
+        self.direct = written_in_place(self.path)
         if self.path.is_dir():
             raise UserError(f"{label} {self.path} is a folder: give a file name")
         if not self.direct and not self.path.parent.is_dir():

@@ -13,7 +13,7 @@ from pathlib import Path
 from realtime.errors import UserError
 
 
-def describe(path: str | Path) -> str:
+def path_state(path: str | Path) -> str:
     """``"a folder"``, ``"a FIFO (named pipe)"``, ``"a symlink loop"``, ``"missing"``... for messages."""
     path = Path(path)
     try:
@@ -80,7 +80,7 @@ def read_regular_file(path: str | Path, what: str, max_bytes: int, hint: str = "
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as err:
-        state = describe(path)
+        state = path_state(path)
         if state == "missing":
             raise refuse("not found") from None
         if state == "a regular file":

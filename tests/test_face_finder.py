@@ -1,6 +1,5 @@
 """The detection policy of the live loop (realtime.detection.FaceFinder): scale cap, when a full
 detection runs, and the second look where Haar finds nobody or loses a face."""
-import dataclasses
 import os
 from pathlib import Path
 

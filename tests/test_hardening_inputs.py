@@ -3,7 +3,6 @@ or a clumsy user hands the program. Every input is generated here in a tmp folde
 cases run in a subprocess whose peak RSS is bounded."""
 import json
 import os
-import resource
 import struct
 import subprocess
 import sys

@@ -2,7 +2,6 @@
 one error line, exit status 2, and the previous good recording kept (issue 26 item 1)."""
 import hashlib
 import os
-import resource
 import shutil
 import subprocess
 import sys

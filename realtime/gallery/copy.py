@@ -22,10 +22,10 @@ log = logging.getLogger("realtime.gallery")
 def copy_gallery(src: str, dst: str) -> tuple[int, int]:
     """Copy every person and sample of ``src`` into the empty or new gallery ``dst``; returns
     (people, samples) copied."""
-    from realtime.gallery import describe, open_gallery, parse_location
+    from realtime.gallery import open_gallery, parse_location, shown_location
     src_loc, dst_loc = (s if isinstance(s, str) else Path(os.path.realpath(s)) for s in map(parse_location, (src, dst)))
     if src_loc == dst_loc:
-        raise UserError(f"gallery copy: SRC and DST are the same gallery ({describe(src_loc)}): give another DST")
+        raise UserError(f"gallery copy: SRC and DST are the same gallery ({shown_location(src_loc)}): give another DST")
     with open_gallery(src_loc, None, create=False) as source:
         rows = list(source.dump())
     dim = common_dim(blob for _, blob, _, _, _ in rows)
@@ -37,7 +37,7 @@ def copy_gallery(src: str, dst: str) -> tuple[int, int]:
     with open_gallery(dst_loc, None, create=True) as target:
         there = target.people()
         if there:
-            raise UserError(f"gallery copy: {describe(dst_loc)} already holds {len(there)} people: copy into a new "
+            raise UserError(f"gallery copy: {shown_location(dst_loc)} already holds {len(there)} people: copy into a new "
                             f"or empty gallery (nothing was copied)")
         if good:
             target.load(good)
@@ -58,7 +58,7 @@ def gallery_main(argv: Sequence[str] | None) -> int:
     c.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = p.parse_args(argv)
     setup_logging(args.verbose)
-    from realtime.gallery import describe
+    from realtime.gallery import shown_location
     people, samples = copy_gallery(args.src, args.dst)
-    print(f"copied {counted(people, 'person', 'people')}, {counted(samples, 'sample')} from {describe(args.src)} to {describe(args.dst)}")
+    print(f"copied {counted(people, 'person', 'people')}, {counted(samples, 'sample')} from {shown_location(args.src)} to {shown_location(args.dst)}")
     return 0

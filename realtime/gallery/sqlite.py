@@ -25,7 +25,7 @@ from typing import Iterator
 import numpy as np
 
 from realtime.errors import UserError
-from realtime.paths import describe, file_identity, make_private_folders
+from realtime.paths import file_identity, make_private_folders, path_state
 from realtime.gallery.store import GalleryStore, StoreUnavailable
 
 log = logging.getLogger("realtime.gallery")
@@ -140,7 +140,7 @@ class SQLiteStore(GalleryStore):
         if path.is_dir():
             raise UserError(f"gallery {path} is a folder: pass --gallery FILE")
         if path.exists() and not path.is_file():   # SQLite would put a -journal file beside a device
-            raise UserError(f"gallery {path} is {describe(path)}, not a gallery file: pass --gallery FILE")
+            raise UserError(f"gallery {path} is {path_state(path)}, not a gallery file: pass --gallery FILE")
         if not path.exists() and not create:
             raise UserError(f"gallery {path} does not exist: enroll someone first "
                             f"(python -m realtime enroll NAME PHOTO...), or pass the right --gallery")
