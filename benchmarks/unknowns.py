@@ -17,7 +17,10 @@ at once, for each linkage (batch clustering) and the live rule, and over a sweep
 for reference. Then the four shared clips: their faces as tracks of a few views each (each track
 its views' mean direction, as live), all four clips played twice and grouped by the live rule (the
 aim: four groups, one person each). It also prints the median
-sharpness of the aligned crops (``realtime.unknowns.quality.SHARPNESS_HALF`` is that median).
+sharpness of the aligned crops (``realtime.unknowns.quality.SHARPNESS_HALF`` is that median), and
+what collecting costs the live loop: the four clips played as ``python -m realtime --headless``
+plays them, with collection off and on (frames per second, CPU per frame, stored and grouped on
+the store's writer thread).
 
 People: ``--people devtest`` (LFW ``pairsDevTest.txt``: never trained on, never used to choose a
 threshold), or a file of names, one a line (``models/calibration-people.txt``, the held-out people
@@ -32,6 +35,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,6 +171,29 @@ def in_sets(tracks: list[np.ndarray], truth: list[str], size: int, threshold_for
             "purity": totals["pure"] / max(sightings, 1), "sets": totals["sets"]}
 
 
+def speed(data: Path, model_dir: Path | None, config) -> dict:
+    """The four clips through the live loop, collection off and on: fps over the loop's wall time
+    (every clip's frames together) and process CPU per frame (all threads, the writer's too)."""
+    from benchmarks.pipelines import run_fast
+    from realtime.config import apply_overrides, load_config
+    from realtime.gallery import open_gallery
+    from realtime.recognizer import Recognizer
+    out = {}
+    for on in (False, True):
+        recognizer = Recognizer(model_dir, apply_overrides(load_config(config), {"recognition.collect_unknown": on}))
+        with tempfile.TemporaryDirectory() as tmp:
+            with open_gallery(Path(tmp) / "g.db", recognizer.encoder.model_id, watch=True) as gallery:
+                runs = [run_fast(clip, recognizer, gallery, 100000) for clip in clips(data)]
+                groups = len(gallery.unknowns.groups())
+        frames = sum(r.frames for r in runs)
+        matching = [t for r in runs for t in r.stages["match"]]     # matching and tracking: where the collector runs
+        out["on" if on else "off"] = {"frames": frames, "fps": round(frames / sum(r.wall for r in runs), 1),
+                                      "cpu_ms_per_frame": round(1000 * sum(r.cpu for r in runs) / frames, 2),
+                                      "match_track_ms_mean": round(1000 * float(np.mean(matching)), 3),
+                                      "groups": groups}
+    return out
+
+
 def measure(data: Path, model_dir: Path | None, config, people_spec: str, photos: int, seed: int) -> dict:
     from realtime.recognizer import Recognizer
     from realtime.unknowns.grouping import cluster, group_threshold, track_embedding
@@ -194,7 +221,8 @@ def measure(data: Path, model_dir: Path | None, config, people_spec: str, photos
                     rule="four clips played twice, live rule", threshold=chosen, tracks=len(twice))
     return {"model": str(model_dir or "models"), "people_from": people_spec, "photos": len(faces.people),
             "threshold": chosen, "pair_threshold": policy.pair(), "rows": rows, "sweep": sweep, "clips": clip_row,
-            "sharpness_median": {"lfw": float(np.median(faces.sharpness)), "clips": float(np.median(clip_sharp))}}
+            "sharpness_median": {"lfw": float(np.median(faces.sharpness)), "clips": float(np.median(clip_sharp))},
+            "speed": speed(data, model_dir, config)}
 
 
 def table(result: dict) -> str:
@@ -207,7 +235,12 @@ def table(result: dict) -> str:
                      f"{r['people_merged']:.3f} | {r['split_rate']:.3f} | {r['purity']:.4f} |")
     s = result["sharpness_median"]
     lines += ["", f"median sharpness of aligned crops (Laplacian variance at 64 px): LFW {s['lfw']:.0f}, "
-              f"clips {s['clips']:.0f}"]
+              f"clips {s['clips']:.0f}", "", "| the four clips, headless | frames | fps | CPU ms per frame | match + track (+ collect) ms, mean | groups kept |",
+              "|---|---|---|---|---|---|"]
+    for key, label in (("off", "collection off (the default)"), ("on", "--collect-unknown")):
+        r = result["speed"][key]
+        lines.append(f"| {label} | {r['frames']} | {r['fps']} | {r['cpu_ms_per_frame']} | {r['match_track_ms_mean']} | "
+                     f"{r['groups']} |")
     return "\n".join(lines)
 
 
