@@ -171,11 +171,11 @@ def test_unknown_groups_are_listed_shown_named_and_forgotten_through_the_api(tmp
     from realtime.gallery import open_gallery
     from realtime.unknowns.quality import Caps, View
     path = tmp_path / "g.db"
-    model = api.default_recognizer().encoder.model_id
+    encoder = api.default_recognizer().encoder
     faces = [np.full((60, 60, 3), 90, np.uint8)] * 2
-    with open_gallery(path, model) as store:
+    with open_gallery(path, encoder.model_id) as store:
         for k in range(2):
-            centre = np.eye(128, dtype=np.float32)[k]
+            centre = np.eye(encoder.embedding_size, dtype=np.float32)[k]
             store.unknowns.record(f"r:{k}", [View(1e9 + i, 0.5, centre, faces[i], faces[i]) for i in range(2)], "cam",
                                   Caps(), lambda n: 0.66)
     with api.Gallery(path) as gallery:

@@ -23,9 +23,9 @@ needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(), reaso
 CAPS = Caps()
 
 
-def model_id() -> str:
+def encoder():
     from realtime.encoder import Encoder
-    return Encoder(MODEL).model_id
+    return Encoder(MODEL)
 
 
 def run(capsys, *argv):
@@ -40,7 +40,7 @@ def one_error(code, err, match):
     assert match in lines[0], lines[0]
 
 
-def views(k: int, n: int = 3, t0: float = 1_700_000_000.0, dim: int = 128):
+def views(k: int, dim: int, n: int = 3, t0: float = 1_700_000_000.0):
     rng = np.random.default_rng(k)
     centre = np.eye(dim, dtype=np.float32)[k]
     out = []
@@ -55,10 +55,12 @@ def views(k: int, n: int = 3, t0: float = 1_700_000_000.0, dim: int = 128):
 def gallery(tmp_path):
     """A gallery with one person and two unknown groups (the shipped encoder's id, so they can be named)."""
     path = tmp_path / "g.db"
-    with open_gallery(path, model_id()) as g:
-        g.add_samples("Ann", np.eye(128, dtype=np.float32)[10:12])
-        g.unknowns.record("r:1", views(0), "camera 0", CAPS, lambda n: 0.66)
-        g.unknowns.record("r:2", views(1, t0=1_700_086_400.0), "door, front.mp4", CAPS, lambda n: 0.66)
+    model = encoder()
+    dim = model.embedding_size
+    with open_gallery(path, model.model_id) as g:
+        g.add_samples("Ann", np.eye(dim, dtype=np.float32)[10:12])
+        g.unknowns.record("r:1", views(0, dim), "camera 0", CAPS, lambda n: 0.66)
+        g.unknowns.record("r:2", views(1, dim, t0=1_700_086_400.0), "door, front.mp4", CAPS, lambda n: 0.66)
     return path
 
 
