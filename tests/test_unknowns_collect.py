@@ -16,6 +16,7 @@ from realtime.capture import VideoSource
 from realtime.config import apply_overrides, load_config
 from realtime.gallery import open_gallery
 from realtime.recognizer import Recognizer
+from test_gallery_pg import db, server  # noqa: F401  (the PostgreSQL fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
@@ -78,10 +79,17 @@ class Clock:
         return self.t
 
 
-def collector(tmp_path, clock, **settings):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request, tmp_path):
+    if request.param == "sqlite":
+        return str(tmp_path / "g.db")
+    return request.getfixturevalue("db")
+
+
+def collector(location, clock, **settings):
     from realtime.config import UnknownsConfig
     from realtime.unknowns.collect import Collector
-    store = open_gallery(tmp_path / "g.db", "m", watch=False)
+    store = open_gallery(location, "m", watch=True)
     return store, Collector(store, UnknownsConfig(**{"after": 3, "save_every": 2.0, **settings}),
                             lambda n: 0.66, None, "camera 0", clock)
 
@@ -99,10 +107,10 @@ def settle(c):
     concurrent.futures.wait(c.writes, timeout=10)
 
 
-def test_a_face_is_kept_after_a_few_unknown_encodings_and_its_last_time_seen_follows(tmp_path):
+def test_a_face_is_kept_after_a_few_unknown_encodings_and_its_last_time_seen_follows(location):
     from realtime.unknowns.collect import SEEN_EVERY
     clock = Clock()
-    store, c = collector(tmp_path, clock)
+    store, c = collector(location, clock)
     with store:
         for _ in range(2):
             offer(c, 7)
@@ -134,9 +142,9 @@ def test_a_face_is_kept_after_a_few_unknown_encodings_and_its_last_time_seen_fol
         assert c.group(7) is None and 7 not in c.faces
 
 
-def test_a_face_named_later_is_taken_back_and_a_named_face_never_kept(tmp_path):
+def test_a_face_named_later_is_taken_back_and_a_named_face_never_kept(location):
     clock = Clock()
-    store, c = collector(tmp_path, clock)
+    store, c = collector(location, clock)
     with store:
         for _ in range(4):
             offer(c, 1, k=0)

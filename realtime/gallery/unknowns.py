@@ -135,7 +135,7 @@ class UnknownTables:
             store._make_unknown_tables(tx)
             return work(tx)
         if people:
-            return store._write(transaction, failed, f"check with `python -m realtime list` whether it was saved")
+            return store._write(transaction, failed, "check with `python -m realtime list` whether it was saved")
         return store._write_unknowns(transaction, failed)
 
     def _read(self, sql: str, params=()) -> list:

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from realtime.boxes import Box, clip_box
-from realtime.unknowns.quality import Caps, View, keep_best, sharpness, view_quality, SHARPNESS_HALF
+from realtime.unknowns.quality import SHARPNESS_HALF, Caps, View, keep_best, sharpness, view_quality
 
 log = logging.getLogger("realtime")
 
