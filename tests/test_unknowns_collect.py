@@ -382,3 +382,49 @@ def test_kill_9_during_collection_leaves_the_gallery_readable_with_everyone_enro
     proc = subprocess.run([sys.executable, "-m", "realtime", "list", "--gallery", str(path)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and {"Ann,3", "Bob,3"} <= set(proc.stdout.split()), proc.stdout + proc.stderr
+
+
+@needs_data
+@needs_model
+def test_a_live_process_names_a_group_named_by_another_process_at_once(location, tmp_path):
+    """A camera collecting (a paced, looped clip); `unknowns name` from another process while it
+    runs: the camera names the face within a second or so, and keeps nothing more of it."""
+    import json
+    import threading
+    import time
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    camera = subprocess.Popen([sys.executable, "-m", "realtime", "--source", str(clips()[2]), "--loop", "--pace",
+                               "--headless", "--collect-unknown", "--events", "-", "--gallery", location, "--model",
+                               str(MODEL)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    lines: list[tuple[float, dict]] = []
+    threading.Thread(target=lambda: lines.extend((time.monotonic(), json.loads(line)) for line in camera.stdout),
+                     daemon=True).start()
+    try:
+        deadline = time.monotonic() + 60
+        group = None
+        while group is None and time.monotonic() < deadline and camera.poll() is None:
+            group = next((f["unknown"] for _, e in list(lines) for f in e.get("faces", []) if f["unknown"]), None)
+            time.sleep(0.1)
+        assert group is not None, camera.stderr.read() if camera.poll() is not None else "no group kept"
+        proc = subprocess.run([sys.executable, "-m", "realtime", "unknowns", "name", str(group), "Face One",
+                               "--gallery", location, "--model", str(MODEL)], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+        named_at = time.monotonic()
+        assert proc.returncode == 0, proc.stderr
+        deadline = named_at + 20
+        first = None
+        while first is None and time.monotonic() < deadline:
+            first = next((t for t, e in list(lines) if t >= named_at
+                          and any(f["name"] == "Face One" for f in e.get("faces", []))), None)
+            time.sleep(0.05)
+        assert first is not None, "the camera never named the face"
+        print(f"{'postgresql' if location.startswith('postgresql') else 'sqlite'}: named by the camera {first - named_at:.2f} s after `unknowns name` returned")
+        assert first - named_at < 3.0            # the watcher's poll (0.25 s) or NOTIFY, then the vote (3 encodings)
+        time.sleep(2.0)
+    finally:
+        camera.terminate()
+        camera.wait(timeout=30)
+    assert camera.returncode == 0
+    with open_gallery(location, None, create=False) as gallery:
+        assert gallery.unknowns.groups() == [] and dict(gallery.people())["Face One"] >= 1
