@@ -4,8 +4,12 @@ import select
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
 
 
 @pytest.fixture
@@ -77,3 +81,46 @@ def fill_disk():
         finally:
             os.close(fd)
     return fill
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    """The trained encoder in ``REALTIME_TEST_MODEL`` (default ``models/``), loaded once per test file."""
+    from realtime.encoder import Encoder
+    return Encoder(MODEL)
+
+
+@pytest.fixture(scope="module")
+def face_photos():
+    """Real JPEG photos of celebrity5 (by their bytes) in which Haar finds exactly one face, with that
+    face's box; skips, saying why, without FACES_DATA."""
+    from realtime.config import DetectionConfig
+    from realtime.detection import HaarDetector
+    from realtime.images import read_image
+    if not os.environ.get("FACES_DATA"):
+        pytest.skip("FACES_DATA not set: point it at the shared data folder")
+    found = []
+    for path in sorted((Path(os.environ["FACES_DATA"]) / "celebrity5" / "train").glob("*/*.jpg")):
+        data = path.read_bytes()
+        if not data.startswith(b"\xff\xd8"):
+            continue  # some .jpg files are PNGs: the truncation test wants a real JPEG
+        boxes = HaarDetector(DetectionConfig()).detect(read_image(path))
+        if len(boxes) == 1 and boxes[0][2] >= 60:
+            found.append((path, boxes[0]))
+        if len(found) == 4:
+            return found
+    pytest.skip("celebrity5 has too few single-face JPEGs")
+
+
+@pytest.fixture
+def haar_photos():
+    """``haar_photos(second_look="yunet")``: the photo path as the shipped config builds it (Haar, the
+    second look, YuNet alignment, 60 px crops)."""
+    import dataclasses
+    from realtime.config import AlignmentConfig, load_config
+    from realtime.crops import FaceCropper
+
+    def cropper(second_look: str = "yunet") -> FaceCropper:
+        return FaceCropper(dataclasses.replace(load_config().detection, second_look=second_look),
+                           AlignmentConfig(method="yunet"), 60)
+    return cropper

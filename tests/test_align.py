@@ -9,18 +9,13 @@ import pytest
 from realtime.align import Aligner, similarity, template_points, warp_crop
 from realtime.config import AlignmentConfig, apply_overrides, load_config
 from realtime.errors import UserError
-from realtime.crops import FaceCropper, check_preprocessing, face_crops, preprocessing_record
+from realtime.crops import check_preprocessing, face_crops, preprocessing_record
 from realtime.images import read_image
 from training.data import photo_face_box
 
 DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA not set: the real-photo tests need the datasets")
 YUNET = AlignmentConfig(method="yunet")
-
-
-def haar_photos(second_look: str = "yunet") -> FaceCropper:
-    """The photo path as the shipped config builds it (60 px crops)."""
-    return FaceCropper(dataclasses.replace(load_config().detection, second_look=second_look), YUNET, 60)
 
 
 def test_similarity_recovers_a_rotation_scale_and_shift():
@@ -51,7 +46,7 @@ def test_warp_crop_shrinking_a_large_face_averages_instead_of_aliasing():
 
 
 @needs_data
-def test_aligned_crops_put_the_eyes_on_the_template():
+def test_aligned_crops_put_the_eyes_on_the_template(haar_photos):
     aligner = Aligner(YUNET, 60)
     image = read_image(DATA / "celebrity5" / "train" / "madonna" / "1.jpg")
     box, status, _ = photo_face_box(image, haar_photos())
@@ -70,7 +65,7 @@ def test_aligned_crops_put_the_eyes_on_the_template():
 
 
 @needs_data
-def test_a_box_without_a_face_is_dropped():
+def test_a_box_without_a_face_is_dropped(haar_photos):
     aligner = Aligner(YUNET, 60)
     image = read_image(DATA / "celebrity5" / "train" / "madonna" / "1.jpg")
     box, _, _ = photo_face_box(image, haar_photos())
@@ -121,7 +116,7 @@ def test_haar_detector_interface_detects_and_follows_a_face():
 
 
 @needs_data
-def test_a_box_whose_face_lies_outside_it_is_not_named_after_that_face():
+def test_a_box_whose_face_lies_outside_it_is_not_named_after_that_face(haar_photos):
     """jerry_seinfeld/13.jpg: Haar boxes his tuxedo as well as his face. YuNet, looking past the
     tuxedo box's edge, finds the face above it; that face belongs to the other box."""
     image = read_image(DATA / "celebrity5" / "train" / "jerry_seinfeld" / "13.jpg")
@@ -134,7 +129,7 @@ def test_a_box_whose_face_lies_outside_it_is_not_named_after_that_face():
 
 
 @needs_data
-def test_two_boxes_of_one_face_are_one_face():
+def test_two_boxes_of_one_face_are_one_face(haar_photos):
     image = read_image(DATA / "celebrity5" / "train" / "madonna" / "4.jpg")
     cropper = haar_photos()
     haar = cropper.detector.detect(image)
@@ -145,7 +140,7 @@ def test_two_boxes_of_one_face_are_one_face():
 
 
 @needs_data
-def test_the_second_look_finds_a_face_haar_misses():
+def test_the_second_look_finds_a_face_haar_misses(haar_photos):
     """A face Haar cannot see (turned a quarter): the second look (YuNet over the whole photo) finds it."""
     import cv2
     upright = read_image(DATA / "celebrity5" / "val" / "madonna" / "1.jpg")

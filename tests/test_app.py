@@ -23,12 +23,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def encoder():
-    from realtime.encoder import Encoder
-    return Encoder(MODEL)
-
-
 def frames(n):
     source = VideoSource(DATA / "videos" / CLIP)
     out = [source.read() for _ in range(n)]

@@ -105,12 +105,6 @@ def rss_bytes():
 
 
 @pytest.fixture(scope="module")
-def encoder():
-    from realtime.encoder import Encoder
-    return Encoder(MODEL)
-
-
-@pytest.fixture(scope="module")
 def photos():
     """A handful of real celebrity5 photos of one person."""
     found = sorted((DATA / "celebrity5" / "train" / "madonna").glob("*.jpg"))[:4]

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from realtime.boxes import iou
 from realtime.config import AlignmentConfig, DetectionConfig
 from realtime.crops import FaceCropper
 from realtime.errors import UserError, run_command
@@ -29,30 +30,6 @@ pytestmark = pytest.mark.skipif(not FACES_DATA, reason="FACES_DATA not set: thes
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = DetectionConfig()
 SIZE = 60
-
-
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    h = max(0, min(ay + ah, by + bh) - max(ay, by))
-    return w * h / float(aw * ah + bw * bh - w * h)
-
-
-@pytest.fixture(scope="module")
-def face_photos():
-    """Real JPEG photos (by their bytes) in which Haar finds exactly one face, with that face's box."""
-    found = []
-    for path in sorted((Path(FACES_DATA) / "celebrity5" / "train").glob("*/*.jpg")):
-        data = path.read_bytes()
-        if not data.startswith(b"\xff\xd8"):
-            continue  # some .jpg files are PNGs: the truncation test wants a real JPEG
-        boxes = HaarDetector(SETTINGS).detect(read_image(path))
-        if len(boxes) == 1 and boxes[0][2] >= 60:
-            found.append((path, boxes[0]))
-        if len(found) == 4:
-            return found
-    pytest.skip("celebrity5 has too few single-face JPEGs")
 
 
 @pytest.fixture(scope="module")
