@@ -1,15 +1,24 @@
-"""The detection policy of the live loop (realtime.detection.FaceFinder): scale cap, when a full
-detection runs, and the second look where Haar finds nobody or loses a face."""
+"""realtime.detection: the detectors' interface (Haar, YuNet), a huge photo detected on a downscaled
+copy, and the live loop's policy (FaceFinder): scale cap, when a full detection runs, and the second
+look where Haar finds nobody or loses a face."""
+import json
+import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from realtime.config import apply_overrides, load_config
+from realtime.boxes import iou
+from realtime.config import AlignmentConfig, apply_overrides, load_config
 from realtime.detection import FaceFinder, HaarDetector, make_detector
+from realtime.images import read_image
 
+ROOT = Path(__file__).resolve().parent.parent
+YUNET = AlignmentConfig(method="yunet")
 DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
 
@@ -64,3 +73,84 @@ def test_frames_too_thin_for_a_face_find_none_instead_of_failing(shape, second_l
     frame = np.zeros((*shape, 3), np.uint8)
     assert thin.find(frame, []) == ([], True)
     assert thin.find(frame, [(0, 0, 1, 1)]) == ([], True)
+
+
+HUGE_SCRIPT = r"""
+import json, resource, sys, time
+from realtime.config import DetectionConfig
+from realtime.detection import HaarDetector
+from realtime.images import read_image
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+image = read_image(sys.argv[1])
+decoded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+boxes = HaarDetector(DetectionConfig()).detect(image)
+seconds = time.perf_counter() - start
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"shape": image.shape, "boxes": boxes, "detect_s": seconds,
+                  "kb": [before, decoded, after]}))
+"""
+
+
+def test_ten_thousand_pixel_photo_is_detected_on_a_downscaled_copy(face_photos, tmp_path):
+    path, box = face_photos[0]
+    photo = read_image(path)
+    scale, off_x, off_y = 20, 1500, 2500
+    big = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    canvas = np.full((10_000, 10_000, 3), 200, np.uint8)
+    h, w = min(big.shape[0], 10_000 - off_y), min(big.shape[1], 10_000 - off_x)
+    canvas[off_y:off_y + h, off_x:off_x + w] = big[:h, :w]
+    huge = tmp_path / "huge.jpg"
+    assert cv2.imwrite(str(huge), canvas, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    del canvas, big
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    run = subprocess.run([sys.executable, "-c", HUGE_SCRIPT, str(huge)], capture_output=True, text=True,
+                         env=env, timeout=120, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["shape"] == [10_000, 10_000, 3]
+    expected = (off_x + box[0] * scale, off_y + box[1] * scale, box[2] * scale, box[3] * scale)
+    assert result["boxes"], "no face found in the 10,000 x 10,000 photo"
+    assert iou(result["boxes"][0], expected) > 0.5, (result["boxes"][0], expected)  # full-size coordinates
+    before, decoded, after = (kb / 1024 for kb in result["kb"])  # ru_maxrss is KiB on Linux
+    logging.getLogger(__name__).info("10k photo: peak %.0f MiB decoded, %.0f MiB after detection, %.2f s",
+                                     decoded, after, result["detect_s"])
+    # The decoded BGR image is 286 MiB; detecting at full size would add pyramids of several
+    # hundred MiB. On the downscaled copy only the gray copy (95 MiB) and small buffers are added.
+    assert after - decoded < 200, f"detection added {after - decoded:.0f} MiB"
+    assert after < 1500, f"peak {after:.0f} MiB"
+    assert result["detect_s"] < 10
+
+
+@needs_data
+def test_haar_detector_interface_detects_and_follows_a_face():
+    import cv2
+    from realtime.detection import HaarDetector
+    capture = cv2.VideoCapture(str(DATA / "videos" / "sadtalker_WDA_KatieHill_000.mp4"))
+    frames = [capture.read()[1] for _ in range(3)]
+    capture.release()
+    detector = HaarDetector(load_config().detection)
+    boxes = detector.detect(frames[0], 0.5)
+    assert boxes and boxes[0][2] > 80
+    near = detector.detect_near(frames[2], boxes[0])
+    assert near is not None
+    from realtime.boxes import iou
+    assert iou(near, boxes[0]) > 0.5
+    assert detector.detect_near(np.zeros_like(frames[0]), boxes[0]) is None
+
+
+@needs_data
+def test_yunet_detector_interface_detects_and_follows_a_face():
+    import cv2
+    from realtime.detection import make_detector
+    capture = cv2.VideoCapture(str(DATA / "videos" / "sadtalker_WDA_KatieHill_000.mp4"))
+    frames = [capture.read()[1] for _ in range(3)]
+    capture.release()
+    detector = make_detector("yunet", load_config().detection, YUNET)
+    boxes = detector.detect(frames[0], 0.5)
+    assert len(boxes) == 1 and boxes[0][2] > 80
+    near = detector.detect_near(frames[2], boxes[0])
+    from realtime.boxes import iou
+    assert near is not None and iou(near, boxes[0]) > 0.7
+    assert detector.detect_near(np.zeros_like(frames[0]), boxes[0]) is None

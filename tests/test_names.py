@@ -4,14 +4,16 @@ import logging
 import re
 import os
 import sqlite3
+import unicodedata
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from realtime.errors import UserError, setup_logging
+from realtime.gallery import SQLiteStore
 from realtime.gallery import SQLiteStore as Gallery
-from realtime.names import check_name, printable
+from realtime.names import MAX_NAME_LENGTH, check_name, printable
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
@@ -43,6 +45,42 @@ def test_printable_spells_out_what_steers_a_terminal():
     assert printable("Ann\u200b\u202e\x9b") == "Ann\\u200b\\u202e\\x9b"
     assert printable("\U000e0041") == "\\U000e0041"
     assert printable("Zo\u00eb \u674e \u2764\ufe0f") == "Zo\u00eb \u674e \u2764\ufe0f"
+
+
+@pytest.mark.parametrize("name", ["a\u009bb", "a\u0085b", "ann\u2028", "ann\u2029lee", "\u202eevil",
+                                  "a\u2066b\u2069", "x\u200fy", "tab\there", "bell\x07", "del\x7f"])
+def test_control_separator_and_bidi_characters_are_refused(name):
+    with pytest.raises(UserError, match="control characters \\(U\\+"):
+        check_name(name)
+
+
+def test_names_are_nfc_and_stripped_the_same_everywhere():
+    nfd = unicodedata.normalize("NFD", "José")
+    assert nfd != "José" and check_name(nfd) == "José" == check_name("  José ")
+    assert check_name("Zoë 👩‍💻") == "Zoë 👩‍💻"  # joiners in emoji are not controls
+
+
+def test_long_names_are_echoed_truncated():
+    with pytest.raises(UserError) as info:
+        check_name("n" * 100_000)
+    assert len(str(info.value)) < 200 and str(MAX_NAME_LENGTH) in str(info.value)
+    with pytest.raises(UserError) as info:
+        check_name("x" * 100_000 + "\x1b")
+    assert len(str(info.value)) < 200
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("", "must not be empty"), ("   ", "must not be empty"), ("x" * 300, "at most"),
+    ("y" * (MAX_NAME_LENGTH + 1), "at most"), ("a\nb", "control characters"),
+])
+def test_bad_names_are_refused_with_a_clear_message(tmp_path, name, problem):
+    with pytest.raises(UserError, match=problem):
+        check_name(name)
+    with SQLiteStore(tmp_path / "g.db", "m") as g:
+        with pytest.raises(UserError, match=problem):
+            g.add_samples(name, np.ones((1, 4)))
+        assert g.add_samples("z" * MAX_NAME_LENGTH, np.ones((1, 4))) == 1      # the limit itself is fine
+        assert g.people() == [("z" * MAX_NAME_LENGTH, 1)]
 
 
 def _foreign_writer(path: Path, *names: str) -> None:
