@@ -42,3 +42,12 @@ def run_bounded(code: str, *args, timeout=150):
     result = json.loads(wrapper.stdout)
     assert result["rc"] == 0, result["err"]
     return result["out"], result["peak_mb"]
+
+
+def refusal_script(call: str, accepted: str) -> str:
+    """A script for :func:`run_bounded` that runs ``call`` (``"module.function"``) on its first argument
+    and prints ``accepted``, or ``refused: `` and the UserError's message."""
+    module, function = call.rsplit(".", 1)
+    return (f"import sys\nfrom {module} import {function}\nfrom realtime.errors import UserError\n"
+            f"try:\n    {function}(sys.argv[1])\n    print({accepted!r})\n"
+            f"except UserError as err:\n    print('refused:', err)\n")

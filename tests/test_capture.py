@@ -1,7 +1,6 @@
 """realtime.capture: a fake VideoCapture stands in for a camera to test threading and reopening; stream
 URLs (a real MJPEG server on 127.0.0.1, read by OpenCV's FFmpeg backend), reconnecting when the stream
 drops, and the camera settings asked of a camera."""
-import http.server
 import json
 import logging
 import os
@@ -16,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from mjpeg import MJPEGServer
 from realtime.capture import VideoSource, describe_source, is_stream, parse_source
 from realtime.errors import UserError
 
@@ -119,7 +119,6 @@ def test_stop_ends_a_stream_reconnection_at_once_and_the_stream_is_not_lost():
     """A real MJPEG camera (http.server) goes away: the source starts reconnecting (each attempt
     would wait the 10 s open timeout); stop() (the loop's SIGTERM) ends the wait at once, and the
     source is not counted as lost (the run ends as `q` would, exit 0)."""
-    from mjpeg import MJPEGServer
     server = MJPEGServer()
     source = VideoSource(server.url, backoff=0.2, retries=3)
     try:
@@ -254,43 +253,9 @@ def test_urls_and_pipelines_are_streams_not_paths():
     assert describe_source(3) == "camera 3" and describe_source("clip.mp4") == "clip.mp4"
 
 
-class MJPEGServer:
-    """multipart/x-mixed-replace JPEG frames of a shared video, ``per_connection`` frames per client
-    before the server hangs up (a stream that drops)."""
-
-    def __init__(self, jpegs, per_connection):
-        self.jpegs, self.per_connection, self.connections = jpegs, per_connection, 0
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                outer.connections += 1
-                self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-                self.end_headers()
-                try:
-                    for i in range(outer.per_connection):
-                        jpeg = outer.jpegs[i % len(outer.jpegs)]
-                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
-                                         % len(jpeg) + jpeg + b"\r\n")
-                except OSError:
-                    pass  # the client left
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cam.mjpg"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def jpegs():
+def clip_frames():
+    """The shared clip's first 40 frames (512x512, one talking head)."""
     if DATA is None:
         pytest.skip("FACES_DATA is not set (point it at the shared data folder)")
     cap = cv2.VideoCapture(str(DATA / "videos" / CLIP))
@@ -299,13 +264,13 @@ def jpegs():
         ok, frame = cap.read()
         if not ok:
             break
-        frames.append(cv2.imencode(".jpg", frame)[1].tobytes())
+        frames.append(frame)
     cap.release()
     return frames
 
 
-def test_a_dropping_mjpeg_stream_is_reopened_like_a_camera(jpegs):
-    server = MJPEGServer(jpegs, per_connection=30)
+def test_a_dropping_mjpeg_stream_is_reopened_like_a_camera(clip_frames):
+    server = MJPEGServer(clip_frames, fps=250, per_connection=30)
     try:
         source = VideoSource(server.url, threaded=False, retries=2, backoff=0.0)
         assert source.kind == "stream" and source.is_camera and source.size == (512, 512)
@@ -318,7 +283,7 @@ def test_a_dropping_mjpeg_stream_is_reopened_like_a_camera(jpegs):
         assert source.lost
         source.close()
     finally:
-        server.server.server_close()
+        server.close()
 
 
 def test_a_stream_that_cannot_be_reached_is_one_line_naming_the_url():
@@ -331,8 +296,8 @@ def test_a_stream_that_cannot_be_reached_is_one_line_naming_the_url():
 
 @needs_data
 @pytest.mark.skipif(not (ROOT / "models" / "encoder.tflite").is_file(), reason="no shipped encoder in models/")
-def test_live_program_on_an_mjpeg_stream(jpegs, tmp_path):
-    server = MJPEGServer(jpegs, per_connection=10_000)
+def test_live_program_on_an_mjpeg_stream(clip_frames, tmp_path):
+    server = MJPEGServer(clip_frames)
     try:
         proc = subprocess.run([sys.executable, "-m", "realtime", "--source", server.url, "--headless",
                                "--max-frames", "25", "--events", "-", "--gallery", str(tmp_path / "g.db")],

@@ -13,6 +13,7 @@ import cv2
 import pytest
 
 from benchmarks.inputs import photo_video
+from commands import cli, events_of, one_line_error
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
@@ -24,27 +25,6 @@ CLIP = "sadtalker_WDA_KatieHill_000.mp4"
 needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
 needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(),
                                  reason=f"no trained encoder in {MODEL} (run `python -m training` first)")
-
-
-def cli(*args, cwd=None, timeout=120, env=None):
-    full_env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
-    full_env.pop("DISPLAY", None)  # headless means headless, even on a desktop
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "realtime", *map(str, args)], cwd=cwd or ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def one_line_error(proc):
-    assert proc.returncode == 2, proc.stderr
-    lines = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    return lines[0]
-
-
-def events_of(path):
-    rows = [json.loads(l) for l in Path(path).read_text(encoding="utf-8").splitlines()]
-    assert "summary" in rows[-1]
-    return rows[:-1], rows[-1]["summary"]
 
 
 # -- no TensorFlow, bad inputs -----------------------------------------------------------------

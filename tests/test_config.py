@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hostile_inputs import run_bounded
+from hostile_inputs import refusal_script, run_bounded
 from realtime.config import (DEFAULT_CONFIG_PATH, Config, apply_overrides, camera_index, config_from_dict,
                              load_config)
 from realtime.errors import UserError, run_command
@@ -184,16 +184,7 @@ def test_an_old_config_key_is_refused_with_its_new_name(tmp_path):
         apply_overrides(load_config(), {"recognition.vote_agree": 2})
 
 
-CONFIG_SCRIPT = r"""
-import resource, sys
-from realtime.config import load_config
-from realtime.errors import UserError
-try:
-    load_config(sys.argv[1])
-    print("loaded")
-except UserError as err:
-    print("refused:", err)
-"""
+CONFIG_SCRIPT = refusal_script("realtime.config.load_config", "loaded")
 
 
 def alias_bomb(levels: int = 8) -> str:

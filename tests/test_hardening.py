@@ -1,12 +1,13 @@
-"""The live program under failure: lost cameras, broken videos and models, bad galleries, full disks,
-SIGKILL mid-enrollment, a 10,000-frame soak and Ctrl-C with a window.
+"""The commands under hostile input and failure, cutting across modules: lost cameras, broken videos
+and models, bad galleries, photos, flags and names, full disks, outputs that are inputs, SIGKILL
+mid-enrollment, Ctrl-C, a 10,000-frame soak, and no pickle or unsafe YAML anywhere in the code.
 
 Each case must give one ``error: ...`` line saying what is wrong and what to do, a non-zero exit where
-the program cannot go on, no traceback, and no lost data. Cases already covered elsewhere are not
-repeated here: a missing or non-video source file and a missing camera (test_realtime_cli.py), a
-missing model folder, malformed encoder.json (same file), a camera that reconnects at the source level
-(test_realtime_capture.py), Ctrl-C headless (test_realtime_cli.py), an empty name at the gallery level
-and another encoder's gallery at the gallery level (test_realtime_pure.py).
+the program cannot go on, no traceback, and no lost data. A module's own refusals are tested in its
+file (test_images.py, test_config.py, test_encoder.py, test_gallery_sqlite.py, ...); cases already
+covered elsewhere are not repeated here: a missing or non-video source file, a missing camera, a
+missing or malformed model and Ctrl-C headless (test_cli.py), a camera that reconnects at the source
+level (test_capture.py), Ctrl-C and SIGTERM with a window (test_window_live.py).
 
 Tests that need the encoder use ``REALTIME_TEST_MODEL`` (default ``models/``) and skip without it;
 tests on real frames and photos read ``$FACES_DATA`` and skip without it. Mount tests (a tiny tmpfs
@@ -33,8 +34,8 @@ import numpy as np
 import pytest
 
 from benchmarks.inputs import read_frames
+from commands import child_env, cli, error_line, one_line_error, run_main
 from hostile_inputs import png
-from realtime.__main__ import main
 from realtime.gallery import SQLiteStore
 from realtime.outputs import same_file
 
@@ -52,26 +53,11 @@ needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(),
 
 
 # -- helpers -------------------------------------------------------------------------------------------
-def run_main(capsys, *argv):
-    """``python -m realtime ARGV`` in-process: (exit code, stdout, stderr). An unexpected exception (a
-    traceback for the user) propagates and fails the test."""
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def one_error(code, err):
-    assert code == 2, err
-    lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert ":" in lines[0][len("error:"):], lines[0]        # says what to do after what is wrong
-    return lines[0]
-
-
-def env_for_child():
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
-    env.pop("DISPLAY", None)
-    return env
+    """The one ``error:`` line, which says what to do after what is wrong."""
+    line = error_line(code, err)
+    assert ":" in line[len("error:"):], line
+    return line
 
 
 def small_clip(path, n=200, size=(320, 240), fourcc="mp4v"):
@@ -166,7 +152,7 @@ def test_camera_lost_mid_run_retries_then_exits_with_the_frames_so_far_recorded(
     proc = subprocess.run([sys.executable, "-c", FAKE_CAMERA, str(DATA / "videos" / CLIP), "40",
                            "--source", "0", "--headless", "--config", config, "--record", out, "--events", events,
                            "--model", MODEL, "--gallery", tmp_path / "g.db"],
-                          cwd=ROOT, env=env_for_child(), capture_output=True, text=True, timeout=120)
+                          cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120)
     line = one_error(proc.returncode, proc.stderr)
     assert "camera 0 stopped delivering frames" in line and "check its cable" in line, line
     assert proc.stderr.count("reopening") == 3 and "openings 4" in proc.stderr, proc.stderr
@@ -406,7 +392,7 @@ def test_sigkill_inside_the_enrollment_transaction_leaves_no_half_person(tmp_pat
     path = tmp_path / "g.db"
     with SQLiteStore(path, "m") as g:
         g.add_samples("ann", np.ones((3, 128)))
-    child = subprocess.Popen([sys.executable, "-c", KILL_IN_TRANSACTION, str(path)], cwd=ROOT, env=env_for_child(),
+    child = subprocess.Popen([sys.executable, "-c", KILL_IN_TRANSACTION, str(path)], cwd=ROOT, env=child_env(),
                              stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "in transaction"
     time.sleep(0.2)
@@ -428,7 +414,7 @@ def test_sigkill_during_key_enrollments_on_a_video(tmp_path):
     keys = ",".join(f"e@{5 + 60 * i},p,{i},ENTER" for i in range(3))
     child = subprocess.Popen([sys.executable, "-m", "realtime", "--source", DATA / "videos" / CLIP, "--headless",
                               "--keys", keys, "--model", MODEL, "--gallery", path],
-                             cwd=ROOT, env=env_for_child(), stderr=subprocess.PIPE, text=True)
+                             cwd=ROOT, env=child_env(), stderr=subprocess.PIPE, text=True)
     enrolled = []
     for line in child.stderr:
         if "enrolled p" in line:
@@ -451,7 +437,7 @@ def test_sigkill_during_cli_enrollment_of_many_photos(tmp_path):
     path = tmp_path / "g.db"
     train = DATA / "celebrity5" / "train"
     proc = subprocess.run([sys.executable, "-m", "realtime", "enroll", "ann", train / "madonna", "--model", MODEL,
-                           "--gallery", path], cwd=ROOT, env=env_for_child(), capture_output=True, text=True,
+                           "--gallery", path], cwd=ROOT, env=child_env(), capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     before = gallery_state(path)
@@ -462,7 +448,7 @@ def test_sigkill_during_cli_enrollment_of_many_photos(tmp_path):
         for photo in sorted((train / "elton_john").glob("*.jpg")):   # a byte after the image: not the same photo,
             (many / f"{i}_{photo.name}").write_bytes(photo.read_bytes() + bytes([i]))   # so none is skipped as one
     child = subprocess.Popen([sys.executable, "-m", "realtime", "enroll", "bob", many, "--model", MODEL,
-                              "--gallery", path], cwd=ROOT, env=env_for_child(),
+                              "--gallery", path], cwd=ROOT, env=child_env(),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(3.0)
     assert child.poll() is None, "the enrollment finished before the kill: add more photos"
@@ -471,7 +457,7 @@ def test_sigkill_during_cli_enrollment_of_many_photos(tmp_path):
     assert child.returncode == -signal.SIGKILL
     assert gallery_state(path) == before        # ann intact, bob not there at all
     proc = subprocess.run([sys.executable, "-m", "realtime", "list", "--gallery", path], cwd=ROOT,
-                          env=env_for_child(), capture_output=True, text=True, timeout=60)
+                          env=child_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == f"name,samples\nann,{before[0][0][1]}", proc.stderr
 
 
@@ -675,20 +661,6 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def realtime(*args, cwd):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "realtime", *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=300)
-
-
-def one_line_error(result, code=2):
-    assert result.returncode == code, (result.returncode, result.stderr[-2000:])
-    assert "Traceback" not in result.stderr
-    errors = [l for l in result.stderr.splitlines() if l.startswith("error:")]
-    assert len(errors) == 1, result.stderr[-2000:]
-    return errors[0]
-
-
 @pytest.fixture
 def clip(tmp_path):
     if not DATA:
@@ -708,7 +680,7 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, clip
     os.link(clip, tmp_path / "hard.mp4")
     (tmp_path / "cfg.yaml").write_text("window:\n  show_fps: true\n")
     before = digest(tmp_path / victim)
-    error = one_line_error(realtime("--source", "clip.mp4", "--headless", "--gallery", "g.db", "--max-frames", "5",
+    error = one_line_error(cli("--source", "clip.mp4", "--headless", "--gallery", "g.db", "--max-frames", "5",
                                     *flags, cwd=tmp_path))
     assert "never overwrites" in error
     assert digest(tmp_path / victim) == before
@@ -716,7 +688,7 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, clip
 
 def test_events_file_is_complete_and_no_temp_is_left(tmp_path, clip):
     (tmp_path / "e.jsonl").write_text("old\n")
-    result = realtime("--source", "clip.mp4", "--headless", "--gallery", "g.db", "--max-frames", "5",
+    result = cli("--source", "clip.mp4", "--headless", "--gallery", "g.db", "--max-frames", "5",
                       "--events", "e.jsonl", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     lines = (tmp_path / "e.jsonl").read_text().splitlines()
@@ -725,7 +697,7 @@ def test_events_file_is_complete_and_no_temp_is_left(tmp_path, clip):
 
 
 def test_events_on_a_full_disk_is_one_line_and_the_recording_is_kept(tmp_path, clip):
-    error = one_line_error(realtime("--source", "clip.mp4", "--headless", "--gallery", "g.db", "--max-frames", "60",
+    error = one_line_error(cli("--source", "clip.mp4", "--headless", "--gallery", "g.db", "--max-frames", "60",
                                     "--events", "/dev/full", "--record", "out.mp4", cwd=tmp_path))
     assert "/dev/full" in error and "No space left" in error
     video = cv2.VideoCapture(str(tmp_path / "out.mp4"))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hostile_inputs import png, run_bounded
+from hostile_inputs import png, refusal_script, run_bounded
 from realtime.boxes import iou
 from realtime.config import AlignmentConfig, DetectionConfig
 from realtime.crops import FaceCropper
@@ -150,15 +150,7 @@ def test_a_pil_image_is_turned_upright_by_its_exif_orientation():
 MB = 1024 * 1024
 
 
-READ_SCRIPT = r"""
-import resource, sys
-from realtime.images import read_image, UnreadableImage
-try:
-    read_image(sys.argv[1])
-    print("decoded")
-except UnreadableImage as err:
-    print("refused:", err)
-"""
+READ_SCRIPT = refusal_script("realtime.images.read_image", "decoded")
 
 
 def test_png_bomb_30000_squared_is_refused_from_its_header_with_bounded_memory(tmp_path):

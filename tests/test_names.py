@@ -1,5 +1,6 @@
-"""Names and file names that reach a terminal: invisible characters refused, what another program
-stored spelled out by `list` and removable by `remove`, photo file names escaped in `identify`."""
+"""realtime.names: the one rule for a person's name (controls, bidi and invisible characters refused,
+NFC, a length limit), and names and file names that reach a terminal: what another program stored
+spelled out by `list` and removable by `remove`, photo file names escaped in `identify`."""
 import logging
 import re
 import os
@@ -12,7 +13,6 @@ import pytest
 
 from realtime.errors import UserError, setup_logging
 from realtime.gallery import SQLiteStore
-from realtime.gallery import SQLiteStore as Gallery
 from realtime.names import MAX_NAME_LENGTH, check_name, printable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +85,7 @@ def test_bad_names_are_refused_with_a_clear_message(tmp_path, name, problem):
 
 def _foreign_writer(path: Path, *names: str) -> None:
     """Another program puts names straight into the gallery file (nothing checks them)."""
-    with Gallery(path, "m") as g:
+    with SQLiteStore(path, "m") as g:
         g.add_samples("ok", np.ones((1, 4)))
     db = sqlite3.connect(path)
     with db:
@@ -109,7 +109,7 @@ def test_list_escapes_names_another_writer_stored_and_remove_takes_them_as_print
     assert "removed \\x1b[2J" in capsys.readouterr().out
     assert main(["remove", hidden, "--gallery", str(path)]) == 0                          # or exactly as stored
     capsys.readouterr()
-    with Gallery(path, None, create=False) as g:
+    with SQLiteStore(path, None, create=False) as g:
         assert g.people() == [("ok", 1)]
     assert main(["remove", "Ann", "--gallery", str(path)]) == 2                          # never a look-alike
     err = capsys.readouterr().err

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from benchmarks.inputs import read_frames
+from commands import child_env, cli
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
@@ -31,20 +32,6 @@ NAMES = ["Katie Hill", "O'Brien", "Zoë"]
 needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
 needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(), reason=f"no trained encoder in {MODEL}")
 pytestmark = [needs_data, needs_model]
-
-
-def cli(*args, cwd=None, timeout=120, env=None):
-    full_env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
-    full_env.pop("DISPLAY", None)  # headless means headless, even on a desktop
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "realtime", *map(str, args)], cwd=cwd or ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def env_for_child():
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
-    env.pop("DISPLAY", None)
-    return env
 
 
 class LiveApp:
@@ -240,7 +227,7 @@ def test_real_window_under_xvfb_quits_on_q(tmp_path, xvfb_display):
 @needs_model
 def test_ctrl_c_with_a_window_closes_it_finishes_the_recording_and_exits_0(tmp_path, xvfb_display):
     display = xvfb_display
-    env = dict(env_for_child(), DISPLAY=display)
+    env = dict(child_env(), DISPLAY=display)
     out, events = tmp_path / "out.mp4", tmp_path / "ev.jsonl"
     app = subprocess.Popen([sys.executable, "-m", "realtime", "--source", str(DATA / "videos" / CLIP),
                             "--record", str(out), "--events", str(events), "--model", str(MODEL),
