@@ -1,4 +1,5 @@
-"""The gallery in a real PostgreSQL server: same rules as the SQLite file, many processes at once.
+"""realtime.gallery.postgres: the gallery in a real PostgreSQL server: same rules as the SQLite file, many
+processes at once, bounded waits; and `gallery copy` (realtime.gallery.copy) between SQLite and PostgreSQL.
 
 The server is the one `.ci/run` started (``REALTIME_TEST_PG``, ``REALTIME_TEST_PGDATA``,
 ``REALTIME_TEST_PGUSER``), or else a private one started here with ``initdb``/``pg_ctl``
