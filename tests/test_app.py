@@ -150,7 +150,8 @@ def test_disk_full_during_key_enrollment_keeps_the_gallery_and_the_loop(tmp_path
         assert app.enrolment is None and app.enrolled == []
         assert "Not saved: bob" in app.message
         assert any("full" in r.getMessage() for r in caplog.records), caplog.text
-        app.process(frame, t=1.1)                       # the loop goes on
+        later = app.process(frame, t=1.1)               # the loop goes on, recognising
+        assert later.index == 1 and len(later.faces) == 1
         gallery._db.execute("PRAGMA max_page_count = 1073741823")
         assert gallery.people() == [("ann", 1)]
         app.close()

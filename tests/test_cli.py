@@ -147,11 +147,14 @@ def test_key_enrollment_recognises_from_then_on_and_survives_restart(tmp_path):
     # After a restart the person is known from the first frame.
     proc = cli("--source", clip, "--headless", "--events", events, "--max-frames", 20, "--model", MODEL,
                "--gallery", gallery)
+    assert proc.returncode == 0, proc.stderr
     rows, _ = events_of(events)
+    assert len(rows) == 20                                       # this run's events, not the first run's
     assert sum(any(f["name"] == "Katie \u00e9" for f in r["faces"]) for r in rows) >= 0.8 * len(rows)
     # Enrolling the same name again adds samples.
     proc = cli("--source", clip, "--headless", "--max-frames", 80, "--keys", "e@2,K,a,t,i,e,SPACE,\u00e9,ENTER",
                "--model", MODEL, "--gallery", gallery)
+    assert proc.returncode == 0, proc.stderr
     assert cli("list", "--gallery", gallery).stdout.strip() == "name,samples\nKatie \u00e9,10"
 
 

@@ -53,6 +53,7 @@ def test_an_encoder_tflite_that_is_not_a_regular_file_is_refused_in_one_line(tmp
     message = load_within(tmp_path)
     what = {"fifo": "a FIFO (named pipe)", "dev-zero": "a character device", "symlink to a folder": "a folder"}[kind]
     assert f"model {tflite} cannot be read: it is {what}" in message and "re-export the model" in message, message
+    assert "\n" not in message
 
 
 @needs_model

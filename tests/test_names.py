@@ -53,10 +53,15 @@ def test_control_separator_and_bidi_characters_are_refused(name):
         check_name(name)
 
 
-def test_names_are_nfc_and_stripped_the_same_everywhere():
+def test_names_are_nfc_and_stripped_the_same_everywhere(tmp_path):
     nfd = unicodedata.normalize("NFD", "José")
     assert nfd != "José" and check_name(nfd) == "José" == check_name("  José ")
     assert check_name("Zoë 👩‍💻") == "Zoë 👩‍💻"  # joiners in emoji are not controls
+    with SQLiteStore(tmp_path / "g.db", "m") as gallery:       # what every writer goes through: one person
+        gallery.add_samples(nfd, np.ones((1, 4)))
+        gallery.add_samples("  José ", np.ones((1, 4)))
+        assert gallery.people() == [("José", 2)] and gallery.index().names == ("José",)
+        assert gallery.remove(nfd + " ") == 2 and gallery.people() == []
 
 
 def test_long_names_are_echoed_truncated():

@@ -14,7 +14,9 @@ def test_same_file_by_path_symlink_and_hard_link(tmp_path):
     a.write_text("x")
     (tmp_path / "link.db").symlink_to(a)
     os.link(a, tmp_path / "hard.db")
-    assert same_file(a, tmp_path / "sub" / ".." / "a.db") or same_file(a, tmp_path / "a.db")
+    assert same_file(a, tmp_path / "sub" / ".." / "a.db") and same_file(a, tmp_path / "." / "a.db")
+    new = tmp_path / "new.mp4"                                  # an output not written yet: by its path alone
+    assert same_file(new, tmp_path / "x" / ".." / "new.mp4") and not same_file(new, tmp_path / "new.avi")
     assert same_file(a, tmp_path / "link.db") and same_file(a, tmp_path / "hard.db")
     assert not same_file(a, tmp_path / "other.db")
     with pytest.raises(UserError, match="is the gallery"):
@@ -53,7 +55,8 @@ def test_atomic_path_keeps_the_suffix_and_removes_the_temp_on_error(tmp_path):
 
 def test_dev_full_is_one_user_error():
     stream = OutputStream("/dev/full", "--events")
-    with pytest.raises(UserError, match="No space left"):
+    with pytest.raises(UserError, match="No space left") as info:
         for _ in range(10_000):
             stream.write("x" * 100 + "\n")
         stream.commit()
+    assert str(info.value).startswith("--events /dev/full cannot be written") and "\n" not in str(info.value)
