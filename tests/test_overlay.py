@@ -1,6 +1,7 @@
 """realtime.overlay: what is drawn on a frame."""
 import numpy as np
 
+from realtime import text
 from realtime.overlay import AMBER, GREEN, RED, FaceLabel, draw, draw_faces, draw_hud
 
 
@@ -10,6 +11,12 @@ def label_strip(faces) -> np.ndarray:
     draw_faces(frame, faces)
     x, y, w, _ = faces[0].box
     return frame[y - 24:y, x:x + 140]
+
+
+def ink(mask: np.ndarray) -> np.ndarray:
+    """The mask cropped to its drawn pixels."""
+    rows, cols = np.nonzero(mask)
+    return mask[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
 
 
 def bright(strip: np.ndarray) -> np.ndarray:
@@ -71,6 +78,11 @@ def test_paused_is_drawn():
     draw_hud(paused, fps=None, threshold=0.7, paused=True)
     yellow = np.all(np.abs(paused.astype(int) - (0, 220, 255)) < 40, axis=2)
     assert yellow[240:].sum() > 200 and not np.array_equal(plain, paused)     # above the key help, clear of faces
+    # ... and it is the word PAUSED: a glyph is blended into the banner colour, so a pixel within 40 of
+    # yellow is one the glyph covers above 215/255, at the size the banner is drawn
+    word = ink(yellow)
+    assert any(np.array_equal(ink(text.render("PAUSED", px)[0] > 215), word) for px in range(8, 80))
+    assert not any(np.array_equal(ink(text.render("PAUSE", px)[0] > 215), word) for px in range(8, 80))
 
 
 def yellow(frame):
