@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from benchmarks.inputs import read_frames
 from mjpeg import MJPEGServer
 from realtime.capture import VideoSource, describe_source, is_stream, parse_source
 from realtime.errors import UserError
@@ -259,15 +260,7 @@ def clip_frames():
     """The shared clip's first 40 frames (512x512, one talking head)."""
     if DATA is None:
         pytest.skip("FACES_DATA is not set (point it at the shared data folder)")
-    cap = cv2.VideoCapture(str(DATA / "videos" / CLIP))
-    frames = []
-    while len(frames) < 40:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
+    return read_frames(DATA / "videos" / CLIP, 40)
 
 
 def test_a_dropping_mjpeg_stream_is_reopened_like_a_camera(clip_frames):
