@@ -129,10 +129,12 @@ def live_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m realtime",
         description="Live face recognition on a camera, a stream or a video file. Keys in the window: e enroll the "
-                    "largest face (type a name, Enter), space pause, +/- threshold, q or Esc quit.",
+                    "largest face (type a name, Enter), n name the Unknown face under the mouse or the largest "
+                    "(with --collect-unknown), space pause, +/- threshold, q or Esc quit.",
         epilog="other commands: enroll NAME PATH... | enroll NAME --source CLIP | enroll --people DIR, list, remove NAME, identify PATH..., "
-               "verify PHOTO_A PHOTO_B, gallery copy SRC DST (python -m realtime COMMAND --help). Global options "
-               "(--config, --gallery, --model, -v) may also come before the command.")
+               "verify PHOTO_A PHOTO_B, gallery copy SRC DST, unknowns [show ID | name ID NAME | forget ID] "
+               "(python -m realtime COMMAND --help). Global options (--config, --gallery, --model, -v) may also "
+               "come before the command.")
     p.add_argument("--source", help="camera index, video file, or stream URL (rtsp://, rtmp://, http(s)://, udp://) "
                                     f"or GStreamer pipeline (default: {_shown(config.capture.source)}, "
                                     f"capture.source)")
@@ -149,6 +151,11 @@ def live_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", metavar="FILE", help="write one JSON line per frame to FILE (- for stdout), "
                                                     "and a summary line at the end (schema: README)")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames (default: no limit)")
+    p.add_argument("--collect-unknown", action="store_true", default=None,
+                   help="keep the best views of faces that stay Unknown, grouped by person, to name later "
+                        "(python -m realtime unknowns; the n key names the Unknown face under the mouse) "
+                        f"(default: {'on' if config.recognition.collect_unknown else 'off'}, "
+                        "recognition.collect_unknown)")
     p.add_argument("--keys", help=argparse.SUPPRESS)  # scripted keys for tests: "e@30,n,a,m,e,ENTER"
     p.add_argument("--snapshot", help=argparse.SUPPRESS)  # save the last annotated frame (PNG) at exit
     return p
@@ -244,7 +251,8 @@ def _lost_error(source, frames: int, record: str | None) -> UserError:
 def live_main(argv: Sequence[str] | None) -> int:
     args = live_parser().parse_args(argv)
     setup_logging(args.verbose)
-    config = _load(args, {"capture.source": _source_value(args.source, None) if args.source else None})
+    config = _load(args, {"capture.source": _source_value(args.source, None) if args.source else None,
+                          "recognition.collect_unknown": args.collect_unknown})
     key_script = _check_live_args(args)
     _check_live_outputs(args, config)
     from realtime.app import App, RunOptions
@@ -643,9 +651,14 @@ def _gallery_main(argv: Sequence[str] | None) -> int:
     return gallery_main(argv)
 
 
+def _unknowns_main(argv: Sequence[str] | None) -> int:
+    from realtime.unknowns.cli import unknowns_main
+    return unknowns_main(argv)
+
+
 COMMANDS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "enroll": enroll_main, "list": list_main, "remove": remove_main, "identify": identify_main,
-    "verify": verify_main, "gallery": _gallery_main,
+    "verify": verify_main, "gallery": _gallery_main, "unknowns": _unknowns_main,
 }
 
 

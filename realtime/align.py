@@ -123,14 +123,18 @@ class Aligner:
         A box holds a face when YuNet finds one with ``min_score`` whose landmarks' centre lies
         inside the box: YuNet looks past the box's edge, and a box on a shirt would otherwise take
         the face above it. A box whose face an earlier box already holds is a duplicate."""
-        found: list[tuple[int, np.ndarray]] = []
+        return [(i, points) for i, points, _ in self.located(image, boxes)]
+
+    def located(self, image: np.ndarray, boxes: Sequence[Box]) -> list[tuple[int, np.ndarray, float]]:
+        """:meth:`locate` with YuNet's face score of each face."""
+        found: list[tuple[int, np.ndarray, float]] = []
         for i, box in enumerate(boxes):
             located = self.landmarks(image, box)
             if located is None or located[1] < self.settings.min_score:
                 continue
             points = located[0]
-            if contains_point(box, *points.mean(0)) and not any(same_face(points, p) for _, p in found):
-                found.append((i, points))
+            if contains_point(box, *points.mean(0)) and not any(same_face(points, p) for _, p, _ in found):
+                found.append((i, points, located[1]))
         return found
 
     def crops(self, image: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, list[int]]:

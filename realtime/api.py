@@ -161,6 +161,41 @@ class Gallery:
         """``(name, sample count)`` for everyone, by name."""
         return [] if self._store is None else self._store.people()
 
+    # -- unknown faces (kept by the live program with recognition.collect_unknown) ------------------
+    def unknowns(self) -> list:
+        """The unknown groups (:class:`realtime.gallery.unknowns.Group`: id, views, tracks,
+        first_seen, last_seen, sources), by id."""
+        return [] if self._store is None else self._store.unknowns.groups()
+
+    def unknown_sheet(self, group_id: int, path: str | Path | None = None) -> np.ndarray:
+        """A group's contact sheet (its views' thumbnails, best first) as a BGR image; with ``path``
+        also written there as a PNG (by temp file and rename)."""
+        from realtime.unknowns.sheet import group_sheet, write_png
+        sheet, _ = group_sheet(self._existing().unknowns, group_id)
+        if path is not None:
+            write_png(path, sheet, "path")
+        return sheet
+
+    def name_unknown(self, group_id: int, name: str) -> int:
+        """Enroll the group's best views as ``name`` (added to them if enrolled) and remove the group, in
+        one transaction; returns the person's sample count."""
+        store = self._existing()
+        return store.unknowns.name(group_id, name, self.recognizer.config.unknowns.name_views)[1]
+
+    def forget_unknowns(self, group_ids: Sequence[int] = (), everything: bool = False,
+                        older_than_days: float | None = None) -> int:
+        """Remove unknown groups: by id, all of them, or those last seen more than ``older_than_days``
+        days ago; returns how many went."""
+        if sum([bool(group_ids), everything, older_than_days is not None]) != 1:
+            raise UserError("forget_unknowns takes group ids, everything=True or older_than_days: one of the three")
+        return self._existing().unknowns.forget(
+            group_ids, everything, None if older_than_days is None else older_than_days * 86400)
+
+    def _existing(self):
+        if self._store is None:
+            raise UserError(f"gallery {self.path} does not exist: no unknown faces")
+        return self._store
+
     def index(self):
         """The matching index (rebuilt only when the gallery changed)."""
         from realtime.matching import Index

@@ -23,7 +23,7 @@ from typing import Callable, TextIO
 import cv2
 import numpy as np
 
-from realtime.boxes import Box
+from realtime.boxes import Box, contains_point
 from realtime.capture import VideoSource
 from realtime.enrolment import KeyEnrolment
 from realtime.errors import UserError
@@ -33,7 +33,7 @@ from realtime.overlay import FaceLabel, draw_faces, draw_hud
 from realtime.recognizer import Recognizer
 from realtime.recording import Recording
 from realtime.thresholds import step_threshold
-from realtime.tracking import DECIDING
+from realtime.tracking import DECIDING, UNKNOWN
 from realtime.window import Window
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class Face:
     nearest: str | None     # the closest enrolled person on the face's last encoding, whatever the distance
     distance: float
     state: str = "unknown"  # named | deciding (within the threshold, the vote not yet agreed) | unknown
+    unknown: int | None = None   # its unknown group, once kept (recognition.collect_unknown); None: named or not kept
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class FrameResult:
         return {"frame": self.index, "time": round(self.time, 3),
                 "faces": [{"box": [int(v) for v in f.box], "name": f.name, "nearest": f.nearest,
                            "distance": None if not np.isfinite(f.distance) else round(f.distance, 4),
-                           "track": f.track, "state": f.state} for f in self.faces]}
+                           "track": f.track, "state": f.state, "unknown": f.unknown} for f in self.faces]}
 
 
 @dataclass
@@ -84,7 +85,8 @@ class RunOptions:
 class App:
     """The loop's state. Construct with a :class:`Recognizer` and an open gallery store."""
 
-    def __init__(self, recognizer: Recognizer, gallery: GalleryStore, live: bool = False):
+    def __init__(self, recognizer: Recognizer, gallery: GalleryStore, live: bool = False,
+                 collect: bool | None = None):
         self.recognizer = recognizer
         self.config = recognizer.config
         self.gallery = gallery
@@ -114,6 +116,23 @@ class App:
         self.enrolled: list[tuple[str, int]] = []
         self._saving: list[tuple[str, int, concurrent.futures.Future]] = []   # enrolments being written
         self.failure: UserError | None = None     # why a run ended early, said once its outputs are finished
+        # Unknown faces kept, grouped and named later (recognition.collect_unknown; ``collect`` overrides it).
+        on = self.config.recognition.collect_unknown if collect is None else collect
+        self.collector = self._collector() if on else None
+        self._naming_track: int | None = None     # the Unknown face the n key is naming
+        self._namings: list[tuple[str, concurrent.futures.Future]] = []   # unknown groups being named
+        self._faces: list[Face] = []              # the last frame's faces (the n key picks one)
+        self.pointer: tuple[int, int] | None = None   # the mouse in the window, in frame pixels
+
+    def _collector(self):
+        from realtime.align import template_points
+        from realtime.unknowns.collect import Collector
+        from realtime.unknowns.grouping import group_threshold
+        policy, size = self.recognizer.thresholds, self.recognizer.encoder.input_size
+        template = None if self.config.alignment.method == "none" else \
+            template_points(self.config.alignment, size).astype(np.float64)
+        return Collector(self.gallery, self.config.unknowns, lambda groups: group_threshold(policy, groups),
+                         template, source="frames")
 
     def close(self) -> None:
         """Stop the detection worker (the gallery and recognizer belong to the caller)."""
@@ -137,7 +156,7 @@ class App:
         largest = max(range(len(found)), key=lambda k: found[k][2] * found[k][3], default=None)
         if self.enrolment is not None and self.enrolment.due(t) and largest is not None and largest not in due:
             due.append(largest)               # an enrolment sample is due: the largest face is encoded now
-        crops, kept = self.recognizer.crops(frame, [found[k] for k in due])
+        crops, kept, points, scores = self.recognizer.located_crops(frame, [found[k] for k in due])
         emb = self.recognizer.encode(crops)
         c2 = time.perf_counter()
         matches = self.recognizer.match(people, emb, self.threshold)
@@ -147,17 +166,25 @@ class App:
             self.tracker.encoded(ids[due[j]], index, e, m.name, m.nearest, m.distance, sure=m.distance <= sure)
         for j in set(range(len(due))) - set(kept):
             self.tracker.not_a_face(ids[due[j]], index)   # alignment found no face: a false detection
+        if self.collector is not None:
+            for n, (j, m, e) in enumerate(zip(kept, matches, emb)):
+                tid = ids[due[j]]
+                self.collector.offer(tid, self.tracker.tracks[tid].shown, m.name, e, crops[n], points[n], scores[n],
+                                     frame, found[due[j]])
+            self.collector.step(self.tracker.tracks)
         c3 = time.perf_counter()
         faces = []
         for k, tid in enumerate(ids):
             track = self.tracker.tracks[tid]
             if track.is_face and track.embedding is not None:
+                group = self.collector.group(tid) if self.collector is not None and track.state == UNKNOWN else None
                 faces.append(Face(tuple(int(v) for v in found[k]), tid, track.shown, track.nearest, track.distance,
-                                  track.state))
+                                  track.state, group))
         self._last_boxes = [f.box for f in faces]
+        self._faces = faces
         if self.enrolment is not None:
             self._enrol([found[k] for k in encoded], np.asarray(list(encoded.values())), t)
-        if self._saving:
+        if self._saving or self._namings:
             self.collect_saves(t)
         c4 = time.perf_counter()
         self.timings = {"detect": c1 - c0, "encode": c2 - c1, "match": c3 - c2, "track": c4 - c3}
@@ -195,8 +222,9 @@ class App:
     def collect_saves(self, t: float, wait: float = 0.0) -> None:
         """Apply the enrolments written meanwhile (waiting up to ``wait`` s for them): on screen,
         in the summary; a failed one was logged by the store, and the loop goes on recognising."""
-        if wait > 0 and self._saving:
-            concurrent.futures.wait([future for _, _, future in self._saving], timeout=wait)
+        if wait > 0 and (self._saving or self._namings):
+            concurrent.futures.wait([future for _, _, future in self._saving] +
+                                    [future for _, future in self._namings], timeout=wait)
         pending = []
         for name, taken, future in self._saving:
             if not future.done():
@@ -209,6 +237,18 @@ class App:
                 log.info("enrolled %s: %d samples (%d in total)", name, taken, count)
                 self._say(f"Enrolled {name} ({count} samples)", t)   # its faces are named anew with the new index
         self._saving = pending
+        naming = []
+        for name, future in self._namings:
+            if not future.done():
+                naming.append((name, future))
+            elif future.cancelled() or future.exception() is not None:
+                self._say(f"Not named: {name} (see the log)", t)
+            else:
+                views, count = future.result()
+                self.enrolled.append((name, views))
+                log.info("named an unknown face %s: %d views enrolled (%d samples in total)", name, views, count)
+                self._say(f"Named {name} ({count} samples)", t)
+        self._namings = naming
 
     def _say(self, text: str, t: float) -> None:
         self.message, self.message_until = text, t + 2.5
@@ -229,6 +269,37 @@ class App:
             self._say("Enrollment cancelled", t)
         elif action.kind == "enroll":
             self._start_enrolment(action.name, t)
+        elif action.kind == "start_naming_unknown":
+            self._pick_unknown(t)
+        elif action.kind == "name_unknown":
+            self._name_unknown(action.name, t)
+
+    def _pick_unknown(self, t: float) -> None:
+        """The n key: the Unknown face under the mouse, else the largest Unknown face."""
+        unknown = [f for f in self._faces if f.state == UNKNOWN]
+        if self.collector is None or not unknown:
+            self.keys = KeyState()
+            self._say("Unknown faces are not kept: run with --collect-unknown" if self.collector is None
+                      else "No Unknown face to name", t)
+            return
+        under = [f for f in unknown if self.pointer is not None and contains_point(f.box, *self.pointer)]
+        chosen = max(under or unknown, key=lambda f: f.box[2] * f.box[3])
+        self._naming_track = chosen.track
+
+    def _name_unknown(self, typed: str, t: float) -> None:
+        track, self._naming_track = self._naming_track, None
+        try:
+            name = check_name(typed)
+        except UserError as err:
+            log.warning("%s", err)
+            self._say(f"Name refused: {err}", t)
+            return
+        future = None if track is None else self.collector.name(track, name, self.config.unknowns.name_views)
+        if future is None:
+            self._say(f"Not named: that face has no views kept yet ({name})", t)
+            return
+        self._namings.append((name, future))
+        self._say(f"Naming {name}...", t)
 
     def _step_threshold(self, up: bool, t: float) -> None:
         step = self.config.recognition.threshold_step
@@ -251,15 +322,18 @@ class App:
         self._say(f"Enrolling {name}: look at the camera and turn your head a little", t)
 
     def prompt(self) -> str | None:
-        return f"Name: {self.keys.text}_  (Enter saves, Esc cancels)" if self.keys.naming else None
+        if not self.keys.naming:
+            return None
+        what = "Name this Unknown face" if self.keys.unknown else "Name"
+        return f"{what}: {self.keys.text}_  (Enter saves, Esc cancels)"
 
     # -- drawing -------------------------------------------------------------------------------
     def annotate(self, frame: np.ndarray, result: FrameResult) -> np.ndarray:
         """Boxes, names and distances: what a recording keeps."""
         if self.message and result.time > self.message_until:
             self.message = None
-        return draw_faces(frame, [FaceLabel(f.box, f.name, f.distance, f.nearest if f.state == DECIDING else None)
-                                  for f in result.faces])
+        return draw_faces(frame, [FaceLabel(f.box, f.name, f.distance, f.nearest if f.state == DECIDING else None,
+                                            f.unknown) for f in result.faces])
 
     def hud(self, frame: np.ndarray, ended: bool = False) -> np.ndarray:
         """FPS, threshold, key help, the name prompt, messages, PAUSED: on screen only, unless --record-hud."""
@@ -274,6 +348,8 @@ class App:
         With a window, a file that ends stays on its last frame until a key is pressed. Whatever
         ends the loop, the recording (if any) is finished so it plays, and the summary is written."""
         self._match_source(source)
+        if self.collector is not None:
+            self.collector.source = source.name
         run = _Run(source, options or RunOptions())
         with _stop_on_signals(lambda: run.source.stop()) as stop:   # a reconnection in progress ends at once
             try:
@@ -330,7 +406,9 @@ class App:
             o.on_frame(frame, result)
         if run.window is not None:
             run.window.show(frame)
-            self._apply_keys(run.window.keys(run.wait_ms()), t, run)
+            keys = run.window.keys(run.wait_ms())
+            self.pointer = run.window.pointer
+            self._apply_keys(keys, t, run)
         elif o.pace:  # headless, a file at its own rate: frames arrive as a camera would deliver them
             time.sleep(run.wait_ms() / 1000.0)
 
@@ -379,6 +457,8 @@ class App:
 
     def _finish(self, run: "_Run", stop: threading.Event) -> dict:
         elapsed = max(time.perf_counter() - run.start - run.idle, 1e-9)   # pauses and the end screen left out
+        if self.collector is not None:
+            self.collector.finish(wait=SAVE_GRACE)     # the faces still followed are stored a last time
         self.collect_saves(self._time(run.source, run.start), wait=SAVE_GRACE)   # the summary names them
         summary = {"frames": run.frames, "faces": run.faces, "fps": round(run.frames / elapsed, 2),
                    "seconds": round(elapsed, 3), "interrupted": stop.is_set(),

@@ -236,6 +236,27 @@ class RecognitionConfig:
     # nearest: distance to the closest sample; mean: distance to each person's mean embedding;
     # sample-or-mean: the nearer of the closest sample and the person's mean direction.
     match: str = _num("sample-or-mean", choices=MATCH_MODES)
+    # Keep the best views of faces that stay unknown, grouped by person, to be named later
+    # (python -m realtime unknowns; the unknowns section says how much). Never a named face's.
+    collect_unknown: bool = False
+
+
+@dataclass(frozen=True)
+class UnknownsConfig:
+    """Unknown faces kept (recognition.collect_unknown): when a face is kept, and how much at most."""
+
+    # A face unknown on this many encodings is kept (a face named meanwhile never is).
+    after: int = _num(3, 1, 1000)
+    # The best views kept of one followed face; at most this many per group (one person), per
+    # calendar day and in all: beyond them the oldest views go first.
+    views_per_track: int = _num(5, 1, 100)
+    views_per_group: int = _num(20, 1, 100_000)
+    views_per_day: int = _num(500, 1, 10_000_000)
+    views_total: int = _num(2000, 1, 10_000_000)
+    # A face's improved views are stored at most this often (seconds), and when it leaves.
+    save_every: float = _num(2.0, 0.0, 3600.0)
+    # Naming a group enrolls its best this many views.
+    name_views: int = _num(10, 1, 1000)
 
 
 @dataclass(frozen=True)
@@ -264,6 +285,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
+    unknowns: UnknownsConfig = field(default_factory=UnknownsConfig)
     enrolment: EnrolmentConfig = field(default_factory=EnrolmentConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)

@@ -101,6 +101,18 @@ class FaceCropper:
         """The encoder's input for each box that holds a face, and which boxes those are."""
         return face_crops(image, list(boxes), self.size, self.aligner)
 
+    def located_crops(self, image: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, list[int], list, list[float]]:
+        """:meth:`crops` with each kept face's five landmarks and YuNet's score (None and 1.0
+        without alignment): what a view's quality is judged by (realtime.unknowns.quality)."""
+        if self.aligner is None:
+            crops, kept = self.crops(image, boxes)
+            return crops, kept, [None] * len(kept), [1.0] * len(kept)
+        located = self.aligner.located(image, list(boxes))
+        if not located:
+            return np.zeros((0, self.size, self.size, 3), np.uint8), [], [], []
+        crops = np.stack([self.aligner.align(image, points) for _, points, _ in located])
+        return crops, [i for i, _, _ in located], [p for _, p, _ in located], [s for _, _, s in located]
+
     def finder(self, live: bool = False) -> FaceFinder:
         return FaceFinder(self.settings, self._detector(self.settings.backend), self._second_look(), live)
 

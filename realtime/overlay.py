@@ -32,6 +32,7 @@ class FaceLabel:
     name: str | None          # the name shown, None = not named
     distance: float
     deciding: str | None = None   # not named yet, but within the threshold of this person: the vote is out
+    unknown: int | None = None    # its unknown group, once kept (--collect-unknown): "Unknown #3"
 
 
 def unit(frame: np.ndarray) -> float:
@@ -89,7 +90,7 @@ def draw_faces(frame: np.ndarray, faces: Sequence[FaceLabel]) -> np.ndarray:
         elif face.deciding is not None:
             color, label = AMBER, f"{face.deciding}?"
         else:
-            color, label = RED, "Unknown"
+            color, label = RED, "Unknown" if face.unknown is None else f"Unknown #{face.unknown}"
         cv2.rectangle(frame, (x, y), (x + w, y + h), color, thick)
         if np.isfinite(face.distance):  # inf: nobody enrolled yet
             label += f" {face.distance:.2f}"

@@ -116,6 +116,11 @@ class Recognizer:
         """The live loop's detection policy, with its own detector (it may run on a worker thread)."""
         return self.cropper.finder(live)
 
+    def located_crops(self, image: np.ndarray, boxes: Sequence[Box]):
+        """:meth:`crops` with each kept face's five landmarks and YuNet's score (the live loop judges
+        unknown faces' views by them): ``(crops, kept, points, scores)``."""
+        return self.cropper.located_crops(image, boxes)
+
     def tracker(self) -> Tracker:
         t = self.config.tracking
         return Tracker(t.iou, t.max_missed, t.vote_frames, t.vote_agree, t.encode_every, t.encode_iou)

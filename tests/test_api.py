@@ -163,3 +163,30 @@ def test_landmarks_are_the_points_each_crop_is_aligned_on():
     boxes, points = recognizer.landmarks(image)
     crops, _ = recognizer.crops(image, boxes)
     assert np.array_equal(recognizer.cropper.aligner.align(image, points[0]), crops[0])   # the crop's own points
+
+
+@needs_model
+def test_unknown_groups_are_listed_shown_named_and_forgotten_through_the_api(tmp_path):
+    from realtime import api
+    from realtime.gallery import open_gallery
+    from realtime.unknowns.quality import Caps, View
+    path = tmp_path / "g.db"
+    encoder = api.default_recognizer().encoder
+    faces = [np.full((60, 60, 3), 90, np.uint8)] * 2
+    with open_gallery(path, encoder.model_id) as store:
+        for k in range(2):
+            centre = np.eye(encoder.embedding_size, dtype=np.float32)[k]
+            store.unknowns.record(f"r:{k}", [View(1e9 + i, 0.5, centre, faces[i], faces[i]) for i in range(2)], "cam",
+                                  Caps(), lambda n: 0.66)
+    with api.Gallery(path) as gallery:
+        assert [(g.id, g.views) for g in gallery.unknowns()] == [(1, 2), (2, 2)]
+        sheet = gallery.unknown_sheet(1, tmp_path / "one.png")
+        assert np.array_equal(cv2.imread(str(tmp_path / "one.png")), sheet)
+        assert gallery.name_unknown(1, "Ann") == 2 and gallery.people() == [("Ann", 2)]
+        with pytest.raises(api.UserError, match="one of the three"):
+            gallery.forget_unknowns()
+        assert gallery.forget_unknowns(everything=True) == 1 and gallery.unknowns() == []
+    with api.Gallery(tmp_path / "new.db") as empty:
+        assert empty.unknowns() == []
+        with pytest.raises(api.UserError, match="does not exist"):
+            empty.name_unknown(1, "Ann")

@@ -28,7 +28,8 @@ needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(),
 
 
 # -- no TensorFlow, bad inputs -----------------------------------------------------------------
-@pytest.mark.parametrize("argv", [["--help"], ["list", "--gallery", "{tmp}/g.db"], ["enroll", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["list", "--gallery", "{tmp}/g.db"], ["enroll", "--help"],
+                                  ["unknowns", "--gallery", "{tmp}/g.db"]])
 def test_realtime_never_imports_tensorflow(argv, tmp_path):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     code = ("import sys, runpy\nsys.argv = ['realtime'] + %r\n"
@@ -44,7 +45,7 @@ def test_realtime_never_imports_tensorflow(argv, tmp_path):
 @needs_model
 def test_a_live_headless_run_never_imports_tensorflow(tmp_path):
     argv = ["--source", str(DATA / "videos" / CLIP), "--headless", "--max-frames", "3", "--model", str(MODEL),
-            "--gallery", str(tmp_path / "g.db")]
+            "--gallery", str(tmp_path / "g.db"), "--collect-unknown"]
     code = ("import sys, runpy\nsys.argv = ['realtime'] + %r\n"
             "try:\n    runpy.run_module('realtime', run_name='__main__')\nexcept SystemExit as e:\n    assert not e.code\n"
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\nprint('clean')" % argv)

@@ -69,3 +69,12 @@ def test_key_script():
     assert parse_key_script("SPACE,COMMA") == {0: [32], 1: [44]}
     with pytest.raises(ValueError):
         parse_key_script("NOPE")
+
+
+def test_n_types_a_name_for_an_unknown_face_as_e_does():
+    state, actions = press(KeyState(), ["n", "Z", "o", "\u00eb", 13])
+    assert kinds(actions) == ["start_naming_unknown", "edit", "edit", "edit", "name_unknown"]
+    assert actions[-1].name == "Zo\u00eb" and state == KeyState()
+    # While typing, n is a letter; Esc cancels; e after it still enrolls.
+    state, actions = press(KeyState(), ["n", "n", 27, "e", "a", 13])
+    assert kinds(actions) == ["start_naming_unknown", "edit", "cancel", "start_naming", "edit", "enroll"]

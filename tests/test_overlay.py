@@ -115,3 +115,12 @@ def test_the_prompt_and_message_stay_above_the_help_and_clear_of_each_other():
     help_top = np.nonzero(plain.any(axis=2))[0].min()                     # where the key help starts
     rows = np.nonzero(yellow(both))[0]
     assert rows.max() < help_top and rows.min() > 480 * 0.6                # PAUSED, prompt and message: between
+
+
+def test_a_kept_unknown_face_shows_its_group():
+    kept = label_strip([FaceLabel((20, 60, 60, 60), None, 1.2, unknown=3)])
+    plain = label_strip([FaceLabel((20, 60, 60, 60), None, 1.2)])
+    assert (kept == RED).all(axis=2).sum() > 100
+    assert bright(kept).sum() > bright(plain).sum()                      # "Unknown #3" is longer than "Unknown"
+    assert np.array_equal(kept, label_strip([FaceLabel((20, 60, 60, 60), None, 1.2, unknown=3)]))
+    assert not np.array_equal(kept, label_strip([FaceLabel((20, 60, 60, 60), None, 1.2, unknown=4)]))

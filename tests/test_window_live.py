@@ -314,3 +314,65 @@ def test_sigterm_and_sighup_end_the_run_like_q(tmp_path, request, signame, with_
         frames += 1
     assert frames == summary["frames"]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "g.db") == ["ev.jsonl", "out.mp4"]
+
+
+def two_strangers(path, frames=120):
+    """Two shared clips side by side (320 px each): two Unknown faces in one window."""
+    left, right = (cv2.VideoCapture(str(DATA / "videos" / name))
+                   for name in ("sadtalker_WDA_AlexandriaOcasioCortez_000.mp4", "video-retalking_face_1.mp4"))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (640, 320))
+    for _ in range(frames):
+        (ok_a, a), (ok_b, b) = left.read(), right.read()
+        if not (ok_a and ok_b):
+            break
+        writer.write(np.hstack([cv2.resize(a, (320, 320), interpolation=cv2.INTER_AREA),
+                                cv2.resize(b, (320, 320), interpolation=cv2.INTER_AREA)]))
+    writer.release()
+    return path
+
+
+def test_n_names_the_unknown_face_under_the_mouse(tmp_path, xvfb_display):
+    """Two strangers kept (--collect-unknown); the mouse over the right one, n, a name, Enter: the right
+    one is named from then on, the left one stays Unknown."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), DISPLAY=xvfb_display, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "realtime", "--source", two_strangers(tmp_path / "two.mp4"),
+                             "--loop", "--collect-unknown", "--events", "-", "--model", str(MODEL), "--gallery",
+                             str(tmp_path / "g.db")], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    events, log = [], []
+    threading.Thread(target=lambda: events.extend(json.loads(line) for line in proc.stdout), daemon=True).start()
+    threading.Thread(target=lambda: log.extend(proc.stderr), daemon=True).start()
+
+    def xdotool(*args):
+        return subprocess.run(["xdotool", *args], env=env, capture_output=True, text=True, timeout=30).stdout
+
+    def faces_kept():
+        return [e for e in list(events) if len(e.get("faces", [])) == 2
+                and all(f["unknown"] is not None for f in e["faces"])]
+    deadline = time.time() + 60
+    while not faces_kept() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert faces_kept(), "".join(log)
+    window = xdotool("search", "--name", "realtime faces").split()[0]
+    xdotool("mousemove", "--window", window, "480", "160")   # over the right face (the smaller: not the default pick)
+    time.sleep(0.5)
+    xdotool("windowfocus", "--sync", window)
+    xdotool("key", "--delay", "80", "n")
+    xdotool("type", "Righty")
+    xdotool("key", "Return")
+    deadline = time.time() + 30
+    while not any("named an unknown face Righty" in line for line in log) and time.time() < deadline:
+        time.sleep(0.2)
+    assert any("named an unknown face Righty" in line for line in log), "".join(log)
+    time.sleep(2.0)
+    xdotool("windowfocus", "--sync", window)
+    xdotool("key", "q")
+    proc.wait(timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in "".join(log), "".join(log)
+    last = [e for e in events if len(e.get("faces", [])) == 2][-20:]
+    for e in last:
+        left, right = sorted(e["faces"], key=lambda f: f["box"][0])
+        assert right["name"] == "Righty" and left["name"] is None and left["unknown"] is not None, e
+    listed = subprocess.run([sys.executable, "-m", "realtime", "unknowns", "--gallery", tmp_path / "g.db"], cwd=ROOT,
+                            env=dict(env, DISPLAY=""), capture_output=True, text=True, timeout=60)
+    assert len(listed.stdout.splitlines()) == 2, listed          # the header and the left face's group

@@ -61,6 +61,37 @@ CREATE TABLE IF NOT EXISTS gallery_state (
 );
 INSERT INTO gallery_state VALUES (1, 0) ON CONFLICT DO NOTHING;
 """
+# Unknown faces (realtime.gallery.unknowns), made by the first change that needs them.
+UNKNOWN_SCHEMA = """
+CREATE TABLE IF NOT EXISTS unknown_groups (
+    id BIGSERIAL PRIMARY KEY,
+    first_seen DOUBLE PRECISION NOT NULL,
+    last_seen DOUBLE PRECISION NOT NULL,
+    tracks BIGINT NOT NULL,
+    sources TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS unknown_tracks (
+    id BIGSERIAL PRIMARY KEY,
+    group_id BIGINT NOT NULL REFERENCES unknown_groups(id) ON DELETE CASCADE,
+    key TEXT NOT NULL UNIQUE,
+    embedding BYTEA NOT NULL,
+    model_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    first_seen DOUBLE PRECISION NOT NULL,
+    last_seen DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS unknown_tracks_group ON unknown_tracks(group_id);
+CREATE TABLE IF NOT EXISTS unknown_views (
+    id BIGSERIAL PRIMARY KEY,
+    track_id BIGINT NOT NULL REFERENCES unknown_tracks(id) ON DELETE CASCADE,
+    seen DOUBLE PRECISION NOT NULL,
+    quality DOUBLE PRECISION NOT NULL,
+    embedding BYTEA NOT NULL,
+    crop BYTEA NOT NULL,
+    thumbnail BYTEA NOT NULL
+);
+CREATE INDEX IF NOT EXISTS unknown_views_track ON unknown_views(track_id);
+"""
 _TABLES = ("people", "samples", "gallery_state")
 # Added after the first galleries were made: each sample's photo (the SHA-256 of its file), NULL when
 # unknown. Added to an older gallery by its first write, in that write's transaction (only the
@@ -87,6 +118,9 @@ def _psycopg():
 class PostgresStore(GalleryStore):
     """The gallery in the PostgreSQL database of ``url`` (libpq fills what the URL leaves out
     from the ``PG*`` environment variables and ``~/.pgpass``)."""
+
+    PARAM = "%s"
+    UNKNOWN_TABLES_EXIST = "SELECT 1 WHERE to_regclass('unknown_views') IS NOT NULL"
 
     def __init__(self, url: str, model_id: str | None = None, create: bool = True, dim: int | None = None):
         super().__init__(model_id, dim)
@@ -338,11 +372,13 @@ class PostgresStore(GalleryStore):
             return False
 
     # -- writing -------------------------------------------------------------------------------
-    def _write(self, work, failed: str, unsure: str, bulk: bool = False):
+    def _write(self, work, failed: str, unsure: str, bulk: bool = False, people: bool = True):
         """``work(cursor)`` in one transaction that first takes the gallery's write lock (writers
         queue, nothing is lost) and ends by notifying the live processes. All or nothing, within
         bounded waits: ``failed`` says what a failure left undone, ``unsure`` what to check when the
-        server went silent during the commit itself (it may or may not have committed)."""
+        server went silent during the commit itself (it may or may not have committed).
+        ``people`` False: the write leaves people and samples as they are (unknown faces): the
+        lock is taken without raising the counter or notifying, so no live process rebuilds its index."""
         pg = self._pg
         seconds = BULK_TIMEOUT if bulk else ANSWER_TIMEOUT
         committing = False
@@ -356,9 +392,13 @@ class PostgresStore(GalleryStore):
                     cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                     if not self._has_tables():  # another process may have made them meanwhile: DDL on
                         cur.execute(SCHEMA)     # tables in use would lock them and could deadlock its writes
-                cur.execute("UPDATE gallery_state SET version = version + 1 WHERE id = 1")
+                if people:
+                    cur.execute("UPDATE gallery_state SET version = version + 1 WHERE id = 1")
+                else:
+                    cur.execute("SELECT version FROM gallery_state WHERE id = 1 FOR UPDATE")
                 result = work(cur)
-                cur.execute(f"NOTIFY {CHANNEL}")
+                if people:
+                    cur.execute(f"NOTIFY {CHANNEL}")
                 committing = True
             self._tables = True
             return result
@@ -431,6 +471,15 @@ class PostgresStore(GalleryStore):
             return int(count)
         return self._write(work, f"{name!r} was not removed",
                            f"check with `python -m realtime list` whether {name!r} was removed")
+
+    def _write_unknowns(self, work, failed: str):
+        return self._write(work, failed, "check with `python -m realtime unknowns` whether it was saved", people=False)
+
+    def _make_unknown_tables(self, tx) -> None:
+        if tx.execute(self.UNKNOWN_TABLES_EXIST).fetchone() is None:
+            tx.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))   # as the first enrollment does
+            if tx.execute(self.UNKNOWN_TABLES_EXIST).fetchone() is None:
+                tx.execute(UNKNOWN_SCHEMA)
 
     def load(self, rows: list[tuple[str, bytes, str, float, str | None]]) -> None:
         def work(cur):

@@ -47,6 +47,38 @@ CREATE TABLE IF NOT EXISTS samples (
 CREATE INDEX IF NOT EXISTS samples_person ON samples(person_id);
 """
 
+# Unknown faces (realtime.gallery.unknowns), made by the first change that needs them.
+UNKNOWN_SCHEMA = """
+CREATE TABLE IF NOT EXISTS unknown_groups (
+    id INTEGER PRIMARY KEY,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    tracks INTEGER NOT NULL,
+    sources TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS unknown_tracks (
+    id INTEGER PRIMARY KEY,
+    group_id INTEGER NOT NULL REFERENCES unknown_groups(id) ON DELETE CASCADE,
+    key TEXT NOT NULL UNIQUE,
+    embedding BLOB NOT NULL,
+    model_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS unknown_tracks_group ON unknown_tracks(group_id);
+CREATE TABLE IF NOT EXISTS unknown_views (
+    id INTEGER PRIMARY KEY,
+    track_id INTEGER NOT NULL REFERENCES unknown_tracks(id) ON DELETE CASCADE,
+    seen REAL NOT NULL,
+    quality REAL NOT NULL,
+    embedding BLOB NOT NULL,
+    crop BLOB NOT NULL,
+    thumbnail BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS unknown_views_track ON unknown_views(track_id);
+"""
+
 # Added after the first galleries were made: each sample's photo (the SHA-256 of its file), NULL when
 # unknown. Added to an older gallery by its first write, in that write's transaction.
 SOURCE_COLUMN = "ALTER TABLE samples ADD COLUMN source_sha256 TEXT"
@@ -71,6 +103,8 @@ def _is_busy(err: sqlite3.Error) -> bool:
 
 class SQLiteStore(GalleryStore):
     """The SQLite gallery at ``path`` (``create=False``: it must exist already)."""
+
+    UNKNOWN_TABLES_EXIST = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'unknown_views'"
 
     def __init__(self, path: str | Path, model_id: str | None = None, create: bool = True, dim: int | None = None,
                  busy_timeout: float = BUSY_TIMEOUT):
@@ -366,6 +400,15 @@ class SQLiteStore(GalleryStore):
             db.execute("DELETE FROM people WHERE id = ?", row)
             return int(count)
         return self._write(work, f"{name!r} was not removed", "check the disk and the file's permissions")
+
+    def _write_unknowns(self, work, failed: str):
+        return self._write(work, failed, "check the disk and the file's permissions")
+
+    def _make_unknown_tables(self, tx) -> None:
+        if tx.execute(self.UNKNOWN_TABLES_EXIST).fetchone() is None:
+            for statement in UNKNOWN_SCHEMA.split(";"):
+                if statement.strip():
+                    tx.execute(statement)
 
     def load(self, rows: list[tuple[str, bytes, str, float, str | None]]) -> None:
         def work(db):

@@ -65,6 +65,10 @@ def common_dim(blobs: Iterable) -> int | None:
     return sizes.most_common(1)[0][0] if sizes else None
 
 
+def _same_samples(a: Index, b: Index) -> bool:
+    return a.names == b.names and np.array_equal(a.labels, b.labels) and np.array_equal(a.embeddings, b.embeddings)
+
+
 class GalleryStore:
     """People, their samples (with the encoder identity) and a cached matching :class:`Index`.
 
@@ -74,6 +78,8 @@ class GalleryStore:
     """
 
     location: str      # where the gallery is, safe to print (no password)
+    PARAM = "?"        # the store's SQL placeholder
+    UNKNOWN_TABLES_EXIST = ""   # a query giving a row when the unknown faces' tables are there
 
     def __init__(self, model_id: str | None, dim: int | None):
         self.model_id = model_id
@@ -148,6 +154,20 @@ class GalleryStore:
     def _interrupt(self) -> None:
         """End a call another thread is waiting in now (it fails, saving nothing)."""
 
+    def _make_unknown_tables(self, tx) -> None:
+        """Inside a write transaction: the unknown faces' tables, if they are not there yet."""
+        raise NotImplementedError
+
+    def _write_unknowns(self, work, failed: str):
+        """``work`` in one write transaction (with the gallery's write lock) that changes no person or sample."""
+        raise NotImplementedError
+
+    @property
+    def unknowns(self):
+        """The unknown faces kept in this gallery (:class:`realtime.gallery.unknowns.UnknownTables`)."""
+        from realtime.gallery.unknowns import UnknownTables
+        return UnknownTables(self)
+
     # -- shared --------------------------------------------------------------------------------
     def close(self) -> None:
         """Stop the watcher and the writer; a background write still waiting on the store after
@@ -218,12 +238,17 @@ class GalleryStore:
         matched while the store answers (every wait is bounded), and the loop reads the outcome
         from the future: the person's sample count, or the UserError saying nothing was saved
         (also logged here, so a failure the loop no longer looks at is still said)."""
+        return self.in_background(f"enrollment of {name}", self.add_samples, name, embeddings)
+
+    def in_background(self, what: str, work, *args) -> concurrent.futures.Future:
+        """``work(*args)`` on the store's writer thread (one write at a time, in order), its
+        failure logged as ``what`` not saved; closing the store waits for it as for an enrollment."""
         with self._lock:
             if self._writer is None:
                 self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gallery-write")
-            future = self._writer.submit(self.add_samples, name, embeddings)
+            future = self._writer.submit(work, *args)
             self._pending.add(future)
-        future.add_done_callback(lambda done: self._written(name, done))
+        future.add_done_callback(lambda done: self._written(what, done))
         return future
 
     def _settle(self, timeout: float) -> bool:
@@ -231,14 +256,14 @@ class GalleryStore:
         with self._settled:
             return self._settled.wait_for(lambda: not self._pending, timeout)
 
-    def _written(self, name: str, future: concurrent.futures.Future) -> None:
+    def _written(self, what: str, future: concurrent.futures.Future) -> None:
         error = None if future.cancelled() else future.exception()
         if future.cancelled():
-            log.error("enrollment of %s not saved: the program ended before it was written", name)
+            log.error("%s not saved: the program ended before it was written", what)
         elif isinstance(error, (UserError, ValueError)):
-            log.error("enrollment of %s not saved: %s", name, error)
+            log.error("%s not saved: %s", what, error)
         elif error is not None:
-            log.error("enrollment of %s not saved: unexpected error", name, exc_info=error)
+            log.error("%s not saved: unexpected error", what, exc_info=error)
         with self._settled:
             self._pending.discard(future)
             self._settled.notify_all()
@@ -307,6 +332,8 @@ class GalleryStore:
         with self._lock:
             if writes != self._writes:
                 return False
+            if self._index is not None and _same_samples(index, self._index):
+                index = self._index   # another table changed (unknown faces): the loop's names stay as they are
             self._index, self._token, self._fresh = index, token, True
         return True
 
@@ -370,7 +397,8 @@ class GalleryStore:
                 writes = self._writes
                 now = other._version()
                 if now != token:
-                    if self._rebuild(other, now, writes):
+                    before = self._index
+                    if self._rebuild(other, now, writes) and self._index is not before:
                         log.info("gallery %s changed: %d samples of %d people", self.location,
                                  len(self._index), len(self._index.names))
                     token = now
