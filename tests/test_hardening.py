@@ -35,6 +35,7 @@ import pytest
 
 from benchmarks.inputs import read_frames
 from commands import child_env, cli, error_line, one_line_error, run_main
+from gallery_live import LoopingCapture, small_clip
 from hostile_inputs import png
 from realtime.gallery import SQLiteStore
 from realtime.outputs import same_file
@@ -58,26 +59,6 @@ def one_error(code, err):
     line = error_line(code, err)
     assert ":" in line[len("error:"):], line
     return line
-
-
-def small_clip(path, n=200, size=(320, 240), fourcc="mp4v"):
-    """The real clip's frames, letterboxed into ``size``: faces stay ~100 px, frames stay cheap."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 25.0, size)
-    assert writer.isOpened()
-    cap = cv2.VideoCapture(str(DATA / "videos" / CLIP))
-    w, h = size
-    for _ in range(n):
-        ok, frame = cap.read()
-        if not ok:
-            break
-        side = min(w, h)
-        face = cv2.resize(frame, (side, side), interpolation=cv2.INTER_AREA)
-        canvas = np.zeros((h, w, 3), np.uint8)
-        canvas[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side] = face
-        writer.write(canvas)
-    cap.release()
-    writer.release()
-    return path
 
 
 def gallery_state(path):
@@ -462,30 +443,6 @@ def test_sigkill_during_cli_enrollment_of_many_photos(tmp_path):
 
 
 # == a long run ================================================================================================
-class LoopingCapture:
-    """A video file that starts over at its end ``loops`` times (reopened each time, like a user would)."""
-
-    def __init__(self, path, loops):
-        self.path, self.loops = str(path), loops
-        self.cap = cv2.VideoCapture(self.path)
-
-    def isOpened(self):
-        return self.cap.isOpened()
-
-    def read(self):
-        ok, frame = self.cap.read()
-        if not ok and self.loops > 0:
-            self.loops -= 1
-            self.cap.release()
-            self.cap = cv2.VideoCapture(self.path)
-            ok, frame = self.cap.read()
-        return ok, frame
-
-    def get(self, prop):
-        return self.cap.get(prop)
-
-    def release(self):
-        self.cap.release()
 
 
 @needs_data
