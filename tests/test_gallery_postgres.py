@@ -1,9 +1,9 @@
 """realtime.gallery.postgres: the gallery in a real PostgreSQL server: same rules as the SQLite file, many
-processes at once, bounded waits; and `gallery copy` (realtime.gallery.copy) between SQLite and PostgreSQL.
+processes at once, bounded waits.
 
 The server is the one `.ci/run` started (``REALTIME_TEST_PG``, ``REALTIME_TEST_PGDATA``,
 ``REALTIME_TEST_PGUSER``), or else a private one started here with ``initdb``/``pg_ctl``
-(tests/pgserver.py). Without PostgreSQL the tests skip, saying why; in CI (``CI`` set, or a
+(the ``server`` fixture in tests/conftest.py, tests/pgserver.py). Without PostgreSQL the tests skip, saying why; in CI (``CI`` set, or a
 server announced by ``REALTIME_TEST_PG``) they fail instead, so a CI run cannot pass by skipping them.
 """
 from __future__ import annotations
@@ -22,7 +22,6 @@ from gallery_live import (ROOT, MODEL, Live, child_env, long_clip, nearest_is, n
                           seconds_to_stop)
 from realtime.errors import UserError
 from realtime.gallery import PostgresStore, open_gallery
-from realtime.gallery.copy import copy_gallery
 
 
 # == the same rules as the SQLite gallery =====================================================================
@@ -179,28 +178,6 @@ def test_concurrent_enrolls_from_many_processes_lose_nothing(db):
     assert sorted(k for k in people if k.startswith("own")) == sorted(f"own-{m}-{i}" for m in range(4)
                                                                       for i in range(15))
     assert sum(people.values()) == 4 * 15 * 3
-
-
-def test_gallery_copy_sqlite_to_postgresql_and_back(db, tmp_path, capsys):
-    from realtime.__main__ import main
-    rng = np.random.default_rng(3)
-    laptop = tmp_path / "laptop.db"
-    with open_gallery(laptop, "m") as g:
-        g.add_samples("ann", rng.normal(size=(3, 8)), sources=["a" * 64, None, "b" * 64])
-        g.add_samples("Lee, Bo", rng.normal(size=(2, 8)))
-        before = sorted(g.dump(), key=repr)
-        assert [row[4] for row in before].count(None) == 3            # each sample's photo, where known
-    assert main(["gallery", "copy", str(laptop), db]) == 0
-    assert "copied 2 people, 5 samples" in capsys.readouterr().out
-    back = tmp_path / "back.db"
-    assert copy_gallery(db, f"sqlite://{back}") == (2, 5)
-    with open_gallery(back, None, create=False) as g:
-        assert sorted(g.dump(), key=repr) == before                # every byte, model id, time and photo
-    code = main(["gallery", "copy", str(laptop), db])              # never merges into a gallery in use
-    err = capsys.readouterr().err
-    assert code != 0 and "already holds 2 people" in err and "Traceback" not in err
-    with open_gallery(db, "m") as g:
-        assert g.people() == [("Lee, Bo", 2), ("ann", 3)]
 
 
 # == live processes on one gallery ============================================================================
