@@ -2,9 +2,10 @@
 processes at once, bounded waits.
 
 The server is the one `.ci/run` started (``REALTIME_TEST_PG``, ``REALTIME_TEST_PGDATA``,
-``REALTIME_TEST_PGUSER``), or else a private one started here with ``initdb``/``pg_ctl``
-(the ``server`` fixture in tests/conftest.py, tests/pgserver.py). Without PostgreSQL the tests skip, saying why; in CI (``CI`` set, or a
-server announced by ``REALTIME_TEST_PG``) they fail instead, so a CI run cannot pass by skipping them.
+``REALTIME_TEST_PGUSER``), or else a private one started here with ``initdb``/``pg_ctl`` (the
+``server`` fixture in tests/conftest.py, tests/pgserver.py). Without PostgreSQL the tests skip, saying
+why; in CI (``CI`` set, or a server announced by ``REALTIME_TEST_PG``) they fail instead, so a CI run
+cannot pass by skipping them.
 """
 from __future__ import annotations
 
