@@ -1,4 +1,4 @@
-"""Alignment (realtime.align), the detector interface (realtime.detection) and the preprocessing check."""
+"""realtime.align: five landmarks in a box, the similarity warp onto the template, and the YuNet file."""
 import dataclasses
 import os
 from pathlib import Path
@@ -7,20 +7,15 @@ import numpy as np
 import pytest
 
 from realtime.align import Aligner, similarity, template_points, warp_crop
-from realtime.config import AlignmentConfig, apply_overrides, load_config
+from realtime.config import AlignmentConfig
 from realtime.errors import UserError
-from realtime.crops import FaceCropper, check_preprocessing, face_crops, preprocessing_record
+from realtime.crops import face_crops
 from realtime.images import read_image
 from training.data import photo_face_box
 
 DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA not set: the real-photo tests need the datasets")
 YUNET = AlignmentConfig(method="yunet")
-
-
-def haar_photos(second_look: str = "yunet") -> FaceCropper:
-    """The photo path as the shipped config builds it (60 px crops)."""
-    return FaceCropper(dataclasses.replace(load_config().detection, second_look=second_look), YUNET, 60)
 
 
 def test_similarity_recovers_a_rotation_scale_and_shift():
@@ -51,7 +46,7 @@ def test_warp_crop_shrinking_a_large_face_averages_instead_of_aliasing():
 
 
 @needs_data
-def test_aligned_crops_put_the_eyes_on_the_template():
+def test_aligned_crops_put_the_eyes_on_the_template(haar_photos):
     aligner = Aligner(YUNET, 60)
     image = read_image(DATA / "celebrity5" / "train" / "madonna" / "1.jpg")
     box, status, _ = photo_face_box(image, haar_photos())
@@ -70,7 +65,7 @@ def test_aligned_crops_put_the_eyes_on_the_template():
 
 
 @needs_data
-def test_a_box_without_a_face_is_dropped():
+def test_a_box_without_a_face_is_dropped(haar_photos):
     aligner = Aligner(YUNET, 60)
     image = read_image(DATA / "celebrity5" / "train" / "madonna" / "1.jpg")
     box, _, _ = photo_face_box(image, haar_photos())
@@ -85,93 +80,6 @@ def test_a_changed_yunet_file_is_refused(tmp_path):
     fake.write_bytes(b"not the model")
     with pytest.raises(UserError, match="SHA-256"):
         Aligner(dataclasses.replace(YUNET, model=str(fake)), 60)
-
-
-def test_a_config_that_crops_differently_from_the_encoders_training_is_refused():
-    config = apply_overrides(load_config(), {"alignment.method": "yunet"})
-    info = {"preprocessing": preprocessing_record(config)}
-    check_preprocessing(info, config)                              # the same: fine
-    with pytest.raises(UserError, match="alignment method"):
-        check_preprocessing(info, apply_overrides(config, {"alignment.method": "none"}))
-    with pytest.raises(UserError, match="alignment box_margin"):
-        check_preprocessing(info, apply_overrides(config, {"alignment.box_margin": 0.5}))
-    with pytest.raises(UserError, match="detection.cascade"):
-        check_preprocessing(info, apply_overrides(config, {"detection.cascade": "haarcascade_frontalface_alt2.xml"}))
-    # An encoder.json from before alignment existed means plain box crops.
-    check_preprocessing({"preprocessing": {"detector": "haar"}}, apply_overrides(config, {"alignment.method": "none"}))
-    with pytest.raises(UserError, match="alignment method"):
-        check_preprocessing({"preprocessing": {"detector": "haar"}}, config)
-
-
-@needs_data
-def test_haar_detector_interface_detects_and_follows_a_face():
-    import cv2
-    from realtime.detection import HaarDetector
-    capture = cv2.VideoCapture(str(DATA / "videos" / "sadtalker_WDA_KatieHill_000.mp4"))
-    frames = [capture.read()[1] for _ in range(3)]
-    capture.release()
-    detector = HaarDetector(load_config().detection)
-    boxes = detector.detect(frames[0], 0.5)
-    assert boxes and boxes[0][2] > 80
-    near = detector.detect_near(frames[2], boxes[0])
-    assert near is not None
-    from realtime.boxes import iou
-    assert iou(near, boxes[0]) > 0.5
-    assert detector.detect_near(np.zeros_like(frames[0]), boxes[0]) is None
-
-
-@needs_data
-def test_a_box_whose_face_lies_outside_it_is_not_named_after_that_face():
-    """jerry_seinfeld/13.jpg: Haar boxes his tuxedo as well as his face. YuNet, looking past the
-    tuxedo box's edge, finds the face above it; that face belongs to the other box."""
-    image = read_image(DATA / "celebrity5" / "train" / "jerry_seinfeld" / "13.jpg")
-    cropper = haar_photos()
-    haar = cropper.detector.detect(image)
-    assert len(haar) == 2
-    boxes = cropper.detect(image)
-    assert len(boxes) == 1 and boxes[0] == haar[1]           # the face's own box, not the tuxedo's
-    assert cropper.crops(image, haar)[1] == [1]
-
-
-@needs_data
-def test_two_boxes_of_one_face_are_one_face():
-    image = read_image(DATA / "celebrity5" / "train" / "madonna" / "4.jpg")
-    cropper = haar_photos()
-    haar = cropper.detector.detect(image)
-    assert len(haar) == 2
-    assert cropper.detect(image) == [haar[0]]               # the larger box keeps the face
-    crops, kept = cropper.crops(image, haar)
-    assert kept == [0] and len(crops) == 1
-
-
-@needs_data
-def test_the_second_look_finds_a_face_haar_misses():
-    """A face Haar cannot see (turned a quarter): the second look (YuNet over the whole photo) finds it."""
-    import cv2
-    upright = read_image(DATA / "celebrity5" / "val" / "madonna" / "1.jpg")
-    image = cv2.copyMakeBorder(cv2.rotate(upright, cv2.ROTATE_90_CLOCKWISE), 40, 40, 40, 40, cv2.BORDER_REPLICATE)
-    image = cv2.warpAffine(image, cv2.getRotationMatrix2D((image.shape[1] / 2, image.shape[0] / 2), 50, 1.0),
-                           image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
-    assert haar_photos(second_look="none").detect(image) == []
-    (box,) = haar_photos().detect(image)
-    crops, kept = haar_photos().crops(image, [box])
-    assert kept == [0] and crops.shape == (1, 60, 60, 3)
-
-
-@needs_data
-def test_yunet_detector_interface_detects_and_follows_a_face():
-    import cv2
-    from realtime.detection import make_detector
-    capture = cv2.VideoCapture(str(DATA / "videos" / "sadtalker_WDA_KatieHill_000.mp4"))
-    frames = [capture.read()[1] for _ in range(3)]
-    capture.release()
-    detector = make_detector("yunet", load_config().detection, YUNET)
-    boxes = detector.detect(frames[0], 0.5)
-    assert len(boxes) == 1 and boxes[0][2] > 80
-    near = detector.detect_near(frames[2], boxes[0])
-    from realtime.boxes import iou
-    assert near is not None and iou(near, boxes[0]) > 0.7
-    assert detector.detect_near(np.zeros_like(frames[0]), boxes[0]) is None
 
 
 def test_an_alignment_model_that_is_a_fifo_or_a_device_is_refused_without_reading(tmp_path):

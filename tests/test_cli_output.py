@@ -152,14 +152,6 @@ def test_help_shows_real_default_paths_and_every_flag_has_help():
         assert arguments and all(re.match(r"  \S.*?\S {2,}\S", l) for l in arguments), (command, proc.stdout)
 
 
-def test_training_flags_all_have_help():
-    import training.train as train   # its module imports no TensorFlow
-    source = Path(train.__file__).read_text()
-    start = source.index("def parse_args")
-    calls = source[start:source.index("return p.parse_args", start)].split("p.add_argument(")[1:]
-    assert len(calls) >= 10 and all("help=" in call for call in calls), [c.split(",")[0] for c in calls if "help=" not in c]
-
-
 @needs_data
 @needs_model
 def test_third_party_noise_only_with_verbose(gallery):

@@ -15,23 +15,60 @@ import pytest
 
 from realtime.config import load_config
 
+from commands import error_line, run_main
 from gallery_live import DATA, MODEL, ROOT, CLIP, Live, child_env, long_clip, nearest_is, needs_data, needs_model
-from realtime.__main__ import main
 from realtime.errors import UserError
 from realtime.gallery import SQLiteStore, open_gallery
 
 
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+def test_gallery_round_trip_mode_and_unicode_names(tmp_path):
+    path = tmp_path / "sub" / "g.db"
+    rng = np.random.default_rng(1)
+    with SQLiteStore(path, "model-a") as g:
+        assert len(g.index()) == 0
+        assert g.add_samples("../etc/passwd", rng.normal(size=(2, 8))) == 2
+        assert g.add_samples("Zo\u00eb \u674e", rng.normal(size=(3, 8))) == 3
+        assert g.add_samples("Zo\u00eb \u674e", rng.normal(size=(1, 8))) == 4
+        index = g.index()
+        assert len(index) == 6 and set(index.names) == {"../etc/passwd", "Zo\u00eb \u674e"}
+        assert g.index() is index            # cached until the gallery changes
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert sorted(os.listdir(tmp_path / "sub")) == ["g.db"]   # the name made no file
+    with SQLiteStore(path, "model-a") as g:
+        assert g.people() == [("../etc/passwd", 2), ("Zo\u00eb \u674e", 4)]
+        assert g.remove("../etc/passwd") == 2
+        with pytest.raises(UserError):
+            g.remove("nobody")
+        assert g.people() == [("Zo\u00eb \u674e", 4)]
 
 
-def one_line(code, err):
-    assert code != 0, err
-    lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
+def test_gallery_of_another_encoder_is_refused(tmp_path):
+    path = tmp_path / "g.db"
+    with SQLiteStore(path, "model-a") as g:
+        g.add_samples("ann", np.ones((1, 4)))
+    with pytest.raises(UserError, match="re-enroll"):
+        SQLiteStore(path, "model-b")
+    with SQLiteStore(path, None) as g:      # list/remove still work
+        assert g.people() == [("ann", 1)]
+
+
+def test_failed_enrollment_leaves_earlier_state(tmp_path):
+    with SQLiteStore(tmp_path / "g.db", "m") as g:
+        g.add_samples("ann", np.ones((2, 4)))
+        bad = np.ones((2, 4), np.float32)
+        with pytest.raises(ValueError):
+            g.add_samples("bob", bad[:0])
+        with pytest.raises(UserError):
+            g.add_samples("", bad)
+        assert g.people() == [("ann", 2)]
+
+
+def test_gallery_index_sees_other_connections(tmp_path):
+    path = tmp_path / "g.db"
+    with SQLiteStore(path, "m") as a, SQLiteStore(path, "m") as b:
+        assert len(a.index()) == 0
+        b.add_samples("bob", np.ones((1, 4)))
+        assert a.index().names == ("bob",)
 
 
 # == item 7: damaged samples ===================================================================================
@@ -78,7 +115,7 @@ def test_write_commands_on_a_locked_gallery_say_it_is_busy(tmp_path, capsys):
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        line = one_line(*run_cli(capsys, "remove", "ann", "--gallery", path)[::2])
+        line = error_line(*run_main(capsys, "remove", "ann", "--gallery", path)[::2])
         assert "is busy (locked by another process)" in line and "not a gallery" not in line, line
         with pytest.raises(UserError, match="is busy \\(locked by another process\\)"):
             with SQLiteStore(path, "m", busy_timeout=0.2) as g:
@@ -164,11 +201,11 @@ def test_symlinks_are_followed_only_to_an_existing_gallery(tmp_path):
 
 def test_list_and_identify_do_not_create_a_missing_gallery(tmp_path, capsys):
     missing = tmp_path / "sub" / "typo.db"
-    line = one_line(*run_cli(capsys, "list", "--gallery", missing)[::2])
+    line = error_line(*run_main(capsys, "list", "--gallery", missing)[::2])
     assert "does not exist" in line and "enroll" in line
     if DATA is not None and (MODEL / "encoder.tflite").is_file():
         photo = sorted((DATA / "celebrity5" / "val" / "madonna").glob("*.jpg"))[0]
-        line = one_line(*run_cli(capsys, "identify", photo, "--model", MODEL, "--gallery", missing)[::2])
+        line = error_line(*run_main(capsys, "identify", photo, "--model", MODEL, "--gallery", missing)[::2])
         assert "does not exist" in line
     assert not missing.exists() and not missing.parent.exists()
 
@@ -315,7 +352,7 @@ def test_a_first_enrollment_on_a_full_disk_leaves_no_empty_gallery(full_disk, ca
         with pytest.raises(UserError, match="cannot be written .*full.*nothing of 'ann' was saved"):
             g.add_samples("ann", np.ones((50, 128)))
     assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
-    line = one_line(*run_cli(capsys, "list", "--gallery", path)[::2])
+    line = error_line(*run_main(capsys, "list", "--gallery", path)[::2])
     assert "does not exist" in line
     (full_disk / "filler").unlink()
     with SQLiteStore(path, "m") as g:                                   # room again: it works
@@ -325,7 +362,7 @@ def test_a_first_enrollment_on_a_full_disk_leaves_no_empty_gallery(full_disk, ca
 @pytest.mark.parametrize("device", ["/dev/null", "/dev/zero"])
 def test_a_gallery_that_is_a_device_is_refused_and_nothing_is_put_beside_it(capsys, device):
     before = set(os.listdir("/dev"))
-    line = one_line(*run_cli(capsys, "list", "--gallery", device)[::2])
+    line = error_line(*run_main(capsys, "list", "--gallery", device)[::2])
     assert f"gallery {device} is a character device, not a gallery file" in line
     with pytest.raises(UserError, match="character device"):
         SQLiteStore(device, "m")

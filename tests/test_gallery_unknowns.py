@@ -14,7 +14,6 @@ import pytest
 from realtime.errors import UserError
 from realtime.gallery import open_gallery
 from realtime.unknowns.quality import Caps, View
-from test_gallery_pg import db, server  # noqa: F401  (the PostgreSQL fixtures)
 
 DIM = 8
 CAPS = Caps(per_track=5, per_group=20, per_day=500, total=2000)

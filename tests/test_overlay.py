@@ -1,7 +1,8 @@
 """realtime.overlay: what is drawn on a frame."""
 import numpy as np
 
-from realtime.overlay import AMBER, GREEN, RED, FaceLabel, draw, draw_faces
+from realtime import text
+from realtime.overlay import AMBER, GREEN, RED, FaceLabel, draw, draw_faces, draw_hud
 
 
 def label_strip(faces) -> np.ndarray:
@@ -10,6 +11,12 @@ def label_strip(faces) -> np.ndarray:
     draw_faces(frame, faces)
     x, y, w, _ = faces[0].box
     return frame[y - 24:y, x:x + 140]
+
+
+def ink(mask: np.ndarray) -> np.ndarray:
+    """The mask cropped to its drawn pixels."""
+    rows, cols = np.nonzero(mask)
+    return mask[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
 
 
 def bright(strip: np.ndarray) -> np.ndarray:
@@ -42,6 +49,40 @@ def test_a_deciding_face_shows_the_name_it_is_deciding_on_with_a_question_mark()
     assert not np.array_equal(deciding, label_strip([FaceLabel((20, 60, 60, 60), None, 0.5)]))   # not "Unknown"
     named = label_strip([FaceLabel((20, 60, 60, 60), "Ann", 0.5)])
     assert bright(deciding).sum() > bright(named).sum()          # "Ann?" has one glyph more than "Ann"
+
+
+def test_faces_are_drawn_green_known_red_unknown_with_the_label_above():
+    frame = np.zeros((240, 320, 3), np.uint8)
+    draw_faces(frame, [FaceLabel((20, 80, 60, 60), "Zoë", 0.3), FaceLabel((170, 80, 60, 60), None, 1.2)])
+    assert tuple(frame[110, 20]) == (0, 200, 0) and tuple(frame[110, 170]) == (0, 0, 230)
+    assert (frame[60:80, 20:80] == (0, 200, 0)).all(axis=2).sum() > 50       # the label's green band above
+
+
+def help_height(width, height):
+    frame = np.zeros((height, width, 3), np.uint8)
+    draw_hud(frame, fps=None, threshold=None)
+    rows = np.nonzero(frame[height // 2:].max(axis=(1, 2)) > 200)[0]
+    return rows.max() - rows.min() + 1
+
+
+def test_overlay_text_scales_with_the_frame():
+    small, large = help_height(640, 480), help_height(1920, 1080)
+    assert small >= 10                      # readable at 480p (the old help line was about 7 px)
+    assert large >= 2 * small               # and grows with the frame
+    assert help_height(320, 240) >= 7       # a small frame shrinks it to fit, not off the edge
+
+
+def test_paused_is_drawn():
+    plain, paused = np.zeros((480, 640, 3), np.uint8), np.zeros((480, 640, 3), np.uint8)
+    draw_hud(plain, fps=None, threshold=0.7, paused=False)
+    draw_hud(paused, fps=None, threshold=0.7, paused=True)
+    yellow = np.all(np.abs(paused.astype(int) - (0, 220, 255)) < 40, axis=2)
+    assert yellow[240:].sum() > 200 and not np.array_equal(plain, paused)     # above the key help, clear of faces
+    # ... and it is the word PAUSED: a glyph is blended into the banner colour, so a pixel within 40 of
+    # yellow is one the glyph covers above 215/255, at the size the banner is drawn
+    word = ink(yellow)
+    assert any(np.array_equal(ink(text.render("PAUSED", px)[0] > 215), word) for px in range(8, 80))
+    assert not any(np.array_equal(ink(text.render("PAUSE", px)[0] > 215), word) for px in range(8, 80))
 
 
 def yellow(frame):

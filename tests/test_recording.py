@@ -1,6 +1,8 @@
-"""--record on a disk that fills up, under a file-size limit, and with frames no encoder takes:
-one error line, exit status 2, and the previous good recording kept (issue 26 item 1)."""
+"""realtime.recording (--record): the codec, the HUD left out unless --record-hud; on a disk that fills
+up, under a file-size limit, and with frames no encoder takes: one error line, exit status 2, and the
+previous good recording kept (issue 26 item 1)."""
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -18,6 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
 DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 CLIP = "sadtalker_WDA_KatieHill_000.mp4"
+needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
+needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(), reason=f"no trained encoder in {MODEL}")
 
 
 def noise(n, size=(320, 240), seed=0):
@@ -183,7 +187,58 @@ def test_without_pyav_the_log_says_the_recording_needs_a_player_such_as_vlc(tmp_
         for frame in noise(5):
             recording.write(frame)
         recording.release()
-    assert frame_count(out) == 5
+    assert frame_count(out) == 5 and recording.codec in ("mp4v", "avc1")      # OpenCV's writer, not PyAV's
     if recording.codec == "mp4v":                          # (an OpenCV built with an H.264 encoder: avc1)
         assert "browsers do not play (VLC and most players do): `pip install av` records H.264" in caplog.text
         assert mp4_boxes(out)[1] == "mp4v"
+
+
+def recorded_frames(path):
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            return frames, cap
+        frames.append(frame)
+
+
+def test_recording_codec_is_h264_where_possible_else_mp4v_said_in_the_log(tmp_path, caplog):
+    from realtime.recording import open_recorder
+    out = tmp_path / "out.mp4"
+    with caplog.at_level(logging.INFO, logger="realtime.recording"):
+        recording = open_recorder(out, 25.0, (160, 120))
+        for i in range(10):
+            recording.write(np.full((120, 160, 3), 20 * i, np.uint8))
+        assert not out.exists()                  # written under a temporary name until complete
+        recording.release()
+    frames, cap = recorded_frames(out)
+    fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode("ascii", "replace")
+    expected = {"h264": ("avc1", "h264"), "avc1": ("avc1", "h264"), "mp4v": ("mp4v", "fmp4")}[recording.codec]
+    assert len(frames) == 10 and fourcc.lower() in expected
+    if recording.codec == "mp4v":
+        assert "recording as MPEG-4 Part 2 (mp4v), which browsers do not play" in caplog.text
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]      # no temp file left
+
+
+@needs_data
+@needs_model
+def test_recording_leaves_out_the_hud_unless_record_hud(tmp_path):
+    """The same 12 frames recorded twice: without --record-hud the help line's corner is the video's
+    own pixels (up to compression), with it the help line is there."""
+    source = DATA / "videos" / CLIP
+    outs = {}
+    for flag in ([], ["--record-hud"]):
+        out = tmp_path / f"out{len(outs)}.mp4"
+        proc = subprocess.run([sys.executable, "-m", "realtime", "--source", source, "--headless", "--max-frames",
+                               "12", "--record", out, "--model", MODEL, "--gallery", tmp_path / "g.db", *flag],
+                              cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        outs[bool(flag)] = recorded_frames(out)[0]
+    original = recorded_frames(source)[0][:12]
+    assert len(outs[False]) == len(outs[True]) == 12
+    corner = (slice(480, 512), slice(0, 300))                    # where the key help is drawn
+    plain = np.abs(outs[False][6][corner].astype(int) - original[6][corner]).mean()
+    hud = np.abs(outs[True][6][corner].astype(int) - original[6][corner]).mean()
+    assert plain < 8 and hud > 4 * plain + 10, (plain, hud)

@@ -16,7 +16,6 @@ from realtime.capture import VideoSource
 from realtime.config import apply_overrides, load_config
 from realtime.gallery import open_gallery
 from realtime.recognizer import Recognizer
-from test_gallery_pg import db, server  # noqa: F401  (the PostgreSQL fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
@@ -288,7 +287,7 @@ def test_an_hour_of_one_stranger_stays_within_the_caps(recognizer, tmp_path):
     each loop (a new track each time, as when someone turns away). One group, within its caps; the
     gallery file grows by less than 1 MB."""
     import cv2
-    from test_reliability_runtime import LoopingCapture, small_clip
+    from gallery_live import LoopingCapture, small_clip
     clip = small_clip(tmp_path / "clip.mp4", n=200)
     writer_path = tmp_path / "gap.mp4"                  # the clip, then 10 empty frames: the track ends each loop
     cap, writer = cv2.VideoCapture(str(clip)), cv2.VideoWriter(str(writer_path), cv2.VideoWriter_fourcc(*"mp4v"),

@@ -20,14 +20,18 @@ import cv2
 import numpy as np
 import pytest
 
+from benchmarks.inputs import read_frames
+from commands import child_env, cli
+
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
 DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 CLIP = "sadtalker_WDA_KatieHill_000.mp4"    # 200 frames, 512x512, 25 fps, one face
 NAMES = ["Katie Hill", "O'Brien", "Zoë"]
 
-pytestmark = [pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)"),
-              pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(), reason=f"no trained encoder in {MODEL}")]
+needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
+needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(), reason=f"no trained encoder in {MODEL}")
+pytestmark = [needs_data, needs_model]
 
 
 class LiveApp:
@@ -159,6 +163,93 @@ def test_names_typed_fast_arrive_exactly_in_an_application_window(tmp_path, xvfb
                             env=dict(app.env, DISPLAY=""), capture_output=True, text=True, timeout=60)
     header, *rows = listed.stdout.splitlines()
     assert header == "name,samples" and sorted(rows) == sorted(f"{name},5" for name in NAMES), listed      # exactly as typed
+
+
+@needs_data
+@needs_model
+def test_real_window_under_xvfb_quits_on_q(tmp_path, xvfb_display):
+    display = xvfb_display
+    env = dict(os.environ, PYTHONPATH=str(ROOT), DISPLAY=display)
+    shot = tmp_path / "window.png"
+    app = subprocess.Popen([sys.executable, "-m", "realtime", "--source", str(DATA / "videos" / CLIP),
+                            "--model", str(MODEL), "--gallery", str(tmp_path / "g.db"), "--snapshot", str(shot)],
+                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    window = ""
+    deadline = time.time() + 40
+    while not window and time.time() < deadline and app.poll() is None:
+        time.sleep(0.5)
+        window = subprocess.run(["xdotool", "search", "--name", "realtime faces"], env=env,
+                                capture_output=True, text=True).stdout.split()
+        window = window[0] if window else ""
+    assert window, "the window never appeared: " + (app.stderr.read() if app.poll() is not None else "")
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(app.stderr), daemon=True)
+    reader.start()
+
+    def wait_for(text, seconds):
+        deadline = time.time() + seconds
+        while time.time() < deadline and app.poll() is None:
+            if any(text in l for l in lines):
+                return True
+            time.sleep(0.1)
+        return any(text in l for l in lines)
+
+    def keys(*names):
+        subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, timeout=10)
+        subprocess.run(["xdotool", "key", "--delay", "80", *names], env=env, timeout=10)
+
+    # A just-mapped window can miss keys on a loaded machine: "+" (which logs the new threshold)
+    # proves the window has the keyboard before the enrollment is typed.
+    for _ in range(10):
+        keys("plus")
+        if wait_for("realtime.app: threshold", 1.0):
+            break
+    # Typed into the window itself: e, a name, Enter; then q once the samples are taken.
+    keys("e", "b", "o", "Return")
+    wait_for("enrolled bo", 5.0)
+    subprocess.run(["xdotool", "key", "q"], env=env, timeout=10)
+    app.wait(timeout=30)
+    reader.join(timeout=10)
+    err = "".join(lines)
+    assert app.returncode == 0, err
+    assert "enrolled bo: 5 samples" in err
+    assert cli("list", "--gallery", tmp_path / "g.db").stdout.strip() == "name,samples\nbo,5"
+    frames = [int(l.split()[2]) for l in err.splitlines() if l.startswith("INFO realtime.app:") and "frames" in l]
+    assert frames and 0 < frames[-1] < 200, err      # q ended it, not the end of the clip
+    image = cv2.imread(str(shot))
+    assert image is not None and image.shape == (512, 512, 3)
+    keep = os.environ.get("REALTIME_SCREENSHOT")
+    if keep:
+        shutil.copy(shot, keep)
+
+
+@needs_data
+@needs_model
+def test_ctrl_c_with_a_window_closes_it_finishes_the_recording_and_exits_0(tmp_path, xvfb_display):
+    display = xvfb_display
+    env = dict(child_env(), DISPLAY=display)
+    out, events = tmp_path / "out.mp4", tmp_path / "ev.jsonl"
+    app = subprocess.Popen([sys.executable, "-m", "realtime", "--source", str(DATA / "videos" / CLIP),
+                            "--record", str(out), "--events", str(events), "--model", str(MODEL),
+                            "--gallery", str(tmp_path / "g.db")],
+                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def windows():
+        return subprocess.run(["xdotool", "search", "--name", "realtime faces"], env=env,
+                              capture_output=True, text=True).stdout.split()
+
+    deadline = time.time() + 40
+    while not windows() and time.time() < deadline and app.poll() is None:
+        time.sleep(0.3)
+    assert windows(), "the window never appeared"
+    time.sleep(1.0)
+    app.send_signal(signal.SIGINT)
+    _, err = app.communicate(timeout=30)
+    assert app.returncode == 0 and "Traceback" not in err, err
+    assert not windows()
+    summary = json.loads(events.read_text(encoding="utf-8").splitlines()[-1])["summary"]
+    assert summary["interrupted"] and 0 < summary["frames"] < 200      # Ctrl-C ended it, not the clip
+    assert len(read_frames(out, 10**6)) == summary["frames"]
 
 
 def short_clip(path, frames=20):

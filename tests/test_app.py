@@ -1,7 +1,9 @@
-"""The loop driven in-process, as the benchmark does: construct, feed frames, read results."""
+"""realtime.app: the loop driven in-process, as the benchmark does: construct, feed frames, read results."""
+import logging
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -16,17 +18,10 @@ MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
 DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 CLIP = "video-retalking_face_1.mp4"
 
-pytestmark = [
-    pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)"),
-    pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(),
-                       reason=f"no trained encoder in {MODEL} (run `python -m training` first)"),
-]
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    from realtime.encoder import Encoder
-    return Encoder(MODEL)
+needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
+needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(),
+                                 reason=f"no trained encoder in {MODEL} (run `python -m training` first)")
+pytestmark = [needs_data, needs_model]
 
 
 def frames(n):
@@ -34,17 +29,6 @@ def frames(n):
     out = [source.read() for _ in range(n)]
     source.close()
     return [f for f in out if f is not None]
-
-
-def test_encoder_batch_equals_one_by_one_and_is_deterministic(encoder):
-    crops = np.random.default_rng(0).integers(0, 256, (5, encoder.input_size, encoder.input_size, 3), dtype=np.uint8)
-    batch = encoder.encode(crops)
-    assert batch.shape == (5, encoder.embedding_size) and batch.dtype == np.float32
-    one_by_one = np.concatenate([encoder.encode(crops[i:i + 1]) for i in range(len(crops))])
-    np.testing.assert_allclose(one_by_one, batch, atol=1e-4)
-    np.testing.assert_allclose(encoder.encode(crops[:2]), batch[:2], atol=1e-4)
-    assert encoder.encode(crops[:0]).shape == (0, encoder.embedding_size)
-    assert len(encoder.model_id) == 64
 
 
 @pytest.mark.parametrize("switches", [
@@ -137,3 +121,37 @@ def test_a_named_face_is_not_encoded_again_on_every_frame(tmp_path, encoder):
     named = sum(bool(r.faces) and r.faces[0].name == "AnnA" for r in results)
     assert named >= 25
     assert app.encodings < 0.6 * sum(len(r.faces) for r in results), app.encodings
+
+
+@needs_model
+def test_disk_full_during_key_enrollment_keeps_the_gallery_and_the_loop(tmp_path, encoder, caplog):
+    """The same in the live loop (simulated with PRAGMA max_page_count, which any user can do): the
+    failed enrollment is reported, the gallery is as before, and recognition goes on."""
+    from realtime.app import App
+    from realtime.config import apply_overrides, load_config
+    from realtime.enrolment import KeyEnrolment
+    from realtime.recognizer import Recognizer
+    config = apply_overrides(load_config(), {"enrolment.samples": 2, "enrolment.seconds": 0.0,
+                                             "detection.worker": "never"})
+    with SQLiteStore(tmp_path / "g.db", encoder.model_id) as gallery:
+        gallery.add_samples("ann", np.ones((1, encoder.embedding_size), np.float32))
+        (pages,) = gallery._db.execute("PRAGMA page_count").fetchone()
+        gallery._db.execute(f"PRAGMA max_page_count = {pages}")
+        app = App(Recognizer(MODEL, config), gallery)
+        frame = cv2.imread(str(sorted((DATA / "celebrity5/train/madonna").glob("*.jpg"))[0])) if DATA else None
+        if frame is None:
+            frame = np.zeros((240, 320, 3), np.uint8)
+        # bypass the detector: two fake samples make the enrollment complete on the next frame
+        app.enrolment = KeyEnrolment("bob", 0.0, 0.0, 2)
+        app.enrolment.samples = [np.zeros(encoder.embedding_size, np.float32)] * 200   # > the free pages
+        with caplog.at_level(logging.ERROR):
+            app.process(frame, t=1.0)
+            app.collect_saves(1.0, wait=5.0)             # written on the store's writer thread
+        assert app.enrolment is None and app.enrolled == []
+        assert "Not saved: bob" in app.message
+        assert any("full" in r.getMessage() for r in caplog.records), caplog.text
+        later = app.process(frame, t=1.1)               # the loop goes on, recognising
+        assert later.index == 1 and len(later.faces) == 1
+        gallery._db.execute("PRAGMA max_page_count = 1073741823")
+        assert gallery.people() == [("ann", 1)]
+        app.close()

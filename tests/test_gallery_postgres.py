@@ -1,21 +1,18 @@
-"""The gallery in a real PostgreSQL server: same rules as the SQLite file, many processes at once.
+"""realtime.gallery.postgres: the gallery in a real PostgreSQL server: same rules as the SQLite file, many
+processes at once, bounded waits.
 
 The server is the one `.ci/run` started (``REALTIME_TEST_PG``, ``REALTIME_TEST_PGDATA``,
-``REALTIME_TEST_PGUSER``), or else a private one started here with ``initdb``/``pg_ctl``
-(tests/pgserver.py). Without PostgreSQL the tests skip, saying why; in CI (``CI`` set, or a
-server announced by ``REALTIME_TEST_PG``) they fail instead, so a CI run cannot pass by skipping them.
+``REALTIME_TEST_PGUSER``), or else a private one started here with ``initdb``/``pg_ctl`` (the
+``server`` fixture in tests/conftest.py, tests/pgserver.py). Without PostgreSQL the tests skip, saying
+why; in CI (``CI`` set, or a server announced by ``REALTIME_TEST_PG``) they fail instead, so a CI run
+cannot pass by skipping them.
 """
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,82 +23,6 @@ from gallery_live import (ROOT, MODEL, Live, child_env, long_clip, nearest_is, n
                           seconds_to_stop)
 from realtime.errors import UserError
 from realtime.gallery import PostgresStore, open_gallery
-from realtime.gallery.copy import copy_gallery
-
-@dataclass
-class Server:
-    url: str            # the superuser's URL (trust login from 127.0.0.1)
-    data: Path
-    user: str | None    # the OS user pg_ctl must run as (None: ourselves)
-    options: str        # the -o options it was started with (a restart needs them again)
-
-    def stop(self, mode: str = "immediate") -> None:
-        proc = pgserver.pg_ctl(self.data, self.user, "-m", mode, "-w", "stop")
-        assert proc.returncode == 0, proc.stderr
-
-    def start(self) -> None:
-        # A restart after an immediate stop has now and then sat in pg_ctl's wait without the new
-        # server writing a line to its log (seen under a full test run's load, never alone); a
-        # second start gets it up, and what the test checks is the live loops, not pg_ctl.
-        for attempt in range(3):
-            proc = pgserver.pg_ctl(self.data, self.user, "-o", self.options, "-l",
-                                   str(self.data.parent / "server.log"), "-t", "20", "-w", "start", timeout=40)
-            if proc.returncode == 0:
-                return
-            pgserver.pg_ctl(self.data, self.user, "-m", "immediate", "-w", "stop", timeout=40)
-        log = self.data.parent / "server.log"
-        assert proc.returncode == 0, proc.stderr + (log.read_text(errors="replace")[-1500:] if log.exists() else "")
-
-    def sql(self, statement: str, db: str = "postgres") -> None:
-        import psycopg
-        with psycopg.connect(self.url.rsplit("/", 1)[0] + f"/{db}", autocommit=True) as conn:
-            conn.execute(statement)
-
-
-def _options(data: Path) -> str:
-    """The options the running server was started with (postmaster.opts), for a restart."""
-    words = [w.strip('"') for w in (data / "postmaster.opts").read_text().split()]
-    port, sockets = words[words.index("-p") + 1], words[words.index("-k") + 1]
-    return f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
-
-
-@pytest.fixture(scope="module")
-def server():
-    required = bool(os.environ.get("CI")) or bool(os.environ.get("REALTIME_TEST_PG"))
-    own = None
-    try:
-        if os.environ.get("REALTIME_TEST_PG"):
-            env = {k: os.environ.get(k, "") for k in ("REALTIME_TEST_PG", "REALTIME_TEST_PGDATA", "REALTIME_TEST_PGUSER")}
-        else:
-            own = Path(tempfile.mkdtemp(prefix="realtime-pg-"))
-            env = pgserver.start(own)
-        data = Path(env["REALTIME_TEST_PGDATA"])
-        srv = Server(env["REALTIME_TEST_PG"], data, env["REALTIME_TEST_PGUSER"] or None, _options(data))
-        srv.sql("SELECT 1")
-    except Exception as err:   # no initdb, not allowed to run it, server not answering: say which
-        if own is not None:
-            if (own / "data" / "postmaster.pid").exists():
-                pgserver.stop(own / "data", pgserver.os_user())
-            shutil.rmtree(own, ignore_errors=True)
-        if required:
-            pytest.fail(f"CI: the PostgreSQL gallery tests must run, but no server is usable: {err}")
-        pytest.skip(f"no PostgreSQL server can be started here: {err}")
-    yield srv
-    if own is not None:
-        pgserver.stop(srv.data, srv.user)
-        shutil.rmtree(own, ignore_errors=True)
-
-
-@pytest.fixture
-def db(server):
-    """A fresh, empty database for one test; its URL."""
-    name = f"g_{uuid.uuid4().hex[:12]}"
-    server.sql(f"CREATE DATABASE {name}")
-    yield server.url.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        server.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    except Exception:   # a test that stopped the server may leave it down; the module's server is removed anyway
-        pass
 
 
 # == the same rules as the SQLite gallery =====================================================================
@@ -258,28 +179,6 @@ def test_concurrent_enrolls_from_many_processes_lose_nothing(db):
     assert sorted(k for k in people if k.startswith("own")) == sorted(f"own-{m}-{i}" for m in range(4)
                                                                       for i in range(15))
     assert sum(people.values()) == 4 * 15 * 3
-
-
-def test_gallery_copy_sqlite_to_postgresql_and_back(db, tmp_path, capsys):
-    from realtime.__main__ import main
-    rng = np.random.default_rng(3)
-    laptop = tmp_path / "laptop.db"
-    with open_gallery(laptop, "m") as g:
-        g.add_samples("ann", rng.normal(size=(3, 8)), sources=["a" * 64, None, "b" * 64])
-        g.add_samples("Lee, Bo", rng.normal(size=(2, 8)))
-        before = sorted(g.dump(), key=repr)
-        assert [row[4] for row in before].count(None) == 3            # each sample's photo, where known
-    assert main(["gallery", "copy", str(laptop), db]) == 0
-    assert "copied 2 people, 5 samples" in capsys.readouterr().out
-    back = tmp_path / "back.db"
-    assert copy_gallery(db, f"sqlite://{back}") == (2, 5)
-    with open_gallery(back, None, create=False) as g:
-        assert sorted(g.dump(), key=repr) == before                # every byte, model id, time and photo
-    code = main(["gallery", "copy", str(laptop), db])              # never merges into a gallery in use
-    err = capsys.readouterr().err
-    assert code != 0 and "already holds 2 people" in err and "Traceback" not in err
-    with open_gallery(db, "m") as g:
-        assert g.people() == [("Lee, Bo", 2), ("ann", 3)]
 
 
 # == live processes on one gallery ============================================================================

@@ -1,12 +1,29 @@
-"""Capture without a camera: a fake VideoCapture stands in to test threading and reopening."""
+"""realtime.capture: a fake VideoCapture stands in for a camera to test threading and reopening; stream
+URLs (a real MJPEG server on 127.0.0.1, read by OpenCV's FFmpeg backend), reconnecting when the stream
+drops, and the camera settings asked of a camera."""
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from realtime.capture import VideoSource, parse_source
+from benchmarks.inputs import read_frames
+from mjpeg import MJPEGServer
+from realtime.capture import VideoSource, describe_source, is_stream, parse_source
 from realtime.errors import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
+CLIP = "sadtalker_WDA_KatieHill_000.mp4"
+needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
 
 
 class FakeCamera:
@@ -83,7 +100,8 @@ def test_threaded_reader_never_blocks_on_a_slow_consumer():
     first = source.read()
     time.sleep(0.3)                 # a slow frame in the loop ...
     newest = source.read()          # ... and we get the newest frame, not a backlog
-    assert first is not None and newest is not None and source._seq > 50
+    assert first is not None and newest is not None
+    assert int(newest[0, 0, 0]) - int(first[0, 0, 0]) > 50      # frames numbered 1, 2, ...: 50 and more skipped
     source.close()
     assert not any(t.name == "camera-reader" and t.is_alive() for t in threading.enumerate())
 
@@ -103,7 +121,6 @@ def test_stop_ends_a_stream_reconnection_at_once_and_the_stream_is_not_lost():
     """A real MJPEG camera (http.server) goes away: the source starts reconnecting (each attempt
     would wait the 10 s open timeout); stop() (the loop's SIGTERM) ends the wait at once, and the
     source is not counted as lost (the run ends as `q` would, exit 0)."""
-    from mjpeg import MJPEGServer
     server = MJPEGServer()
     source = VideoSource(server.url, backoff=0.2, retries=3)
     try:
@@ -226,3 +243,112 @@ def test_a_file_that_ends_well_before_its_frame_count_says_so(tmp_path, caplog):
         assert (f"ended after {n} of its 125 frames (damaged or cut short)" in caplog.text) == warned, caplog.text
         assert caplog.text.count("ended after") == int(warned)
         assert (n == 125) != warned
+
+
+def test_urls_and_pipelines_are_streams_not_paths():
+    for url in ("rtsp://127.0.0.1:8554/cam", "rtmp://host/live/key", "http://cam.local/video.mjpg",
+                "https://host/s.m3u8", "udp://@:1234", "v4l2src ! videoconvert ! appsink"):
+        assert is_stream(url) and parse_source(url) == url, url
+    for other in ("clip.mp4", "/data/videos/a b.mp4", "2", 0):
+        assert not is_stream(other)
+    assert describe_source("rtsp://admin:hunter2@10.0.0.5/cam") == "stream rtsp://admin:***@10.0.0.5/cam"
+    assert describe_source(3) == "camera 3" and describe_source("clip.mp4") == "clip.mp4"
+
+
+@pytest.fixture
+def clip_frames():
+    """The shared clip's first 40 frames (512x512, one talking head)."""
+    if DATA is None:
+        pytest.skip("FACES_DATA is not set (point it at the shared data folder)")
+    return read_frames(DATA / "videos" / CLIP, 40)
+
+
+def test_a_dropping_mjpeg_stream_is_reopened_like_a_camera(clip_frames):
+    server = MJPEGServer(clip_frames, fps=250, per_connection=30)
+    try:
+        source = VideoSource(server.url, threaded=False, retries=2, backoff=0.0)
+        assert source.kind == "stream" and source.is_camera and source.size == (512, 512)
+        frames = [source.read() for _ in range(75)]        # 30 a connection: the server hung up twice
+        assert all(f is not None and f.shape == (512, 512, 3) for f in frames)
+        assert server.connections >= 3 and not source.lost
+        server.close()                                      # now it is gone for good
+        while source.read() is not None:
+            pass
+        assert source.lost
+        source.close()
+    finally:
+        server.close()
+
+
+def test_a_stream_that_cannot_be_reached_is_one_line_naming_the_url():
+    with socket.socket() as s:          # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(UserError, match=rf"stream http://u:\*\*\*@127.0.0.1:{port}/cam cannot be opened") as info:
+        VideoSource(f"http://u:secret@127.0.0.1:{port}/cam", retries=0)
+    assert "\n" not in str(info.value) and "secret" not in str(info.value)
+
+
+@needs_data
+@pytest.mark.skipif(not (ROOT / "models" / "encoder.tflite").is_file(), reason="no shipped encoder in models/")
+def test_live_program_on_an_mjpeg_stream(clip_frames, tmp_path):
+    server = MJPEGServer(clip_frames)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "realtime", "--source", server.url, "--headless",
+                               "--max-frames", "25", "--events", "-", "--gallery", str(tmp_path / "g.db")],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    finally:
+        server.close()
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(l) for l in proc.stdout.splitlines()]
+    assert lines[-1]["summary"]["frames"] == 25
+    assert sum(1 for l in lines[:-1] if l["faces"]) >= 20          # the talking head is boxed
+    assert f"source stream {server.url}: 512x512" in proc.stderr
+
+
+class RecordingCamera:
+    """A camera that remembers what it was asked and delivers 320x240 whatever it was asked."""
+
+    asked: list = []
+
+    def __init__(self, frames):
+        self.frames = frames
+
+    def isOpened(self):
+        return True
+
+    def set(self, prop, value):
+        RecordingCamera.asked.append((prop, value))
+        return True
+
+    def read(self):
+        if self.frames <= 0:
+            return False, None
+        self.frames -= 1
+        import numpy as np
+        return True, np.zeros((240, 320, 3), np.uint8)
+
+    def get(self, prop):
+        return 30.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def release(self):
+        pass
+
+
+def test_camera_settings_are_asked_on_every_open_and_the_actual_ones_logged(caplog):
+    RecordingCamera.asked = []
+    plan = [3, 2]
+    with caplog.at_level(logging.INFO, logger="realtime.capture"):
+        source = VideoSource(0, threaded=False, retries=1, backoff=0.0, width=1280, height=720, fps=60,
+                             opener=lambda src: RecordingCamera(plan.pop(0) if plan else 0))
+        n = 0
+        while source.read() is not None:
+            n += 1
+    wanted = [(cv2.CAP_PROP_FRAME_WIDTH, 1280.0), (cv2.CAP_PROP_FRAME_HEIGHT, 720.0), (cv2.CAP_PROP_FPS, 60.0)]
+    assert RecordingCamera.asked[:3] == wanted and RecordingCamera.asked[3:6] == wanted   # again after the reopen
+    assert n == 5 and source.size == (320, 240)
+    assert "camera 0: asked for 1280x720 at 60 fps, delivers 320x240 at 30.0 fps" in caplog.text
+    RecordingCamera.asked = []
+    VideoSource(0, threaded=False, opener=lambda src: RecordingCamera(1)).close()
+    assert RecordingCamera.asked == []                  # 0: the camera's own default, nothing asked
