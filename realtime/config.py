@@ -450,12 +450,32 @@ def read_config_file(path: str | Path) -> dict:
         raise UserError(f"config file {path} is not valid YAML{at}: fix the syntax") from None
     except RecursionError:
         raise UserError(f"config file {path} is nested too deeply to be a settings file") from None
-    except ValueError as err:  # e.g. an integer of more digits than Python converts
-        raise UserError(f"config file {path} holds a value that cannot be read ({shorten(str(err))})") from None
+    except ValueError:  # e.g. an integer of more digits than Python converts
+        raise UserError(f"config file {path}: {_unreadable_value(text)} cannot be read as a number: "
+                        f"use a number of sensible size") from None
     if _expanded_size(raw, MAX_CONFIG_VALUES) > MAX_CONFIG_VALUES:
         raise UserError(f"config file {path}: its aliases (&/*) expand to more than {MAX_CONFIG_VALUES:,} values, "
                         f"or refer to themselves: not a settings file")
     return raw
+
+
+def _unreadable_value(text: str) -> str:
+    """Which key holds the value YAML's loader could not convert (found on the node tree, which
+    keeps scalars as text), e.g. ``detection.min_size``, or "a value" when it cannot be told."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
+        return "a value"
+    stack = [((), root)]
+    while stack:
+        keys, node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((keys + (str(k.value),), v) for k, v in node.value if isinstance(k, yaml.ScalarNode))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((keys + (f"[{i}]",), v) for i, v in enumerate(node.value))
+        elif isinstance(node, yaml.ScalarNode) and len(node.value) > 4000 and node.value.lstrip("+-").isdigit():
+            return ".".join(keys).replace(".[", "[") or "a value"
+    return "a value"
 
 
 def _expanded_size(value: Any, limit: int) -> int:

@@ -220,8 +220,9 @@ def test_a_bad_value_is_echoed_in_at_most_about_100_characters(tmp_path):
 def test_a_5001_digit_number_in_a_config_is_one_line(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("detection:\n  min_size: " + "9" * 5001 + "\n")
-    message = load_error(path)                   # one line, naming the file
+    message = load_error(path)                   # one line, naming the file and the key
     assert len(message) < 400 and "9" * 150 not in message, message
+    assert str(path) in message and "detection.min_size" in message and "\n" not in message
 
 
 def test_config_from_a_fifo_dev_zero_or_a_huge_file_is_refused_at_once(tmp_path):
