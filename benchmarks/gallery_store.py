@@ -91,7 +91,7 @@ def index_load(location: str, samples: int) -> dict:
     from realtime.gallery import open_gallery
     rng = np.random.default_rng(2)
     vectors = _unit(rng, samples)
-    rows = [(f"random-{i // 100:05d}", vectors[i].tobytes(), MODEL_ID, 0.0) for i in range(samples)]
+    rows = [(f"random-{i // 100:05d}", vectors[i].tobytes(), MODEL_ID, 0.0, None) for i in range(samples)]
     with open_gallery(location, None) as g:
         start = time.perf_counter()
         g.load(rows)

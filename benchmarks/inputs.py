@@ -3,7 +3,7 @@
 * synthetic videos: a fixed textured background with 0, 1 or 3 talking heads (frames of the
   ``videos/`` clips, scaled into tiles) pasted on it, so faces move as in a real camera feed;
 * the celebrity5 test video: each val photo letterboxed into a 480x480 frame and held for
-  several frames (as ``tests/test_realtime_cli.py`` builds it);
+  several frames (as ``tests/test_cli.py`` builds it);
 * galleries: real people (4 celebrities from ``celebrity5/train``, each clip's person from its
   first frames) plus random unit vectors up to the wanted size.
 """

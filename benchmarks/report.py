@@ -14,14 +14,15 @@ def _pct(x: float | None) -> str:
 
 
 def loop_table(rows: list[dict]) -> list[str]:
-    head = ("| input | faces | loop | fps | CPU ms / frame | latency p50 / p95 ms | "
+    head = ("| input | faces | loop | fps | encodings / s | CPU ms / frame | latency p50 / p95 ms | "
             + " | ".join(f"{s} p50 / p95 ms" for s in STAGES) + " | speed-up (fps) |")
     out = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         for loop in ("fast", "baseline"):
             s = r[loop]
             ratio = f"**{r['speedup']:.1f}x**" if loop == "fast" else ""
-            out.append(f"| {r['size']} | {r['faces']} | {loop} | {s['fps']:.1f} | {s['cpu_ms_per_frame']:.1f} | "
+            out.append(f"| {r['size']} | {r['faces']} | {loop} | {s['fps']:.1f} | {s.get('encodings_per_s', 0):.1f} | "
+                       f"{s['cpu_ms_per_frame']:.1f} | "
                        f"{_ms(s['latency_ms'])} | "
                        + " | ".join(_ms(s["stages_ms"][st]) for st in STAGES) + f" | {ratio} |")
     return out

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from realtime.config import DEFAULT_CONFIG_PATH, Config, load_config, resolve_path
-from realtime.errors import UserError, run_command, setup_logging
+from realtime.errors import UserError, counted, run_command, setup_logging
 from realtime.gallery import configured_location, parse_location
 
 log = logging.getLogger("realtime")
@@ -40,6 +40,16 @@ def _defaults() -> Config:
         return load_config()
     except UserError:
         return Config()
+
+
+def _gallery_shown(config: Config) -> str:
+    """The configured gallery as --help may show it: a URL as written with its password masked
+    (never made into a path), a path resolved; never an error (--help must work)."""
+    from realtime.gallery import shown_location
+    try:
+        return shown_location(configured_location(config))
+    except UserError:
+        return shown_location(config.recognition.gallery)
 
 
 def _shown(value) -> str:
@@ -68,7 +78,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE",
                         help=f"settings file (default: {_shown(DEFAULT_CONFIG_PATH)})")
     parser.add_argument("--gallery", metavar="FILE",
-                        help=f"gallery database (default: {_shown(configured_location(config))}, "
+                        help=f"gallery database (default: {_shown(_gallery_shown(config))}, "
                              f"recognition.gallery in the settings file)")
     parser.add_argument("--model", metavar="DIR",
                         help=f"folder with encoder.json and encoder.tflite (default: "
@@ -119,10 +129,12 @@ def live_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m realtime",
         description="Live face recognition on a camera, a stream or a video file. Keys in the window: e enroll the "
-                    "largest face (type a name, Enter), space pause, +/- threshold, q or Esc quit.",
-        epilog="other commands: enroll NAME PATH... | enroll NAME --source CLIP, list, remove NAME, identify PATH..., "
-               "verify PHOTO_A PHOTO_B (python -m realtime COMMAND --help). Global options (--config, --gallery, "
-               "--model, -v) may also come before the command.")
+                    "largest face (type a name, Enter), n name the Unknown face under the mouse or the largest "
+                    "(with --collect-unknown), space pause, +/- threshold, q or Esc quit.",
+        epilog="other commands: enroll NAME PATH... | enroll NAME --source CLIP | enroll --people DIR, list, remove NAME, identify PATH..., "
+               "verify PHOTO_A PHOTO_B, gallery copy SRC DST, unknowns [show ID | name ID NAME | forget ID] "
+               "(python -m realtime COMMAND --help). Global options (--config, --gallery, --model, -v) may also "
+               "come before the command.")
     p.add_argument("--source", help="camera index, video file, or stream URL (rtsp://, rtmp://, http(s)://, udp://) "
                                     f"or GStreamer pipeline (default: {_shown(config.capture.source)}, "
                                     f"capture.source)")
@@ -139,6 +151,11 @@ def live_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", metavar="FILE", help="write one JSON line per frame to FILE (- for stdout), "
                                                     "and a summary line at the end (schema: README)")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames (default: no limit)")
+    p.add_argument("--collect-unknown", action="store_true", default=None,
+                   help="keep the best views of faces that stay Unknown, grouped by person, to name later "
+                        "(python -m realtime unknowns; the n key names the Unknown face under the mouse) "
+                        f"(default: {'on' if config.recognition.collect_unknown else 'off'}, "
+                        "recognition.collect_unknown)")
     p.add_argument("--keys", help=argparse.SUPPRESS)  # scripted keys for tests: "e@30,n,a,m,e,ENTER"
     p.add_argument("--snapshot", help=argparse.SUPPRESS)  # save the last annotated frame (PNG) at exit
     return p
@@ -162,8 +179,8 @@ def _source_value(flag: str | None, config_value) -> int | str:
 
 def _checked_video_path(path: str, where: str) -> str:
     """A path that exists but is no file (a folder, a FIFO, a device) is named for what it is."""
-    from realtime.paths import describe
-    state = describe(path)
+    from realtime.paths import path_state
+    state = path_state(path)
     if state not in ("missing", "a regular file"):
         raise UserError(f"{where} {path} is {state}, not a video file: pass a video file, a stream URL or a "
                         f"camera index")
@@ -210,8 +227,9 @@ def _check_live_outputs(args, config: Config) -> None:
     """No output (--events, --record) may be an input (source, gallery, model files, config) or each other."""
     from realtime.outputs import check_outputs_distinct
     inputs: dict = {"the config file": _abs(args.config) or DEFAULT_CONFIG_PATH}
+    from realtime.capture import is_stream
     source = config.capture.source
-    if isinstance(source, str) and Path(source).exists():
+    if isinstance(source, str) and not is_stream(source) and Path(source).exists():   # a URL is no file
         inputs["the source video"] = source
     gallery = configured_location(config)
     if isinstance(gallery, Path):
@@ -233,10 +251,12 @@ def _lost_error(source, frames: int, record: str | None) -> UserError:
 def live_main(argv: Sequence[str] | None) -> int:
     args = live_parser().parse_args(argv)
     setup_logging(args.verbose)
-    config = _load(args, {"capture.source": _source_value(args.source, None) if args.source else None})
+    config = _load(args, {"capture.source": _source_value(args.source, None) if args.source else None,
+                          "recognition.collect_unknown": args.collect_unknown})
     key_script = _check_live_args(args)
     _check_live_outputs(args, config)
-    from realtime.app import App, RunOptions, open_recorder
+    from realtime.app import App, RunOptions
+    from realtime.recording import open_recorder
 
     source = open_source(config, _source_value(None, config.capture.source))
     with contextlib.ExitStack() as stack:
@@ -261,6 +281,8 @@ def live_main(argv: Sequence[str] | None) -> int:
             events.commit()  # complete (the summary line is in): renamed into place
         if source.lost:
             raise _lost_error(source, app.frame_index, args.record)
+        if app.failure is not None:
+            raise app.failure
     return 0
 
 
@@ -268,7 +290,7 @@ def live_main(argv: Sequence[str] | None) -> int:
 def _photos(paths: Sequence[str]) -> list[Path]:
     from realtime.images import IMAGE_SUFFIXES
     out: list[Path] = []
-    from realtime.paths import describe
+    from realtime.paths import path_state
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -276,26 +298,32 @@ def _photos(paths: Sequence[str]) -> list[Path]:
                 raise UserError(f"{path}: this folder cannot be read (permission denied): check its permissions")
             def skipped(err: OSError) -> None:
                 log.warning("%s: this folder cannot be read (%s), skipped", err.filename, err.strerror or err)
-            found = sorted(Path(root) / f for root, _, files in os.walk(path, onerror=skipped) for f in files
-                           if Path(f).suffix.lower() in IMAGE_SUFFIXES and (Path(root) / f).is_file())
+            found = []
+            for root, _, files in os.walk(path, onerror=skipped):
+                for photo in (Path(root) / f for f in files if Path(f).suffix.lower() in IMAGE_SUFFIXES):
+                    if photo.is_file():
+                        found.append(photo)
+                    else:   # a FIFO, a device, a broken link or a link loop
+                        log.warning("%s is %s, not a photo: skipped", photo, path_state(photo))
+            found.sort()
             if not found:
                 log.warning("%s: no photos in this folder", path)
             out.extend(found)
         elif path.is_file():
             out.append(path)
         else:
-            state = describe(path)
+            state = path_state(path)
             if state == "missing":
                 raise UserError(f"{path} not found: pass photos or folders of photos")
             raise UserError(f"{path} is {state}, not a photo: pass photos or folders of photos")
     return out
 
 
-def _readable(photo: Path):
-    """The photo's pixels, or None when it cannot be read (reported as a warning)."""
-    from realtime.images import UnreadableImage, load_image
+def _readable(recognizer, photo: Path):
+    """The photo's pixels (within the config's photo limits), or None when it cannot be read (a warning)."""
+    from realtime.images import UnreadableImage
     try:
-        return load_image(photo)
+        return recognizer.load(photo)
     except UnreadableImage as err:
         log.warning("%s", err)
         return None
@@ -305,45 +333,148 @@ def enroll_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m realtime enroll",
         description="Enroll a person from photos (each photo with exactly one face is one sample; photos with no "
-                    "face or several faces are reported and skipped) or from a video, stream or camera "
-                    "(--source: well-spread samples of its one steady face).")
-    p.add_argument("name", help="the person's name (any text, at most 64 characters)")
+                    "face or several faces are reported and skipped; a photo already enrolled for them is skipped), "
+                    "everyone in a folder of people (--people DIR: DIR/<name>/*), or a person from a video, stream "
+                    "or camera (--source: well-spread samples of its one steady face).")
+    p.add_argument("name", nargs="?", help="the person's name (any text, at most 64 characters); none with --people")
     p.add_argument("paths", nargs="*", metavar="PATH", help="photos or folders of photos")
+    p.add_argument("--people", metavar="DIR",
+                   help="enroll each subfolder DIR/<name>/ as the person <name> (its photos, subfolders included), "
+                        "with a progress bar and a line per person, as face_recognition's and DeepFace's folder "
+                        "layout")
     p.add_argument("--source", help="enroll from this video file, stream URL or camera index instead of photos")
     p.add_argument("--samples", type=int, metavar="N",
                    help=f"with --source: how many samples to take (default: {_defaults().enrolment.samples}, "
                         f"enrolment.samples)")
     p.add_argument("--largest", action="store_true",
                    help="photos with several faces give their largest face instead of being skipped")
+    p.add_argument("--replace", action="store_true",
+                   help="start the person afresh: their earlier samples are removed, in the same transaction as the "
+                        "new ones are saved (default: add to them, skipping photos already enrolled)")
     _common(p)
     return p
 
 
 def enroll_main(argv: Sequence[str] | None) -> int:
-    args = enroll_parser().parse_args(argv)
+    args = enroll_parser().parse_intermixed_args(argv)   # `enroll Ann --largest a.jpg b.jpg` as well
     setup_logging(args.verbose)
     from realtime.gallery import check_name
-    name = check_name(args.name)  # before the slow part: a bad name is refused at once
-    if bool(args.paths) == bool(args.source):
-        raise UserError("enroll takes photos (PATH...) or --source, one of the two: "
-                        "python -m realtime enroll NAME PHOTO... | enroll NAME --source CLIP")
+    if args.people is not None:
+        if args.name is not None or args.source:
+            raise UserError("enroll --people DIR takes no NAME, photos or --source: each subfolder of DIR is a "
+                            "person (DIR/<name>/*)")
+        people = _people_folders(args.people)   # every name checked before the slow part
+    else:
+        if args.name is None:
+            raise UserError("enroll needs a NAME and photos, --source, or --people DIR: python -m realtime enroll "
+                            "NAME PHOTO... | enroll NAME --source CLIP | enroll --people DIR")
+        name = check_name(args.name)  # before the slow part: a bad name is refused at once
+        if bool(args.paths) == bool(args.source):
+            raise UserError("enroll takes photos (PATH...) or --source, one of the two: "
+                            "python -m realtime enroll NAME PHOTO... | enroll NAME --source CLIP")
+        people = None
     if args.samples is not None and (args.samples < 1 or not args.source):
         raise UserError("--samples must be at least 1, and goes with --source")
     config = _load(args)
     if args.source:
         return _enroll_from_source(args, config, name)
-    photos = _photos(args.paths)
+    if people is None:
+        people = [(name, _photos(args.paths))]
+    else:
+        people = [(person, _photos([folder])) for person, folder in people]
     recognizer = _recognizer(config)
-    from realtime.api import Gallery, photo_samples
-    embeddings, skipped = photo_samples(recognizer, [p for p in photos], largest=args.largest, read=_readable)
-    if not len(embeddings):
-        what = "a face" if args.largest else "exactly one face"
-        raise UserError(f"no photo with {what} among {len(photos)}: nothing enrolled")
+    from realtime.api import Gallery
     with Gallery(recognizer=recognizer) as gallery:
-        total = gallery.add(name, embeddings)
-    print(f"enrolled {name}: {len(embeddings)} samples from {len(photos)} photos, {skipped} skipped, "
-          f"{total} in total")
+        done = _enroll_photos(gallery, recognizer, people, args.largest, args.replace)
+    if args.people is None:
+        (outcome,) = done
+        if isinstance(outcome, UserError):
+            raise outcome
+        print(outcome)
+        return 0
+    for person, outcome in zip(people, done):
+        if isinstance(outcome, UserError):
+            print(f"not enrolled {person[0]}: {outcome}")
+        else:
+            print(outcome)
+    enrolled = sum(not isinstance(o, UserError) for o in done)
+    print(f"enrolled {enrolled} of {counted(len(people), 'person', 'people')} from {args.people}")
+    if not enrolled:
+        raise UserError(f"--people {args.people}: nobody could be enrolled (no photo with one face in any folder)")
     return 0
+
+
+def _people_folders(root: str) -> list[tuple[str, Path]]:
+    """``(name, folder)`` for each subfolder of ``root`` (hidden ones left out), each name checked."""
+    from realtime.gallery import check_name
+    from realtime.paths import path_state
+    folder = Path(root)
+    if not folder.is_dir():
+        raise UserError(f"--people {root} is {path_state(folder)}: give a folder of "
+                        f"<name>/ folders of photos")
+    found = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not found:
+        raise UserError(f"--people {root} has no subfolders: give a folder of <name>/ folders of photos")
+    people = []
+    for sub in found:
+        try:
+            people.append((check_name(sub.name), sub))
+        except UserError as err:
+            raise UserError(f"--people {root}: folder {sub.name!r} is not a name this program takes ({err}): "
+                            f"rename it") from None
+    return people
+
+
+def _enroll_photos(gallery, recognizer, people: list[tuple[str, list[Path]]], largest: bool,
+                   replace: bool) -> list[str | UserError]:
+    """Enroll each ``(name, photos)`` in its own transaction, with a progress bar over all the photos (on a
+    terminal); a line saying what each person got, or the UserError saying why nobody of them was saved."""
+    from realtime.api import photo_samples
+    outcomes: list[str | UserError] = []
+    with _progress(sum(len(photos) for _, photos in people)) as bar:
+        for name, photos in people:
+            if bar is not None:
+                bar.set_description(name[:20])
+            samples = photo_samples(recognizer, _counted_in(photos, bar), largest,
+                                    enrolled=set() if replace else gallery.sources(name), skip_unreadable=True)
+            added = len(samples.embeddings)
+            already = f", {samples.duplicates} already enrolled" if samples.duplicates else ""
+            if added:
+                total = gallery.add(name, samples.embeddings, samples.sources, replace)
+            elif samples.duplicates:
+                total = dict(gallery.people()).get(name, 0)
+            else:
+                what = "a face" if largest else "exactly one face"
+                outcomes.append(UserError(f"no photo with {what} among {len(photos)}: nothing enrolled"))
+                continue
+            outcomes.append(f"enrolled {name}: {counted(added, 'sample')} from {counted(len(photos), 'photo')}, "
+                            f"{samples.skipped} skipped{already}, {total} in total")
+    return outcomes
+
+
+@contextlib.contextmanager
+def _progress(total: int):
+    """A progress bar over ``total`` photos on stderr when it is a terminal (log lines are written above it),
+    else None."""
+    try:
+        from tqdm import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
+    except ImportError:   # tqdm is a dependency; without it, no bar
+        yield None
+        return
+    with tqdm(total=total, unit="photo", disable=None, file=sys.stderr, leave=False) as bar:
+        if bar.disable:   # not a terminal (a pipe, a log file, a test): no bar
+            yield None
+            return
+        with logging_redirect_tqdm(loggers=[logging.getLogger()], tqdm_class=tqdm):
+            yield bar
+
+
+def _counted_in(photos: list[Path], bar):
+    for photo in photos:
+        yield photo
+        if bar is not None:
+            bar.update(1)
 
 
 def _enroll_from_source(args, config: Config, name: str) -> int:
@@ -356,18 +487,23 @@ def _enroll_from_source(args, config: Config, name: str) -> int:
     if stats["someone_else"]:
         log.warning("%d of the steady views looked unlike the main face (someone else, or a poor view): left out", stats["someone_else"])
     if len(embeddings) < wanted:
-        log.warning("only %d steady views of the face (of %d wanted)", len(embeddings), wanted)
+        log.warning("only %s of the face (of %d wanted)", counted(len(embeddings), "steady view"), wanted)
     with Gallery(recognizer=recognizer) as gallery:
-        total = gallery.add(name, embeddings)
-    print(f"enrolled {name}: {len(embeddings)} samples from {source.name} (frames "
+        total = gallery.add(name, embeddings, replace=args.replace)
+    print(f"enrolled {name}: {counted(len(embeddings), 'sample')} from {source.name} (frames "
           f"{', '.join(map(str, stats['frames']))}), {total} in total")
     return 0
 
 
+LIST_FIELDS = ("name", "samples")
+
+
 def list_main(argv: Sequence[str] | None) -> int:
     p = argparse.ArgumentParser(prog="python -m realtime list",
-                                description="Print each person and their sample count: name,samples (CSV).")
+                                description="Print each person and their sample count: a header, then name,samples "
+                                            "(CSV), as identify does; --json: one JSON object per person.")
     _common(p)
+    _json_flag(p, "keys name, samples")
     args = p.parse_args(argv)
     setup_logging(args.verbose)
     config = _load(args)
@@ -375,7 +511,11 @@ def list_main(argv: Sequence[str] | None) -> int:
         people = gallery.people()
     if not people:
         log.info("gallery %s is empty", gallery.location)
-    _csv_writer().writerows(people)
+    from realtime.names import printable
+    write = _row_printer(args.json, LIST_FIELDS,   # CSV: another writer's escapes spelled out (JSON escapes them)
+                         lambda row: [printable(row["name"]), row["samples"]])
+    for name, samples in people:
+        write({"name": name, "samples": samples})
     return 0
 
 
@@ -385,45 +525,70 @@ def remove_main(argv: Sequence[str] | None) -> int:
     _common(p)
     args = p.parse_args(argv)
     setup_logging(args.verbose)
-    from realtime.names import check_name
-    name = check_name(args.name)  # NFC and stripped, as enroll stores it; a 100,000-character name is not echoed
+    from realtime.names import check_name, printable
     config = _load(args)
     with _gallery(config, None, create=False) as gallery:
-        count = gallery.remove(name)
-    print(f"removed {name} ({count} samples)")
+        count = gallery.remove(args.name)   # as enroll stores it, or exactly as `list` prints it
+    try:
+        shown = check_name(args.name)       # NFC and stripped, as enroll stores it
+    except UserError:
+        shown = printable(args.name)        # a name another program stored, as `list` prints it
+    print(f"removed {shown} ({counted(count, 'sample')})")
     return 0
 
 
-IDENTIFY_FIELDS = ("path", "name", "distance", "x", "y", "w", "h")
+IDENTIFY_FIELDS = ("path", "name", "nearest", "distance", "x", "y", "w", "h")
 
 
-def identify_rows(path: Path, faces) -> list[dict]:
-    """One row per face, or one with no face (name, distance and box None) for a photo without any."""
+def identify_rows(path: Path, faces, landmarks: dict | None = None) -> list[dict]:
+    """One row per face, or one with no face (name, distance and box None) for a photo without any.
+    ``landmarks``: each face's box -> its five points (``--json``), as ``{"right_eye": [x, y], ...}``."""
     if not faces:
-        return [{"path": str(path), "box": None, "name": None, "nearest": None, "distance": None}]
+        return [{"path": str(path), "box": None, "name": None, "nearest": None, "distance": None, "landmarks": None}]
+    points = landmarks or {}
     return [{"path": str(path), "box": list(f.box), "name": f.name, "nearest": f.nearest,
-             "distance": round(f.distance, 4) if f.nearest is not None else None} for f in faces]
+             "distance": round(f.distance, 4) if f.nearest is not None else None,
+             "landmarks": _named_points(points.get(tuple(f.box)))} for f in faces]
+
+
+def _named_points(points) -> dict | None:
+    from realtime.recognizer import LANDMARK_NAMES
+    if points is None:
+        return None
+    return {name: [round(float(x), 1), round(float(y), 1)] for name, (x, y) in zip(LANDMARK_NAMES, points)}
+
+
+def _face_landmarks(recognizer, image, faces) -> dict:
+    """Each identified face's five landmarks by its box (none without an aligner)."""
+    if not faces or recognizer.cropper.aligner is None:
+        return {}
+    kept, points = recognizer.landmarks(image, [f.box for f in faces])
+    return dict(zip(kept, points))
 
 
 def _csv_row(row: dict) -> list:
-    """Unknown is spelled `unknown`; a photo without a face has an empty name, distance and box."""
+    """Unknown is spelled `unknown`, with the nearest person and their distance beside it; a photo without a
+    face has an empty name, nearest, distance and box (so has a face against an empty gallery: no nearest)."""
     box = row["box"] or ["", "", "", ""]
     name = "" if row["box"] is None else (row["name"] if row["name"] is not None else "unknown")
     distance = "" if row["distance"] is None else f"{row['distance']:.4f}"
-    return [row["path"], name, distance, *box]
+    from realtime.names import printable
+    return [printable(row["path"], keep="\n"), printable(name), printable(row["nearest"] or ""), distance,
+            *box]  # escapes spelled out; a newline is quoted
 
 
 def identify_main(argv: Sequence[str] | None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m realtime identify",
-        description="Who is in these photos: a header, then path,name,distance,x,y,w,h for each face (CSV; name "
-                    "`unknown` beyond the threshold; a photo without a face gets a row with an empty name). "
-                    "--json: one JSON object per face (name null when unknown).")
+        description="Who is in these photos: a header, then path,name,nearest,distance,x,y,w,h for each face (CSV; "
+                    "name `unknown` beyond the threshold, nearest the closest enrolled person whatever the distance; "
+                    "a photo without a face gets a row with an empty name). --json: one JSON object per face (name "
+                    "null when unknown), with its five landmarks.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="photos or folders of photos")
     _common(p)
     _threshold_flag(p)
-    _json_flag(p, "keys path, box, name, nearest, distance")
-    args = p.parse_args(argv)
+    _json_flag(p, "keys path, box, name, nearest, distance, landmarks")
+    args = p.parse_intermixed_args(argv)   # options between the photos too
     setup_logging(args.verbose)
     config = _load(args)
     photos = _photos(args.paths)
@@ -435,11 +600,12 @@ def identify_main(argv: Sequence[str] | None) -> int:
             log.warning("gallery %s is empty: every face is unknown", gallery.path)
         write = _row_printer(args.json, IDENTIFY_FIELDS, _csv_row)
         for photo in photos:
-            image = _readable(photo)
+            image = _readable(recognizer, photo)
             faces = [] if image is None else recognizer.identify(image, gallery)
             if image is not None and not faces:
                 log.warning("%s: no face found", photo)
-            for row in identify_rows(photo, faces):
+            points = _face_landmarks(recognizer, image, faces) if args.json else None
+            for row in identify_rows(photo, faces, points):
                 write(row)
     return 0
 
@@ -485,9 +651,14 @@ def _gallery_main(argv: Sequence[str] | None) -> int:
     return gallery_main(argv)
 
 
+def _unknowns_main(argv: Sequence[str] | None) -> int:
+    from realtime.unknowns.cli import unknowns_main
+    return unknowns_main(argv)
+
+
 COMMANDS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "enroll": enroll_main, "list": list_main, "remove": remove_main, "identify": identify_main,
-    "verify": verify_main, "gallery": _gallery_main,
+    "verify": verify_main, "gallery": _gallery_main, "unknowns": _unknowns_main,
 }
 
 
@@ -527,5 +698,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _exit(code: int) -> None:
+    """Exit with ``code``; at once (no interpreter shutdown) while a capture thread given up on is
+    still inside OpenCV (SIGTERM during a stalled stream): the outputs are committed by then."""
+    capture = sys.modules.get("realtime.capture")
+    if capture is not None and capture.threads_in_opencv():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())

@@ -16,10 +16,20 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from realtime.boxes import Box
+from realtime.boxes import Box, contains_point
 from realtime.config import AlignmentConfig, resolve_path
 from realtime.errors import UserError
-from realtime.yunet import YuNet
+from realtime.yunet import YuNet, square_region
+
+# Two boxes whose faces' landmark centres are closer than this share of the eye distance hold the
+# same face (Haar can box one face twice): the first box (the larger, in detection order) keeps it.
+SAME_FACE_SHARE = 0.5
+
+
+def same_face(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two sets of five landmarks (full-image pixels) are the same face."""
+    eyes = float(np.linalg.norm(a[0] - a[1]))
+    return float(np.linalg.norm(a.mean(0) - b.mean(0))) < SAME_FACE_SHARE * max(eyes, 1.0)
 
 
 def template_points(settings: AlignmentConfig, size: int) -> np.ndarray:
@@ -107,30 +117,32 @@ class Aligner:
     def align(self, image: np.ndarray, points: np.ndarray) -> np.ndarray:
         return warp_crop(image, similarity(points, self.target), self.size)
 
-    def crops(self, image: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, list[int]]:
-        """Aligned RGB crops of the boxes that hold a face, and which boxes those are (indices)."""
-        crops, kept = [], []
+    def locate(self, image: np.ndarray, boxes: Sequence[Box]) -> list[tuple[int, np.ndarray]]:
+        """``(box index, five points)`` of each box that holds a face of its own.
+
+        A box holds a face when YuNet finds one with ``min_score`` whose landmarks' centre lies
+        inside the box: YuNet looks past the box's edge, and a box on a shirt would otherwise take
+        the face above it. A box whose face an earlier box already holds is a duplicate."""
+        return [(i, points) for i, points, _ in self.located(image, boxes)]
+
+    def located(self, image: np.ndarray, boxes: Sequence[Box]) -> list[tuple[int, np.ndarray, float]]:
+        """:meth:`locate` with YuNet's face score of each face."""
+        found: list[tuple[int, np.ndarray, float]] = []
         for i, box in enumerate(boxes):
-            found = self.landmarks(image, box)
-            if found is not None and found[1] >= self.settings.min_score:
-                crops.append(self.align(image, found[0]))
-                kept.append(i)
-        if not crops:
+            located = self.landmarks(image, box)
+            if located is None or located[1] < self.settings.min_score:
+                continue
+            points = located[0]
+            if contains_point(box, *points.mean(0)) and not any(same_face(points, p) for _, p, _ in found):
+                found.append((i, points, located[1]))
+        return found
+
+    def crops(self, image: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, list[int]]:
+        """Aligned RGB crops of the boxes that hold a face (:meth:`locate`), and which boxes those are."""
+        located = self.locate(image, boxes)
+        if not located:
             return np.zeros((0, self.size, self.size, 3), np.uint8), []
-        return np.stack(crops), kept
-
-
-def square_region(image: np.ndarray, x0: int, y0: int, span: int, side: int) -> np.ndarray:
-    """The ``span`` square at ``(x0, y0)`` of ``image`` (black outside it), resized to ``side``."""
-    height, width = image.shape[:2]
-    roi = image[max(0, y0):min(height, y0 + span), max(0, x0):min(width, x0 + span)]
-    if roi.size == 0:
-        return np.zeros((side, side, 3), np.uint8)
-    pad = (max(0, -y0), max(0, y0 + span - height), max(0, -x0), max(0, x0 + span - width))
-    if any(pad):
-        roi = cv2.copyMakeBorder(roi, *pad, cv2.BORDER_CONSTANT, value=0)
-    interpolation = cv2.INTER_AREA if span > side else cv2.INTER_LINEAR
-    return cv2.resize(roi, (side, side), interpolation=interpolation)
+        return np.stack([self.align(image, points) for _, points in located]), [i for i, _ in located]
 
 
 def make_aligner(settings: AlignmentConfig, size: int) -> Aligner | None:

@@ -37,7 +37,7 @@ MAX_CONFIG_VALUES = 100_000
 
 
 # The names realtime.detection.DETECTORS and realtime.matching.MATCHERS register (a test checks they agree).
-DETECTOR_BACKENDS = ("haar",)
+DETECTOR_BACKENDS = ("haar", "yunet")
 MATCH_MODES = ("nearest", "mean", "sample-or-mean")
 # Triplet mining (training/losses.py), for training.mining and training.finish_mining alike.
 MINING = ("semi-hard", "batch-hard")
@@ -55,6 +55,9 @@ class DetectionConfig:
 
     # The detector (realtime.detection.DETECTORS); encoder.json records the one training used.
     backend: str = _num("haar", choices=DETECTOR_BACKENDS)
+    # Where it finds nobody (a photo, a frame, a followed face lost), a second detector looks
+    # again: YuNet finds turned heads and faces in hard light that Haar misses (none: no second look).
+    second_look: str = _num("yunet", choices=DETECTOR_BACKENDS + ("none",))
     cascade: str = "haarcascade_frontalface_default.xml"
     scale_factor: float = _num(1.1, 1.01, 2.0)
     min_neighbors: int = _num(5, 0, 50)
@@ -229,8 +232,13 @@ class TrackingConfig:
     # A track not seen for more than this many frames is dropped.
     max_missed: int = _num(5, 0, 1000)
     vote_frames: int = _num(5, 1, 100)
-    # A name is shown only once this many of the last vote_frames frames gave it (else Unknown).
+    # A name is shown only once this many of the last vote_frames encodings gave it, unless the
+    # match is sure (within encoder.json's sure threshold: shown at once).
     vote_agree: int = _num(3, 1, 100)
+    # A face is encoded when it appears, then every encode_every frames, or sooner when its box
+    # moved (overlaps the box it was encoded at less than encode_iou) or its name is undecided.
+    encode_every: int = _num(4, 1, 1000)
+    encode_iou: float = _num(0.7, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -245,6 +253,27 @@ class RecognitionConfig:
     # nearest: distance to the closest sample; mean: distance to each person's mean embedding;
     # sample-or-mean: the nearer of the closest sample and the person's mean direction.
     match: str = _num("sample-or-mean", choices=MATCH_MODES)
+    # Keep the best views of faces that stay unknown, grouped by person, to be named later
+    # (python -m realtime unknowns; the unknowns section says how much). Never a named face's.
+    collect_unknown: bool = False
+
+
+@dataclass(frozen=True)
+class UnknownsConfig:
+    """Unknown faces kept (recognition.collect_unknown): when a face is kept, and how much at most."""
+
+    # A face unknown on this many encodings is kept (a face named meanwhile never is).
+    after: int = _num(3, 1, 1000)
+    # The best views kept of one followed face; at most this many per group (one person), per
+    # calendar day and in all: beyond them the oldest views go first.
+    views_per_track: int = _num(5, 1, 100)
+    views_per_group: int = _num(20, 1, 100_000)
+    views_per_day: int = _num(500, 1, 10_000_000)
+    views_total: int = _num(2000, 1, 10_000_000)
+    # A face's improved views are stored at most this often (seconds), and when it leaves.
+    save_every: float = _num(2.0, 0.0, 3600.0)
+    # Naming a group enrolls its best this many views.
+    name_views: int = _num(10, 1, 1000)
 
 
 @dataclass(frozen=True)
@@ -273,6 +302,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
+    unknowns: UnknownsConfig = field(default_factory=UnknownsConfig)
     enrolment: EnrolmentConfig = field(default_factory=EnrolmentConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
@@ -437,12 +467,32 @@ def read_config_file(path: str | Path) -> dict:
         raise UserError(f"config file {path} is not valid YAML{at}: fix the syntax") from None
     except RecursionError:
         raise UserError(f"config file {path} is nested too deeply to be a settings file") from None
-    except ValueError as err:  # e.g. an integer of more digits than Python converts
-        raise UserError(f"config file {path} holds a value that cannot be read ({shorten(str(err))})") from None
+    except ValueError:  # e.g. an integer of more digits than Python converts
+        raise UserError(f"config file {path}: {_unreadable_value(text)} cannot be read as a number: "
+                        f"use a number of sensible size") from None
     if _expanded_size(raw, MAX_CONFIG_VALUES) > MAX_CONFIG_VALUES:
         raise UserError(f"config file {path}: its aliases (&/*) expand to more than {MAX_CONFIG_VALUES:,} values, "
                         f"or refer to themselves: not a settings file")
     return raw
+
+
+def _unreadable_value(text: str) -> str:
+    """Which key holds the value YAML's loader could not convert (found on the node tree, which
+    keeps scalars as text), e.g. ``detection.min_size``, or "a value" when it cannot be told."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
+        return "a value"
+    stack = [((), root)]
+    while stack:
+        keys, node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((keys + (str(k.value),), v) for k, v in node.value if isinstance(k, yaml.ScalarNode))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((keys + (f"[{i}]",), v) for i, v in enumerate(node.value))
+        elif isinstance(node, yaml.ScalarNode) and len(node.value) > 4000 and node.value.lstrip("+-").isdigit():
+            return ".".join(keys).replace(".[", "[") or "a value"
+    return "a value"
 
 
 def _expanded_size(value: Any, limit: int) -> int:

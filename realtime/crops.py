@@ -14,19 +14,17 @@ refuses a config that would crop differently. Colour conversion always goes thro
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
 
 from realtime.align import Aligner, make_aligner
 from realtime.boxes import Box, clip_box
+from realtime.config import AlignmentConfig, Config, DetectionConfig
 from realtime.detection import FaceFinder, make_detector
 from realtime.errors import UserError, shorten
 from realtime.yunet import YUNET_SHA256
-
-if TYPE_CHECKING:
-    from realtime.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -63,43 +61,74 @@ def face_crops(image: np.ndarray, boxes: Sequence[Box], size: int,
 
 
 class FaceCropper:
-    """Pixels to the encoder's crops: the configured detector, then landmarks and alignment.
+    """Pixels to the encoder's crops: the configured detector and its second look, then landmarks
+    and alignment.
 
-    The face path up to the encoder, built from the config alone: :class:`realtime.recognizer.Recognizer`
+    The face path up to the encoder, built from the settings alone: :class:`realtime.recognizer.Recognizer`
     owns one (checked against its encoder's ``encoder.json``), and training builds its crops with
     one before any encoder exists. ``detect`` and ``crops`` run on the caller's thread; the live
-    loop's :meth:`finder` gets a detector of its own (it may detect on a worker thread)."""
+    loop's :meth:`finder` gets detectors of its own (it may detect on a worker thread)."""
 
-    def __init__(self, config: "Config", size: int):
-        self.config = config
-        self.settings = config.detection
-        self.size = size
-        self.detector = make_detector(config.detection)
-        self.aligner = make_aligner(config.alignment, size)
+    def __init__(self, detection: DetectionConfig, alignment: AlignmentConfig, size: int):
+        self.settings, self.alignment, self.size = detection, alignment, size
+        self.detector = self._detector(detection.backend)
+        self.second_look = self._second_look()
+        self.aligner = make_aligner(alignment, size)
+
+    def _detector(self, name: str):
+        return make_detector(name, self.settings, self.alignment)
+
+    def _second_look(self):
+        name = self.settings.second_look
+        return None if name == "none" else self._detector(name)
 
     def detect(self, image: np.ndarray) -> list[Box]:
-        """Every face's box in a photo or frame, largest first (a full pass at full size)."""
-        return self.detector.detect(image)
+        """Every face's box in a photo or frame, largest first (a full pass at full size).
+
+        Boxes in which alignment finds no face of their own (a shirt, a second box on one face)
+        are left out; where the detector finds no face, the second look searches the whole image."""
+        faces = self._holding_faces(image, self.detector.detect(image))
+        if not faces and self.second_look is not None:
+            faces = self._holding_faces(image, self.second_look.detect(image))
+        return faces
+
+    def _holding_faces(self, image: np.ndarray, boxes: list[Box]) -> list[Box]:
+        if self.aligner is None:
+            return boxes
+        return [boxes[i] for i, _ in self.aligner.locate(image, boxes)]
 
     def crops(self, image: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, list[int]]:
         """The encoder's input for each box that holds a face, and which boxes those are."""
         return face_crops(image, list(boxes), self.size, self.aligner)
 
+    def located_crops(self, image: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, list[int], list, list[float]]:
+        """:meth:`crops` with each kept face's five landmarks and YuNet's score (None and 1.0
+        without alignment): what a view's quality is judged by (realtime.unknowns.quality)."""
+        if self.aligner is None:
+            crops, kept = self.crops(image, boxes)
+            return crops, kept, [None] * len(kept), [1.0] * len(kept)
+        located = self.aligner.located(image, list(boxes))
+        if not located:
+            return np.zeros((0, self.size, self.size, 3), np.uint8), [], [], []
+        crops = np.stack([self.aligner.align(image, points) for _, points, _ in located])
+        return crops, [i for i, _, _ in located], [p for _, p, _ in located], [s for _, _, s in located]
+
     def finder(self, live: bool = False) -> FaceFinder:
-        return FaceFinder(self.settings, live, make_detector(self.settings))
+        return FaceFinder(self.settings, self._detector(self.settings.backend), self._second_look(), live)
 
 
-def preprocessing_record(config: "Config") -> dict:
+def preprocessing_record(config: Config) -> dict:
     """What ``encoder.json`` records of the path that made the training crops (checked at run time)."""
     a = config.alignment
     alignment = {"method": "none"} if a.method == "none" else {
         "method": a.method, "model_sha256": YUNET_SHA256, "template": [list(map(float, p)) for p in a.template],
         "template_size": a.template_size, "box_margin": a.box_margin, "landmark_size": a.landmark_size}
-    return {"detector": config.detection.backend, "cascade": config.detection.cascade, "color": "RGB", "scale": "1/255",
-            "crop": "largest face", "alignment": alignment}
+    return {"detector": config.detection.backend, "second_look": config.detection.second_look,
+            "cascade": config.detection.cascade, "color": "RGB", "scale": "1/255", "crop": "largest face",
+            "alignment": alignment}
 
 
-def check_preprocessing(info: dict, config: "Config", where: str = "encoder.json") -> None:
+def check_preprocessing(info: dict, config: Config, where: str = "encoder.json") -> None:
     """Refuse a config whose preprocessing differs from the one the encoder was trained with.
 
     A crop made another way (another cascade, no alignment, another template) is encoded into

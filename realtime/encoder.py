@@ -25,6 +25,8 @@ JSON_NAME = "encoder.json"
 TFLITE_NAME = "encoder.tflite"
 # encoder.json is a page of metadata; sizes are pixels and vector lengths, never millions.
 MAX_JSON_BYTES = 1_000_000
+# encoder.tflite: the shipped one is 15 MB; a FIFO or /dev/zero is refused, a runaway file too.
+MAX_TFLITE_BYTES = 1 << 30
 MAX_SIZE = 65536
 
 
@@ -75,6 +77,19 @@ def read_model_info(model_dir: str | Path) -> dict[str, Any]:
     return info
 
 
+def check_pairing(info: dict, model_id: str, model_dir: Path) -> None:
+    """encoder.json names the encoder.tflite it was exported with (``tflite_sha256``): a metadata
+    file of another model (a swapped threshold, another preprocessing) is refused, not used."""
+    named = info.get("tflite_sha256")
+    if named is None:
+        log.warning("%s/%s does not name the model it describes (exported before tflite_sha256): re-export the "
+                    "model to tie the two", model_dir, JSON_NAME)
+    elif named != model_id:
+        raise UserError(f"{model_dir}/{JSON_NAME} describes another model (tflite_sha256 {shorten(named, 16)} is "
+                        f"not {TFLITE_NAME}'s {model_id[:12]}...): keep the {JSON_NAME} exported with this "
+                        f"{TFLITE_NAME}, or re-export the model")
+
+
 class Encoder:
     """One interpreter per process; ``encode`` is one interpreter call per batch of crops."""
 
@@ -82,11 +97,11 @@ class Encoder:
         self.model_dir = Path(model_dir)
         self.info = read_model_info(self.model_dir)
         tflite = self.model_dir / TFLITE_NAME
-        try:
-            content = tflite.read_bytes()
-        except FileNotFoundError:
-            raise UserError(f"{self.model_dir} has no {TFLITE_NAME}: run `python -m training` first") from None
+        if not tflite.exists() and not tflite.is_symlink():
+            raise UserError(f"{self.model_dir} has no {TFLITE_NAME}: run `python -m training` first")
+        content = read_regular_file(tflite, "model", MAX_TFLITE_BYTES, "re-export the model")   # never a FIFO
         self.model_id = hashlib.sha256(content).hexdigest()
+        check_pairing(self.info, self.model_id, self.model_dir)
         try:
             self._interp = _interpreter_class()(model_content=content, num_threads=num_threads)
             self._interp.allocate_tensors()

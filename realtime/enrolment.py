@@ -29,9 +29,13 @@ class KeyEnrolment:
     def start(cls, name: str, t: float, samples: int, seconds: float) -> "KeyEnrolment":
         return cls(name, t, seconds / samples, samples, next_time=t)
 
+    def due(self, t: float) -> bool:
+        """Whether the next sample is due at ``t`` (the live loop then encodes the largest face)."""
+        return t >= self.next_time
+
     def offer(self, boxes: list[Box], embeddings: np.ndarray, t: float) -> None:
         """Take the largest face's embedding when the next sample is due."""
-        if len(boxes) and t >= self.next_time:
+        if len(boxes) and self.due(t):
             largest = max(range(len(boxes)), key=lambda i: boxes[i][2] * boxes[i][3])
             self.samples.append(embeddings[largest])
             self.next_time = t + self.interval

@@ -3,11 +3,21 @@
 Untrusted files are checked before they cost anything: the file size before reading, the
 dimensions in the header before decoding (a 2.6 MB PNG can claim 30000 x 30000 pixels), and
 images too small or too narrow to hold a face are refused rather than crashing a resize later.
-Decoding applies the EXIF orientation, so a portrait phone photo is upright.
+Decoding applies the EXIF orientation, so a portrait phone photo is upright. OpenCV decodes what
+it can; what it cannot (a GIF on an OpenCV without a GIF decoder, an ICO, a PCX ...) is decoded by
+Pillow, under the same limits (Pillow reads the size from the header before it decodes).
+
+Arrays come in OpenCV's channel order (BGR) unless ``color="rgb"`` says otherwise (face_recognition,
+PIL and matplotlib give RGB); a PIL image carries its own mode and is converted from it.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import struct
+import sys
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -17,26 +27,45 @@ from realtime.config import DetectionConfig
 from realtime.errors import UserError
 from realtime.paths import NotReadable, read_regular_file
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff",
+                            ".pgm", ".ppm", ".pbm"})
 
 # Keep 16-bit depth and gray/colour as stored; unlike IMREAD_UNCHANGED these flags apply EXIF orientation.
 DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
 
-FORMATS = "JPEG, PNG, BMP, WebP, TIFF, PBM/PGM/PPM"
+FORMATS = "JPEG, PNG, GIF, BMP, WebP, TIFF, PBM/PGM/PPM, or another format Pillow reads"
+
+# The channel orders an array may come in: OpenCV's (cv2.imread) or everyone else's (PIL, matplotlib,
+# face_recognition.load_image_file, imageio).
+COLOR_ORDERS = ("bgr", "rgb")
 
 
 class UnreadableImage(UserError):
     """A file that exists but does not decode as an image."""
 
 
+@dataclass(frozen=True)
+class Photo:
+    """A decoded photo file and the SHA-256 of its bytes (what makes "the same photo" for enrolment)."""
+
+    pixels: np.ndarray   # 8-bit BGR
+    sha256: str
+
+
 def read_image(path: str | Path, settings: DetectionConfig | None = None) -> np.ndarray:
-    """Decode a photo to 8-bit BGR (grayscale, RGBA and 16-bit included), upright per its EXIF.
+    """Decode a photo to 8-bit BGR (grayscale, RGBA, palette, CMYK and 16-bit included; a GIF's first
+    frame), upright per its EXIF.
 
     Every way a file can fail to be a usable image (missing, a folder, a FIFO, text named .jpg,
     corrupt, truncated, too large, too small, too narrow) is one :class:`UnreadableImage`
     naming the file, never a ``cv2.error`` traceback. Limits come from ``settings``
     (``detection.max_image_bytes`` and friends; defaults when None).
     """
+    return read_photo(path, settings).pixels
+
+
+def read_photo(path: str | Path, settings: DetectionConfig | None = None) -> Photo:
+    """:func:`read_image`, with the SHA-256 of the file's bytes."""
     path = Path(path)
     limits = settings or DetectionConfig()
     try:
@@ -47,9 +76,15 @@ def read_image(path: str | Path, settings: DetectionConfig | None = None) -> np.
         raise UnreadableImage(f"{path}: cannot be read: {said}{limit}") from None
     if not data:
         raise UnreadableImage(f"{path}: not an image: the file is empty")
+    return Photo(decode_image(data, path, limits), hashlib.sha256(data).hexdigest())
+
+
+def decode_image(data: bytes, path: Path, limits: DetectionConfig) -> np.ndarray:
+    """The bytes of a photo file as 8-bit BGR: OpenCV for the formats whose header is read here, Pillow
+    for the rest and for what this OpenCV cannot decode; the header's size is checked first either way."""
     size = image_size(data)
     if size is None:
-        raise UnreadableImage(f"{path}: not an image this program reads ({FORMATS}), or a corrupt one")
+        return _decode_with_pillow(data, path, limits)
     check_size(path, size, limits)
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), DECODE_FLAGS)
@@ -61,8 +96,51 @@ def read_image(path: str | Path, settings: DetectionConfig | None = None) -> np.
     except MemoryError:
         raise UnreadableImage(f"{path}: not enough memory to decode this image: shrink it") from None
     if image is None or image.size == 0:
+        if data[:6] in (b"GIF87a", b"GIF89a"):   # OpenCV before 4.11 has no GIF decoder
+            return _decode_with_pillow(data, path, limits)
         raise UnreadableImage(f"{path}: not an image, or a corrupt or truncated one")
     return to_bgr8(image)
+
+
+def _decode_with_pillow(data: bytes, path: Path, limits: DetectionConfig) -> np.ndarray:
+    """A format OpenCV does not read here, by Pillow: its size from the header before anything is decoded."""
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:   # Pillow comes with matplotlib; without it, the formats OpenCV reads
+        raise UnreadableImage(f"{path}: not an image this program reads ({FORMATS}), or a corrupt one") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)   # our own limits decide
+            opened = Image.open(io.BytesIO(data))   # lazy: reads the header only
+            check_size(path, opened.size, limits)
+            opened.seek(0)                          # a GIF's or TIFF's first frame
+            opened.load()
+            return pillow_to_bgr(opened)
+    except UnidentifiedImageError:
+        raise UnreadableImage(f"{path}: not an image this program reads ({FORMATS}), or a corrupt one") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UnreadableImage(f"{path}: image is too large to decode: shrink it") from None
+    except MemoryError:
+        raise UnreadableImage(f"{path}: not enough memory to decode this image: shrink it") from None
+    except UnreadableImage:
+        raise
+    except Exception:   # Pillow's decoders raise OSError, SyntaxError, ValueError, struct.error ... on bad data
+        raise UnreadableImage(f"{path}: not an image, or a corrupt or truncated one") from None
+
+
+def pillow_to_bgr(image) -> np.ndarray:
+    """A PIL image (any mode: L, LA, P, RGB, RGBA, CMYK, YCbCr, I;16, I, F, 1) as 8-bit BGR, upright per
+    its EXIF orientation."""
+    from PIL import ImageOps
+    image = ImageOps.exif_transpose(image)
+    mode = image.mode
+    if mode in ("L", "LA", "RGB", "RGBA") or mode.startswith(("I;16", "I", "F")):
+        pixels = np.asarray(image)
+        if mode.startswith("I"):   # 16- or 32-bit integers: 16-bit samples as OpenCV reads them
+            pixels = np.clip(pixels.astype(np.int64), 0, 65535).astype(np.uint16)
+    else:                           # P, PA, CMYK, YCbCr, LAB, HSV, 1: Pillow converts them itself
+        pixels = np.asarray(image.convert("RGBA" if "A" in mode or "transparency" in image.info else "RGB"))
+    return to_bgr8(swap_red_blue(pixels))
 
 
 def check_size(path: Path, size: tuple[int, int], limits: DetectionConfig) -> None:
@@ -82,7 +160,7 @@ def check_size(path: Path, size: tuple[int, int], limits: DetectionConfig) -> No
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
-    """``(width, height)`` from the header of a JPEG, PNG, BMP, WebP, TIFF or PNM file; None if not one.
+    """``(width, height)`` from the header of a JPEG, PNG, GIF, BMP, WebP, TIFF or PNM file; None if not one.
 
     Reads only header fields, so it costs nothing whatever the image claims to be.
     """
@@ -91,6 +169,8 @@ def image_size(data: bytes) -> tuple[int, int] | None:
             return struct.unpack(">II", data[16:24])
         if data[:2] == b"\xff\xd8":
             return _jpeg_size(data)
+        if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:   # the logical screen
+            return struct.unpack("<HH", data[6:10])
         if data[:2] == b"BM" and len(data) >= 26:
             if struct.unpack("<I", data[14:18])[0] == 12:  # OS/2 BITMAPCOREHEADER
                 return struct.unpack("<HH", data[18:22])
@@ -199,8 +279,42 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, :3])
 
 
-def load_image(image: "str | Path | np.ndarray", settings: DetectionConfig | None = None) -> np.ndarray:
-    """A BGR uint8 array from a path (any common format, one-line errors) or an array (normalised)."""
+def swap_red_blue(pixels: np.ndarray) -> np.ndarray:
+    """RGB(A) <-> BGR(A); gray (2-D, or 1-2 channels) as it is."""
+    if pixels.ndim == 3 and pixels.shape[2] in (3, 4):
+        return pixels[:, :, [2, 1, 0, 3][:pixels.shape[2]]]
+    return pixels
+
+
+def check_color(color: str) -> str:
+    """``"bgr"`` or ``"rgb"`` (any case), else a UserError saying which are taken."""
+    order = color.lower() if isinstance(color, str) else color
+    if order not in COLOR_ORDERS:
+        raise UserError(f"color={color!r}: an array's channel order is 'bgr' (OpenCV's, cv2.imread) or 'rgb' "
+                        f"(PIL, matplotlib, face_recognition)")
+    return order
+
+
+def is_pillow_image(image) -> bool:
+    """A PIL image, told without importing Pillow (a caller who made one has imported it)."""
+    pil = sys.modules.get("PIL.Image")
+    return pil is not None and isinstance(image, pil.Image)
+
+
+def load_image(image: "str | Path | np.ndarray", settings: DetectionConfig | None = None,
+               color: str = "bgr") -> np.ndarray:
+    """A BGR uint8 array from a path (any common format, one-line errors), a PIL image (converted from its
+    mode) or an array in the channel order ``color`` says: ``"bgr"`` (OpenCV's, the default) or ``"rgb"``
+    (PIL, matplotlib, face_recognition). A file or a PIL image carries its own order; ``color`` is for arrays."""
+    order = check_color(color)
     if isinstance(image, np.ndarray):
-        return to_bgr8(image)
+        return to_bgr8(image if order == "bgr" else swap_red_blue(image))
+    if is_pillow_image(image):
+        return pillow_to_bgr(image)
     return read_image(image, settings)
+
+
+def pixels_sha256(image: np.ndarray) -> str:
+    """The SHA-256 of an image's pixels and shape: "the same photo" for an array with no file behind it."""
+    image = np.ascontiguousarray(image)
+    return hashlib.sha256(repr((image.shape, image.dtype.str)).encode() + image.tobytes()).hexdigest()

@@ -1,6 +1,7 @@
 """Key handling as a pure state machine, so typing a name can be tested without a window.
 
-Normal mode: ``e`` starts name entry, ``q``/Esc quit, space pauses, ``+``/``-`` move the
+Normal mode: ``e`` starts name entry (enroll the largest face), ``n`` starts name entry for an
+Unknown face (name its unknown group), ``q``/Esc quit, space pauses, ``+``/``-`` move the
 threshold. Name entry: printable keys append, Backspace deletes, Enter saves, Esc cancels
 (``q`` and space are letters there).
 
@@ -31,12 +32,13 @@ KEY_NAMES = {"ENTER": 13, "RETURN": 13, "ESC": 27, "ESCAPE": 27, "BACKSPACE": 8,
 class KeyState:
     naming: bool = False
     text: str = ""
+    unknown: bool = False       # the name is for an Unknown face's group (n), not a new enrolment (e)
 
 
 @dataclass(frozen=True)
 class Action:
     """What the loop should do: kind is one of quit, pause, threshold_up, threshold_down,
-    start_naming, edit, cancel, enroll (with ``name``)."""
+    start_naming, start_naming_unknown, edit, cancel, enroll or name_unknown (with ``name``)."""
 
     kind: str
     name: str = ""
@@ -90,7 +92,7 @@ def handle_key(state: KeyState, key: int) -> tuple[KeyState, Action | None]:
             name = state.text.strip()
             if not name:
                 return KeyState(), Action("cancel")
-            return KeyState(), Action("enroll", name)
+            return KeyState(), Action("name_unknown" if state.unknown else "enroll", name)
         if key == ESC:
             return KeyState(), Action("cancel")
         if key in BACKSPACE:
@@ -110,6 +112,8 @@ def handle_key(state: KeyState, key: int) -> tuple[KeyState, Action | None]:
         return state, Action("threshold_down")
     if key in (ord("e"), ord("E")):
         return KeyState(naming=True), Action("start_naming")
+    if key in (ord("n"), ord("N")):
+        return KeyState(naming=True, unknown=True), Action("start_naming_unknown")
     return state, None
 
 

@@ -20,16 +20,9 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator, Mapping
 
 from realtime.errors import UserError
+from realtime.paths import file_identity
 
 PathLike = str | os.PathLike
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino
 
 
 def same_file(a: PathLike, b: PathLike) -> bool:
@@ -37,8 +30,8 @@ def same_file(a: PathLike, b: PathLike) -> bool:
     a, b = Path(a), Path(b)
     if Path(os.path.realpath(a)) == Path(os.path.realpath(b)):
         return True
-    ia = _identity(a)
-    return ia is not None and ia == _identity(b)
+    ia = file_identity(a)
+    return ia is not None and ia == file_identity(b)
 
 
 Labelled = Mapping[str, PathLike | None] | Iterable[tuple[str, PathLike | None]]
@@ -55,18 +48,18 @@ def check_outputs_distinct(outputs: Labelled, inputs: Labelled) -> None:
 
     outs, ins = pairs(outputs), pairs(inputs)
     for i, (label, path) in enumerate(outs):
-        if is_stream(path):
+        if written_in_place(path):
             continue
         for other, source in ins:
             if same_file(path, source):
                 raise UserError(f"{label} {path} is {other} ({source}): an output never overwrites what "
                                 f"the command reads; write to another file")
         for other, second in outs[i + 1:]:
-            if not is_stream(second) and same_file(path, second):
+            if not written_in_place(second) and same_file(path, second):
                 raise UserError(f"{label} and {other} are the same file ({path}): give each its own file")
 
 
-def is_stream(path: PathLike) -> bool:
+def written_in_place(path: PathLike) -> bool:
     """An existing device, FIFO or socket: written in place (no temp file, no rename)."""
     try:
         mode = os.stat(path).st_mode
@@ -91,7 +84,7 @@ class PendingFile:
     def __init__(self, path: PathLike, label: str = "output"):
         self.path = Path(path)
         self.label = label
-        self.direct = is_stream(self.path)
+        self.direct = written_in_place(self.path)
         if self.path.is_dir():
             raise UserError(f"{label} {self.path} is a folder: give a file name")
         if not self.direct and not self.path.parent.is_dir():
@@ -134,6 +127,58 @@ def atomic_path(path: PathLike, label: str = "output") -> Iterator[Path]:
         pending.discard()
         raise
     pending.commit()
+
+
+class StagedFiles:
+    """Several outputs written into a new private folder (mode 0700, an unpredictable name) inside
+    ``out_dir``, then renamed onto their names in ``out_dir`` in the order they were asked for.
+
+    Nobody else can create anything in that folder, so a symlink planted in a shared ``out_dir``
+    (under a name a writer would use) is never followed; the rename replaces a link at the final
+    name instead of writing through it. :func:`staged_files` removes the folder on an error, so
+    ``out_dir`` is then as it was."""
+
+    def __init__(self, out_dir: PathLike, label: str):
+        self.out_dir, self.label = Path(out_dir), label
+        try:
+            self.folder = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.out_dir))
+        except OSError as err:
+            raise UserError(f"{label} {self.out_dir} cannot be written ({err.strerror or err}): give a folder you "
+                            f"can write") from None
+        self._names: list[str] = []
+
+    def path(self, name: str) -> Path:
+        """Where to write the output ``name`` (a plain file name)."""
+        if Path(name).name != name:
+            raise ValueError(f"{name!r} is not a plain file name")
+        if name not in self._names:
+            self._names.append(name)
+        return self.folder / name
+
+    def commit(self) -> None:
+        try:
+            for name in self._names:
+                os.replace(self.folder / name, self.out_dir / name)
+        except OSError as err:
+            self.discard()
+            raise UserError(f"{self.label} {self.out_dir / name} cannot be written ({err.strerror or err})") from None
+        self.discard()
+
+    def discard(self) -> None:
+        import shutil
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_files(out_dir: PathLike, label: str = "output") -> Iterator[StagedFiles]:
+    """``with staged_files(out) as stage: write(stage.path("a.bin"))``: renamed into ``out`` on success."""
+    stage = StagedFiles(out_dir, label)
+    try:
+        yield stage
+    except BaseException:
+        stage.discard()
+        raise
+    stage.commit()
 
 
 def write_text_atomic(path: PathLike, text: str, label: str = "output") -> None:
@@ -209,6 +254,31 @@ def new_run_dir(base: PathLike, prefix: str = "") -> Path:
         n += 1
         candidate = Path(base) / f"{stamp}-{n}"
     return candidate
+
+
+def check_writable_folder(path: PathLike, label: str, undone: str) -> None:
+    """Refuse (one line) a folder that cannot be written: a read-only file system, a parent that is
+    immutable or not writable. A probe file is made in it (and the folder with its missing parents,
+    removed again), so a long job finds out before it starts, not when it writes its results;
+    ``undone`` says what was not done."""
+    path = Path(path)
+    made, folder = [], path
+    while not os.path.lexists(folder) and folder.parent != folder:
+        made.append(folder)
+        folder = folder.parent
+    try:
+        for folder in reversed(made):
+            os.mkdir(folder)
+        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise UserError(f"{label} {path} cannot be written ({err.strerror or err}): {undone}; give a folder you "
+                        f"can write") from None
+    finally:
+        for folder in made:            # deepest first: only what the probe made
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
 
 
 def check_output_dir(path: PathLike, overwrite: bool, label: str) -> Path:

@@ -6,6 +6,7 @@ follows the frame's (readable at 480p and at 1080p). Each distinct label is rend
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -20,6 +21,7 @@ RED = (0, 0, 230)
 WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
 YELLOW = (0, 220, 255)
+AMBER = (0, 140, 230)
 HELP = "e: enroll   space: pause   +/-: threshold   q: quit"
 ENDED = "end of the video: press any key to close"
 
@@ -27,8 +29,10 @@ ENDED = "end of the video: press any key to close"
 @dataclass(frozen=True)
 class FaceLabel:
     box: Box
-    name: str | None        # voted name, None = unknown
+    name: str | None          # the name shown, None = not named
     distance: float
+    deciding: str | None = None   # not named yet, but within the threshold of this person: the vote is out
+    unknown: int | None = None    # its unknown group, once kept (--collect-unknown): "Unknown #3"
 
 
 def unit(frame: np.ndarray) -> float:
@@ -48,17 +52,46 @@ def _fitting(frame: np.ndarray, line: str, px: int, margin: int) -> int:
     return px if width <= room else max(8, int(px * room / width))
 
 
+@functools.lru_cache(maxsize=64)
+def wrap(line: str, px: int, room: int) -> tuple[str, ...]:
+    """``line`` in pieces that each fit ``room`` pixels at ``px``: broken at spaces where it can be, inside a
+    word longer than a whole line (a 64-character name), so no text runs off the frame and none is shrunk
+    past reading."""
+    pieces: list[str] = []
+    rest = line
+    while rest:
+        if text.size(rest, px)[0] <= room:
+            pieces.append(rest)
+            break
+        lo, hi = 1, len(rest)          # the longest start of ``rest`` that fits (at least one character)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if text.size(rest[:mid], px)[0] <= room:
+                lo = mid
+            else:
+                hi = mid - 1
+        space = rest.rfind(" ", 0, lo + 1)
+        cut = space if space > 0 else lo
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    return tuple(pieces)
+
+
 def draw_faces(frame: np.ndarray, faces: Sequence[FaceLabel]) -> np.ndarray:
-    """Boxes (green: named, red: unknown) with the name and distance above each; in place."""
+    """Boxes (green: named, amber: deciding, red: unknown) with the name and distance above each; in place."""
     u = unit(frame)
     thick = max(2, int(round(2 * u)))
     px = _px(frame, 20)
     pad = max(2, int(3 * u))
     for face in faces:
         x, y, w, h = face.box
-        color = GREEN if face.name is not None else RED
+        if face.name is not None:
+            color, label = GREEN, face.name
+        elif face.deciding is not None:
+            color, label = AMBER, f"{face.deciding}?"
+        else:
+            color, label = RED, "Unknown" if face.unknown is None else f"Unknown #{face.unknown}"
         cv2.rectangle(frame, (x, y), (x + w, y + h), color, thick)
-        label = face.name if face.name is not None else "Unknown"
         if np.isfinite(face.distance):  # inf: nobody enrolled yet
             label += f" {face.distance:.2f}"
         label_h = text.size(label, px)[1] + 2 * pad
@@ -70,7 +103,11 @@ def draw_faces(frame: np.ndarray, faces: Sequence[FaceLabel]) -> np.ndarray:
 def draw_hud(frame: np.ndarray, *, fps: float | None, threshold: float | None, prompt: str | None = None,
              message: str | None = None, paused: bool = False, help_line: bool = True,
              ended: bool = False) -> np.ndarray:
-    """The status line (FPS, threshold), key help, name prompt, message and PAUSED; in place."""
+    """The status line (FPS, threshold), key help, name prompt, message and PAUSED; in place.
+
+    Everything but the status line stacks up from the bottom edge, clear of the middle of the frame
+    where the faces are; the name being typed and messages wrap onto more lines rather than run off
+    the frame or shrink past reading."""
     height, width = frame.shape[:2]
     u = unit(frame)
     margin, pad = max(4, int(6 * u)), max(2, int(3 * u))
@@ -89,12 +126,17 @@ def draw_hud(frame: np.ndarray, *, fps: float | None, threshold: float | None, p
         banner = "PAUSED" if paused else ENDED
         px = _fitting(frame, banner, _px(frame, 32 if paused else 22), margin + pad)
         w, h = text.size(banner, px)
-        text.put(frame, banner, ((width - w) // 2 - pad, bottom - h - 2 * pad), px, YELLOW, BLACK, pad)
-    y = height // 2
-    for line in (prompt, message):
-        if line:
-            px = _fitting(frame, line, _px(frame, 22), margin + pad)
-            y += text.put(frame, line, (margin, y), px, YELLOW, BLACK, pad)[1] + pad
+        bottom -= h + 2 * pad
+        text.put(frame, banner, ((width - w) // 2 - pad, bottom), px, YELLOW, BLACK, pad)
+        bottom -= pad
+    px = _px(frame, 20)
+    pieces = [piece for line in (message, prompt) if line
+              for piece in wrap(line, px, width - 2 * (margin + pad))]
+    heights = [text.size(piece, px)[1] + 2 * pad for piece in pieces]
+    y = bottom - sum(heights) - pad * max(0, len(pieces) - 1)
+    for piece, h in zip(pieces, heights):
+        text.put(frame, piece, (margin, y), px, YELLOW, BLACK, pad)
+        y += h + pad
     return frame
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from realtime.errors import UserError
 
 
-def describe(path: str | Path) -> str:
+def path_state(path: str | Path) -> str:
     """``"a folder"``, ``"a FIFO (named pipe)"``, ``"a symlink loop"``, ``"missing"``... for messages."""
     path = Path(path)
     try:
@@ -29,6 +29,16 @@ def describe(path: str | Path) -> str:
             return "a broken symlink (its target does not exist)"
         return "missing" if err.errno == errno.ENOENT else f"not accessible ({err.strerror or err})"
     return kind(mode)
+
+
+def file_identity(path: str | Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path`` now (through a symlink), or None when there is none:
+    the same file under two names, or another file moved onto a name, is told by it."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def kind(mode: int) -> str:
@@ -70,7 +80,7 @@ def read_regular_file(path: str | Path, what: str, max_bytes: int, hint: str = "
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as err:
-        state = describe(path)
+        state = path_state(path)
         if state == "missing":
             raise refuse("not found") from None
         if state == "a regular file":
@@ -97,3 +107,21 @@ def read_regular_file(path: str | Path, what: str, max_bytes: int, hint: str = "
         raise refuse(f"cannot be read ({err.strerror or err})") from None
     finally:
         os.close(fd)
+
+
+def make_private_folders(folder: str | Path) -> None:
+    """``folder`` and every missing folder above it, each mode 0700 whatever the umask
+    (``mkdir(parents=True)`` gives the parents 0777 less the umask: 0777 under ``umask 000``)."""
+    folder = Path(folder)
+    missing = []
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:    # made meanwhile by another process: left as it is
+            continue
+        os.chmod(path, 0o700)      # the umask may have taken bits away (umask 0277 would leave 0500)

@@ -9,14 +9,16 @@
 The Python API, the command line, the live loop (:class:`realtime.app.App`), video enrolment and
 the benchmarks all go through a :class:`Recognizer`, and training's crop builder through its
 :class:`~realtime.crops.FaceCropper`, so a crop is made one way and a threshold is decided in one
-place. An image is a file path or a BGR uint8 array (what ``cv2.imread`` returns).
+place. An image is a file path, a PIL image, or a uint8 array in the channel order ``color`` names:
+``"bgr"`` (OpenCV's, what ``cv2.imread`` returns: the default) or ``"rgb"`` (PIL, matplotlib,
+face_recognition). An RGB array passed as BGR is not an error, only worse answers, so say it.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, Union
+from typing import TYPE_CHECKING, Sequence, Union
 
 import numpy as np
 
@@ -33,7 +35,15 @@ from realtime.tracking import Tracker
 
 log = logging.getLogger("realtime")
 
-Image = Union[str, Path, np.ndarray]
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+# A photo file's path, a PIL image (its own mode says its colours), or an array (``color`` says its order).
+Image = Union[str, Path, np.ndarray, "PILImage"]
+
+# The five landmarks of a face, in the order of the alignment template (realtime.align): the person's
+# right eye (on the image's left), their left eye, the nose tip, the right and left corners of the mouth.
+LANDMARK_NAMES = ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
 
 
 @dataclass(frozen=True)
@@ -73,21 +83,23 @@ class Recognizer:
             self.encoder = Encoder(Path(model_dir) if model_dir is not None else resolve_path(self.config.model.dir))
         # Landmarks and alignment as the encoder was trained (a box without a face is dropped).
         check_preprocessing(self.encoder.info, self.config)
-        self.cropper = FaceCropper(self.config, self.encoder.input_size)
+        self.cropper = FaceCropper(self.config.detection, self.config.alignment, self.encoder.input_size)
         self.thresholds = ThresholdPolicy(self.encoder.info, self.config.recognition, threshold)
         self.match_mode = self.config.recognition.match
 
     # -- the stages ------------------------------------------------------------------------------------------
-    def detect(self, image: Image) -> list[Box]:
-        """Every face's box ``(x, y, w, h)``, largest first."""
-        return self.cropper.detect(self.load(image))
+    def detect(self, image: Image, color: str = "bgr") -> list[Box]:
+        """Every face's box ``(x, y, w, h)``, largest first; ``color``: an array's channel order ("bgr" or "rgb")."""
+        return self.cropper.detect(self.load(image, color))
 
-    def load(self, image: Image) -> np.ndarray:
-        """A BGR uint8 array of a path (within ``detection``'s photo limits) or an array."""
-        return load_image(image, self.config.detection)
+    def load(self, image: Image, color: str = "bgr") -> np.ndarray:
+        """A BGR uint8 array of a path (within ``detection``'s photo limits), a PIL image, or an array whose
+        channel order ``color`` names: "bgr" (OpenCV's, the default) or "rgb" (PIL, matplotlib, face_recognition)."""
+        return load_image(image, self.config.detection, color)
 
     def crops(self, image: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, list[int]]:
-        """The encoder's input for each box that holds a face, and which boxes those are."""
+        """The encoder's input for each box that holds a face, and which boxes those are; ``image`` is BGR, as
+        :meth:`load` returns it (or a frame of OpenCV's)."""
         return self.cropper.crops(image, boxes)
 
     def encode(self, crops: np.ndarray) -> np.ndarray:
@@ -104,46 +116,92 @@ class Recognizer:
         """The live loop's detection policy, with its own detector (it may run on a worker thread)."""
         return self.cropper.finder(live)
 
+    def located_crops(self, image: np.ndarray, boxes: Sequence[Box]):
+        """:meth:`crops` with each kept face's five landmarks and YuNet's score (the live loop judges
+        unknown faces' views by them): ``(crops, kept, points, scores)``."""
+        return self.cropper.located_crops(image, boxes)
+
     def tracker(self) -> Tracker:
         t = self.config.tracking
-        return Tracker(t.iou, t.max_missed, t.vote_frames, t.vote_agree)
+        return Tracker(t.iou, t.max_missed, t.vote_frames, t.vote_agree, t.encode_every, t.encode_iou)
 
     # -- photos ----------------------------------------------------------------------------------------------
-    def faces(self, image: Image, boxes: Sequence[Box] | None = None) -> tuple[list[Box], np.ndarray]:
-        """The faces' boxes and their embeddings ``(n, d)``; ``boxes`` None: every face detected."""
-        image = self.load(image)
+    def faces(self, image: Image, boxes: Sequence[Box] | None = None,
+              color: str = "bgr") -> tuple[list[Box], np.ndarray]:
+        """The faces' boxes and their embeddings ``(n, d)``; ``boxes`` None: every face detected. A box in
+        which no face is found is left out. ``color``: an array's channel order, "bgr" or "rgb"."""
+        image = self.load(image, color)
         if boxes is None:
             boxes = self.detect(image)
         crops, kept = self.crops(image, boxes)
         return [tuple(int(v) for v in boxes[i]) for i in kept], self.encode(crops)
 
-    def encode_image(self, image: Image, boxes: Sequence[Box] | None = None) -> np.ndarray:
-        """One embedding ``(n, d)`` per face, unit length; ``boxes`` None: every face detected."""
-        return self.faces(image, boxes)[1]
+    def encode_image(self, image: Image, boxes: Sequence[Box] | None = None, color: str = "bgr") -> np.ndarray:
+        """One embedding ``(n, d)`` per face, unit length; ``boxes`` None: every face detected; ``color``: an
+        array's channel order, "bgr" or "rgb"."""
+        return self.faces(image, boxes, color)[1]
 
-    def largest_face(self, image: Image, what: str = "image") -> tuple[Box, np.ndarray]:
-        """The largest face's box and embedding; a UserError naming ``what`` when there is none."""
-        boxes, embeddings = self.faces(image)
+    def landmarks(self, image: Image, boxes: Sequence[Box] | None = None,
+                  color: str = "bgr") -> tuple[list[Box], np.ndarray]:
+        """The faces' boxes and their five landmarks ``(n, 5, 2)`` in image pixels (``LANDMARK_NAMES``
+        order), the points the crops are aligned on; ``boxes`` None: every face detected, and a box in which
+        no face is found is left out (as :meth:`faces` does). ``color``: an array's channel order."""
+        aligner = self.cropper.aligner
+        if aligner is None:
+            raise UserError("alignment.method is none: this encoder's faces are not aligned on landmarks")
+        image = self.load(image, color)
+        if boxes is None:
+            boxes = self.detect(image)
+        located = aligner.locate(image, list(boxes))   # the boxes Aligner.crops keeps, with their points
+        kept = [tuple(int(v) for v in boxes[i]) for i, _ in located]
+        return kept, np.stack([p for _, p in located]) if located else np.zeros((0, 5, 2), np.float32)
+
+    def largest_face(self, image: Image, what: str = "image", color: str = "bgr") -> tuple[Box, np.ndarray]:
+        """The largest face's box and embedding; a UserError naming ``what`` when there is none. ``color``:
+        an array's channel order, "bgr" or "rgb"."""
+        boxes, embeddings = self.faces(image, color=color)
         if not boxes:
             raise UserError(f"{what}: no face found")
         if len(boxes) > 1:
             log.warning("%s: %d faces found, using the largest", what, len(boxes))
         return boxes[0], embeddings[0]
 
-    def verify(self, a: Image, b: Image) -> Verification:
-        """Same person or not: the distance between the largest face of each image, against the 1:1 threshold."""
-        box_a, emb_a = self.largest_face(a, _label(a, "first image"))
-        box_b, emb_b = self.largest_face(b, _label(b, "second image"))
+    def verify(self, a: Image, b: Image, color: str = "bgr") -> Verification:
+        """Same person or not: the distance between the largest face of each image, against the 1:1 threshold.
+        ``color``: the channel order of array images, "bgr" or "rgb"."""
+        box_a, emb_a = self.largest_face(a, _label(a, "first image"), color)
+        box_b, emb_b = self.largest_face(b, _label(b, "second image"), color)
         distance = float(np.linalg.norm(emb_a - emb_b))
         threshold = self.thresholds.pair()
         return Verification(distance <= threshold, distance, threshold, box_a, box_b)
 
-    def identify(self, image: Image, gallery) -> list[Identity]:
+    def compare_faces(self, known, face, threshold: float | None = None) -> list[bool]:
+        """Which of the ``known`` embeddings ``(n, d)`` are the same person as the embedding ``face`` ``(d,)``:
+        distance at most ``threshold`` (None: this encoder's one-to-one point, what :meth:`verify` uses)."""
+        limit = self.thresholds.pair() if threshold is None else float(threshold)
+        return [bool(d <= limit) for d in face_distance(known, face)]
+
+    def identify(self, image: Image, gallery, color: str = "bgr") -> list[Identity]:
         """Who each face in ``image`` is, by a gallery's enrolled samples (anything with an ``index()``:
-        an open store or :class:`realtime.api.Gallery`)."""
-        boxes, embeddings = self.faces(image)
+        an open store or :class:`realtime.api.Gallery`). ``color``: an array's channel order, "bgr" or "rgb"."""
+        boxes, embeddings = self.faces(image, color=color)
         return [Identity(box, m.name, m.nearest, float(m.distance))
                 for box, m in zip(boxes, self.match(gallery.index(), embeddings))]
+
+
+def face_distance(known, face) -> np.ndarray:
+    """The Euclidean distance from each embedding of ``known`` (``(n, d)``, or one ``(d,)``) to ``face``
+    ``(d,)``: the number every threshold here is compared with (0: the same; about 1.4: unrelated)."""
+    known = np.asarray(known, np.float32)
+    face = np.asarray(face, np.float32).reshape(-1)
+    if known.ndim == 1:
+        known = known[None, :]
+    if known.size == 0:
+        return np.zeros(0, np.float32)
+    if known.ndim != 2 or known.shape[1] != face.shape[0]:
+        raise UserError(f"face_distance: known embeddings of shape {known.shape} and a face of {face.shape[0]} "
+                        f"numbers do not match: pass (n, d) embeddings and one (d,) embedding of the same encoder")
+    return np.linalg.norm(known - face, axis=1)
 
 
 def _label(image: Image, fallback: str) -> str:

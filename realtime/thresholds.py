@@ -53,20 +53,33 @@ def gallery_threshold(info: dict, people: int, design: bool = True) -> float | N
     the shared clips was named on 36% of its frames at the 5-person point). Larger galleries get
     the point for the smallest measured size holding them (the largest measured beyond the curve).
     """
-    metrics = info.get("metrics") if isinstance(info.get("metrics"), dict) else {}
+    metrics = _metrics(info)
     size = metrics.get("open_set_gallery_people")
     if design and isinstance(size, int) and not isinstance(size, bool):
         people = max(people, size)
-    curve = metrics.get("open_set")
+    return curve_threshold(metrics.get("open_set"), people)
+
+
+def _metrics(info: dict) -> dict:
+    return info.get("metrics") if isinstance(info.get("metrics"), dict) else {}
+
+
+def curve_points(curve) -> list[tuple[int, float]]:
+    """``(gallery people, threshold)`` of a measured curve, by size (entries that are not both numbers skipped)."""
     if not isinstance(curve, list):
-        return None
-    points = sorted((entry["gallery_people"], entry["threshold"]) for entry in curve
-                    if isinstance(entry, dict) and isinstance(entry.get("gallery_people"), int)
-                    and isinstance(entry.get("threshold"), (int, float)) and not isinstance(entry.get("threshold"), bool))
+        return []
+    return sorted((entry["gallery_people"], float(entry["threshold"])) for entry in curve
+                  if isinstance(entry, dict) and isinstance(entry.get("gallery_people"), int)
+                  and isinstance(entry.get("threshold"), (int, float)) and not isinstance(entry.get("threshold"), bool))
+
+
+def curve_threshold(curve, people: int) -> float | None:
+    """The point for the smallest measured gallery holding ``people`` (beyond the curve: its last)."""
+    points = curve_points(curve)
     if not points:
         return None
     fits = [t for n, t in points if n >= max(1, people)]
-    return float(fits[0] if fits else points[-1][1])
+    return fits[0] if fits else points[-1][1]
 
 
 class ThresholdPolicy:
@@ -79,6 +92,7 @@ class ThresholdPolicy:
 
     def __init__(self, info: dict, recognition, flag: float | None = None):
         self.info = info
+        self._said_beyond: set[int] = set()
         self.normalized = bool(info.get("normalized", True))
         self.design = check_threshold(info.get("threshold"), "encoder.json", self.normalized)
         if flag is not None:
@@ -93,8 +107,19 @@ class ThresholdPolicy:
         """The threshold against a gallery of ``people`` (None: the design size's)."""
         if self.fixed is not None:
             return self.fixed
+        self._say_if_beyond_measured(people)
         measured = gallery_threshold(self.info, max(people, 1)) if people is not None else None
         return check_threshold(measured, "encoder.json open_set", self.normalized) if measured is not None else self.design
+
+    def _say_if_beyond_measured(self, people: int | None) -> None:
+        points = curve_points(_metrics(self.info).get("open_set"))
+        if people is None or not points or people <= points[-1][0] or people in self._said_beyond:
+            return
+        self._said_beyond.add(people)
+        logging.getLogger("realtime").warning(
+            "a gallery of %d people is larger than the largest measured for this encoder (%d): its threshold is "
+            "that size's, and strangers may be named more often than measured (%s)", people, points[-1][0],
+            "set recognition.threshold lower to be safe" if self.normalized else "set recognition.threshold")
 
     def pair(self) -> float:
         """The 1:1 question (verify two photos): the curve's one-person point as measured, not raised
@@ -106,6 +131,18 @@ class ThresholdPolicy:
 
     def cap(self, start: float) -> float:
         return key_cap(start, self.normalized)
+
+    def sure(self, people: int, current: float) -> float:
+        """Within this distance a match is sure: named on its first frame, without waiting for the
+        vote. encoder.json's ``open_set_sure`` curve (measured like ``open_set``, at a tenth of its
+        share of strangers named) for the gallery's size, never above the threshold in use;
+        -inf (never sure) for an encoder without that curve."""
+        metrics = _metrics(self.info)
+        size = metrics.get("open_set_gallery_people")
+        if isinstance(size, int) and not isinstance(size, bool):
+            people = max(people, size)
+        measured = curve_threshold(metrics.get("open_set_sure"), people)
+        return -math.inf if measured is None else min(measured, current)
 
 
 def calibration_mismatch(info: dict, match_mode: str) -> str | None:

@@ -28,6 +28,11 @@ class Window:
         cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
         self._x11: x11keys.X11Keys | None = None
         self._tries = 0
+        self.pointer: tuple[int, int] | None = None   # the mouse over the frame (pixels; 1:1 with AUTOSIZE)
+        cv2.setMouseCallback(title, self._mouse)
+
+    def _mouse(self, event: int, x: int, y: int, flags: int, param) -> None:
+        self.pointer = (int(x), int(y))
 
     def show(self, frame: np.ndarray) -> None:
         cv2.imshow(self.title, frame)

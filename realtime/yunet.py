@@ -70,4 +70,18 @@ class YuNet:
         if height < 1 or width < 1:
             return np.zeros((0, 15), np.float32)
         _, found = self._net((int(width), int(height))).detect(image)
-        return np.zeros((0, 15), np.float32) if found is None else np.asarray(found, np.float32).reshape(-1, 15)
+        rows = np.zeros((0, 15), np.float32) if found is None else np.asarray(found, np.float32).reshape(-1, 15)
+        return rows[np.isfinite(rows).all(axis=1)]   # a frame of extreme shape (200 x 100,000) gives inf boxes
+
+
+def square_region(image: np.ndarray, x0: int, y0: int, span: int, side: int) -> np.ndarray:
+    """The ``span`` square at ``(x0, y0)`` of ``image`` (black outside it), resized to ``side``."""
+    height, width = image.shape[:2]
+    roi = image[max(0, y0):min(height, y0 + span), max(0, x0):min(width, x0 + span)]
+    if roi.size == 0:
+        return np.zeros((side, side, 3), np.uint8)
+    pad = (max(0, -y0), max(0, y0 + span - height), max(0, -x0), max(0, x0 + span - width))
+    if any(pad):
+        roi = cv2.copyMakeBorder(roi, *pad, cv2.BORDER_CONSTANT, value=0)
+    interpolation = cv2.INTER_AREA if span > side else cv2.INTER_LINEAR
+    return cv2.resize(roi, (side, side), interpolation=interpolation)

@@ -1,4 +1,5 @@
-"""Helpers for tests that run live headless processes on a shared gallery (SQLite or PostgreSQL)."""
+"""Helpers for tests of the live program: clips made from the shared one, a video file that plays over
+and over, and live headless processes on a shared gallery (SQLite or PostgreSQL)."""
 from __future__ import annotations
 
 import json
@@ -9,8 +10,11 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+
+from commands import child_env
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
@@ -20,15 +24,8 @@ needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (poi
 needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(), reason=f"no trained encoder in {MODEL}")
 
 
-def child_env() -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
-    env.pop("DISPLAY", None)
-    return env
-
-
 def long_clip(path: Path, repeats: int) -> Path:
     """The real clip, shrunk to 320x240 and played ``repeats`` times: a source that lasts."""
-    import cv2
     cap = cv2.VideoCapture(str(DATA / "videos" / CLIP))
     frames = []
     while True:
@@ -45,6 +42,52 @@ def long_clip(path: Path, repeats: int) -> Path:
             writer.write(frame)
     writer.release()
     return path
+
+
+def small_clip(path, n=200, size=(320, 240), fourcc="mp4v"):
+    """The real clip's frames, letterboxed into ``size``: faces stay ~100 px, frames stay cheap."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 25.0, size)
+    assert writer.isOpened()
+    cap = cv2.VideoCapture(str(DATA / "videos" / CLIP))
+    w, h = size
+    for _ in range(n):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        side = min(w, h)
+        face = cv2.resize(frame, (side, side), interpolation=cv2.INTER_AREA)
+        canvas = np.zeros((h, w, 3), np.uint8)
+        canvas[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side] = face
+        writer.write(canvas)
+    cap.release()
+    writer.release()
+    return path
+
+
+class LoopingCapture:
+    """A video file that starts over at its end ``loops`` times (reopened each time, like a user would)."""
+
+    def __init__(self, path, loops):
+        self.path, self.loops = str(path), loops
+        self.cap = cv2.VideoCapture(self.path)
+
+    def isOpened(self):
+        return self.cap.isOpened()
+
+    def read(self):
+        ok, frame = self.cap.read()
+        if not ok and self.loops > 0:
+            self.loops -= 1
+            self.cap.release()
+            self.cap = cv2.VideoCapture(self.path)
+            ok, frame = self.cap.read()
+        return ok, frame
+
+    def get(self, prop):
+        return self.cap.get(prop)
+
+    def release(self):
+        self.cap.release()
 
 
 class Live:
@@ -83,3 +126,10 @@ def nearest_is(name):
     return lambda event: all(face["nearest"] == name for face in event["faces"])
 
 
+def seconds_to_stop(proc: subprocess.Popen, timeout: float = 30.0) -> float:
+    """Send SIGTERM (`docker stop`, `kill PID`) and return how long the process took to exit."""
+    import signal
+    stopped = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=timeout)
+    return time.monotonic() - stopped

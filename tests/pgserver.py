@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 BIN_DIRS = ("/usr/local/bin", "/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/bin")
@@ -101,3 +102,109 @@ if __name__ == "__main__":
         sys.exit(f"cannot start PostgreSQL: {err}")
     for key, value in env.items():
         print(f"export {key}='{value}'")
+
+
+@dataclass
+class Server:
+    """A running server the tests may stop, start again and send SQL to."""
+    url: str            # the superuser's URL (trust login from 127.0.0.1)
+    data: Path
+    user: str | None    # the OS user pg_ctl must run as (None: ourselves)
+    options: str        # the -o options it was started with (a restart needs them again)
+
+    def stop(self, mode: str = "immediate") -> None:
+        proc = pg_ctl(self.data, self.user, "-m", mode, "-w", "stop")
+        assert proc.returncode == 0, proc.stderr
+
+    def start(self) -> None:
+        # A restart after an immediate stop has now and then sat in pg_ctl's wait without the new
+        # server writing a line to its log (seen under a full test run's load, never alone); a
+        # second start gets it up, and what the test checks is the live loops, not pg_ctl.
+        for attempt in range(3):
+            proc = pg_ctl(self.data, self.user, "-o", self.options, "-l",
+                          str(self.data.parent / "server.log"), "-t", "20", "-w", "start", timeout=40)
+            if proc.returncode == 0:
+                return
+            pg_ctl(self.data, self.user, "-m", "immediate", "-w", "stop", timeout=40)
+        log = self.data.parent / "server.log"
+        assert proc.returncode == 0, proc.stderr + (log.read_text(errors="replace")[-1500:] if log.exists() else "")
+
+    def sql(self, statement: str, db: str = "postgres") -> None:
+        import psycopg
+        with psycopg.connect(self.url.rsplit("/", 1)[0] + f"/{db}", autocommit=True) as conn:
+            conn.execute(statement)
+
+
+def running_options(data: Path) -> str:
+    """The options the running server was started with (postmaster.opts), for a restart."""
+    words = [w.strip('"') for w in (data / "postmaster.opts").read_text().split()]
+    port, sockets = words[words.index("-p") + 1], words[words.index("-k") + 1]
+    return f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+
+
+class StallingProxy:
+    """A TCP proxy on 127.0.0.1 in front of the server that can stop forwarding without closing
+    anything (:meth:`stall`): what a client sees of a network partition or a stopped server
+    process, whose connections stay open and never answer. :meth:`resume` forwards again."""
+
+    def __init__(self, port: int):
+        import threading
+        self._target = port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._sockets: list[socket.socket] = []
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, url: str) -> str:
+        """``url`` (of the server) through the proxy."""
+        return url.replace(f":{self._target}/", f":{self.port}/")
+
+    def stall(self) -> None:
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
+
+    def _accept(self) -> None:
+        import threading
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+                server = socket.create_connection(("127.0.0.1", self._target))
+            except OSError:
+                return
+            self._sockets += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                self._flowing.wait()
+                if self._closed:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._closed = True
+        self._flowing.set()
+        self._listener.close()
+        for s in self._sockets:
+            try:
+                s.close()
+            except OSError:
+                pass

@@ -1,4 +1,4 @@
-"""Alignment (realtime.align), the detector interface (realtime.detection) and the preprocessing check."""
+"""realtime.align: five landmarks in a box, the similarity warp onto the template, and the YuNet file."""
 import dataclasses
 import os
 from pathlib import Path
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from realtime.align import Aligner, similarity, template_points, warp_crop
-from realtime.config import AlignmentConfig, apply_overrides, load_config
+from realtime.config import AlignmentConfig
 from realtime.errors import UserError
-from realtime.crops import check_preprocessing, face_crops, preprocessing_record
+from realtime.crops import face_crops
 from realtime.images import read_image
 from training.data import photo_face_box
 
@@ -46,10 +46,10 @@ def test_warp_crop_shrinking_a_large_face_averages_instead_of_aliasing():
 
 
 @needs_data
-def test_aligned_crops_put_the_eyes_on_the_template():
+def test_aligned_crops_put_the_eyes_on_the_template(haar_photos):
     aligner = Aligner(YUNET, 60)
     image = read_image(DATA / "celebrity5" / "train" / "madonna" / "1.jpg")
-    box, status, _ = photo_face_box(image, load_config().detection)
+    box, status, _ = photo_face_box(image, haar_photos())
     assert status == "face"
     points, score = aligner.landmarks(image, box)
     assert score > 0.8
@@ -65,10 +65,10 @@ def test_aligned_crops_put_the_eyes_on_the_template():
 
 
 @needs_data
-def test_a_box_without_a_face_is_dropped():
+def test_a_box_without_a_face_is_dropped(haar_photos):
     aligner = Aligner(YUNET, 60)
     image = read_image(DATA / "celebrity5" / "train" / "madonna" / "1.jpg")
-    box, _, _ = photo_face_box(image, load_config().detection)
+    box, _, _ = photo_face_box(image, haar_photos())
     flat = np.full((300, 300, 3), 128, np.uint8)           # a patch of wall
     crops, kept = aligner.crops(image, [box, (0, 0, 20, 20)])
     assert kept == [0]
@@ -82,34 +82,23 @@ def test_a_changed_yunet_file_is_refused(tmp_path):
         Aligner(dataclasses.replace(YUNET, model=str(fake)), 60)
 
 
-def test_a_config_that_crops_differently_from_the_encoders_training_is_refused():
-    config = apply_overrides(load_config(), {"alignment.method": "yunet"})
-    info = {"preprocessing": preprocessing_record(config)}
-    check_preprocessing(info, config)                              # the same: fine
-    with pytest.raises(UserError, match="alignment method"):
-        check_preprocessing(info, apply_overrides(config, {"alignment.method": "none"}))
-    with pytest.raises(UserError, match="alignment box_margin"):
-        check_preprocessing(info, apply_overrides(config, {"alignment.box_margin": 0.5}))
-    with pytest.raises(UserError, match="detection.cascade"):
-        check_preprocessing(info, apply_overrides(config, {"detection.cascade": "haarcascade_frontalface_alt2.xml"}))
-    # An encoder.json from before alignment existed means plain box crops.
-    check_preprocessing({"preprocessing": {"detector": "haar"}}, apply_overrides(config, {"alignment.method": "none"}))
-    with pytest.raises(UserError, match="alignment method"):
-        check_preprocessing({"preprocessing": {"detector": "haar"}}, config)
+def test_an_alignment_model_that_is_a_fifo_or_a_device_is_refused_without_reading(tmp_path):
+    """A FIFO hung every command (read_bytes waits for a writer forever); /dev/zero never ends."""
+    import threading
+    fifo = tmp_path / "yunet.onnx"
+    os.mkfifo(fifo)
+    for model, words in ((fifo, "is a FIFO (named pipe), not a regular file"),
+                         (Path("/dev/zero"), "is a character device")):
+        outcome = []
 
-
-@needs_data
-def test_haar_detector_interface_detects_and_follows_a_face():
-    import cv2
-    from realtime.detection import HaarDetector
-    capture = cv2.VideoCapture(str(DATA / "videos" / "sadtalker_WDA_KatieHill_000.mp4"))
-    frames = [capture.read()[1] for _ in range(3)]
-    capture.release()
-    detector = HaarDetector(load_config().detection)
-    boxes = detector.detect(frames[0], 0.5)
-    assert boxes and boxes[0][2] > 80
-    near = detector.detect_near(frames[2], boxes[0])
-    assert near is not None
-    from realtime.tracking import iou
-    assert iou(near, boxes[0]) > 0.5
-    assert detector.detect_near(np.zeros_like(frames[0]), boxes[0]) is None
+        def build():
+            try:
+                Aligner(dataclasses.replace(YUNET, model=str(model)), 60)
+                outcome.append(None)
+            except UserError as err:
+                outcome.append(err)
+        worker = threading.Thread(target=build, daemon=True)
+        worker.start()
+        worker.join(10)
+        assert outcome and isinstance(outcome[0], UserError), "it hung, or accepted the file"
+        assert words in str(outcome[0]) and "alignment.model" in str(outcome[0]), outcome[0]

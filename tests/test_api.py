@@ -94,3 +94,99 @@ def test_api_calls_agree_with_each_other(tmp_path):
         (found,) = api.identify(photo, gallery)
         assert found.name == "Ann" and found.distance < 1e-5 and found.box == boxes[0]
         assert gallery.remove("Ann") == 2 and gallery.people() == []
+
+
+@needs_data
+@needs_model
+def test_rgb_arrays_and_pil_images_give_the_answers_of_the_bgr_photo(tmp_path):
+    from PIL import Image
+
+    from realtime import api
+    c5 = DATA / "celebrity5"
+    photo = c5 / "val" / "madonna" / "3.jpg"
+    bgr = cv2.imread(str(photo))
+    rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+    reference = api.encode(bgr)
+    assert np.allclose(api.encode(rgb, color="rgb"), reference, atol=1e-5)
+    assert np.allclose(api.encode(Image.fromarray(rgb)), reference, atol=1e-5)      # a PIL image: RGB by its mode
+    assert api.detect(rgb, color="rgb") == api.detect(bgr)
+    assert float(np.linalg.norm(api.encode(rgb)[0] - reference[0])) > 0.05          # RGB read as BGR: another face
+    assert api.verify(rgb, photo, color="rgb").distance < 1e-5
+    with api.Gallery(tmp_path / "g.db") as gallery:
+        gallery.enroll("Ann", [np.ascontiguousarray(cv2.imread(str(c5 / "train" / "madonna" / "6.jpg"))[:, :, ::-1])],
+                       color="rgb")
+        probe = c5 / "val" / "madonna" / "4.jpg"
+        (as_rgb,) = api.identify(np.ascontiguousarray(cv2.imread(str(probe))[:, :, ::-1]), gallery, color="rgb")
+        (as_bgr,) = api.identify(probe, gallery)
+        assert as_rgb.name == as_bgr.name == "Ann" and as_rgb.distance == pytest.approx(as_bgr.distance, abs=1e-5)
+    with pytest.raises(api.UserError, match="'bgr'"):
+        api.detect(bgr, color="BGRA")
+    for name in ("detect", "encode", "verify", "identify", "landmarks"):          # every image function says it
+        assert inspect.signature(getattr(api, name)).parameters["color"].default == "bgr"
+        assert '"rgb"' in getattr(api, name).__doc__, name
+
+
+@needs_data
+@needs_model
+def test_face_distance_and_compare_faces_work_on_embeddings():
+    from realtime import api
+    c5 = DATA / "celebrity5"
+    known = np.vstack([api.encode(c5 / "train" / "madonna" / "6.jpg"), api.encode(c5 / "val" / "elton_john" / "1.jpg")])
+    face = api.encode(c5 / "val" / "madonna" / "4.jpg")[0]
+    distances = api.face_distance(known, face)
+    assert distances.shape == (2,) and np.allclose(distances, np.linalg.norm(known - face, axis=1))
+    result = api.verify(c5 / "train" / "madonna" / "6.jpg", c5 / "val" / "madonna" / "4.jpg")
+    assert distances[0] == pytest.approx(result.distance, abs=1e-5)
+    assert api.compare_faces(known, face) == [True, False]                   # at verify's one-to-one threshold
+    assert api.compare_faces(known, face, threshold=distances[0] / 2) == [False, False]
+    assert api.face_distance(known[0], face).shape == (1,) and api.face_distance(np.zeros((0, 128)), face).size == 0
+    with pytest.raises(api.UserError, match="do not match"):
+        api.face_distance(known[:, :64], face)
+
+
+@needs_data
+@needs_model
+def test_landmarks_are_the_points_each_crop_is_aligned_on():
+    from realtime import api
+    photo = DATA / "celebrity5" / "val" / "madonna" / "3.jpg"
+    (face,) = api.landmarks(photo)
+    assert face["box"] == api.detect(photo)[0]
+    x, y, w, h = face["box"]
+    for name in api.LANDMARK_NAMES:
+        px, py = face[name]
+        assert x <= px <= x + w and y <= py <= y + h, name
+    assert face["right_eye"][0] < face["left_eye"][0] and face["mouth_right"][0] < face["mouth_left"][0]
+    assert max(face["right_eye"][1], face["left_eye"][1]) < face["nose"][1] < min(face["mouth_right"][1],
+                                                                                 face["mouth_left"][1])
+    recognizer = api.default_recognizer()
+    image = recognizer.load(photo)
+    boxes, points = recognizer.landmarks(image)
+    crops, _ = recognizer.crops(image, boxes)
+    assert np.array_equal(recognizer.cropper.aligner.align(image, points[0]), crops[0])   # the crop's own points
+
+
+@needs_model
+def test_unknown_groups_are_listed_shown_named_and_forgotten_through_the_api(tmp_path):
+    from realtime import api
+    from realtime.gallery import open_gallery
+    from realtime.unknowns.quality import Caps, View
+    path = tmp_path / "g.db"
+    encoder = api.default_recognizer().encoder
+    faces = [np.full((60, 60, 3), 90, np.uint8)] * 2
+    with open_gallery(path, encoder.model_id) as store:
+        for k in range(2):
+            centre = np.eye(encoder.embedding_size, dtype=np.float32)[k]
+            store.unknowns.record(f"r:{k}", [View(1e9 + i, 0.5, centre, faces[i], faces[i]) for i in range(2)], "cam",
+                                  Caps(), lambda n: 0.66)
+    with api.Gallery(path) as gallery:
+        assert [(g.id, g.views) for g in gallery.unknowns()] == [(1, 2), (2, 2)]
+        sheet = gallery.unknown_sheet(1, tmp_path / "one.png")
+        assert np.array_equal(cv2.imread(str(tmp_path / "one.png")), sheet)
+        assert gallery.name_unknown(1, "Ann") == 2 and gallery.people() == [("Ann", 2)]
+        with pytest.raises(api.UserError, match="one of the three"):
+            gallery.forget_unknowns()
+        assert gallery.forget_unknowns(everything=True) == 1 and gallery.unknowns() == []
+    with api.Gallery(tmp_path / "new.db") as empty:
+        assert empty.unknowns() == []
+        with pytest.raises(api.UserError, match="does not exist"):
+            empty.name_unknown(1, "Ann")

@@ -79,3 +79,17 @@ def test_quick_run_writes_every_row_with_positive_numbers(tmp_path):
     assert val["face_frames"] > 100 and 0 <= val["named_right"] <= 1 and 0 <= val["photos_named_right"] <= 1
     assert val["named_right"] <= val["ceiling"] <= 1   # the photos themselves enrolled name them at least as often
     assert any(t["target"].startswith("strangers") for t in result["targets"])
+
+
+def test_recording_cost_prints_both_writers_at_every_size():
+    """``python -m benchmarks.recording``: what --record costs per frame, mp4v against H.264 (PyAV)."""
+    pytest.importorskip("av")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.recording", "--data", DATA, "--frames", "6"], cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "ms/frame" in line]
+    assert [r.split(" | ")[0] for r in rows] == ["| OpenCV mp4v (MPEG-4 Part 2)", rows[1].split(" | ")[0]]
+    assert "libx264 (H.264)" in rows[1]
+    for row in rows:
+        numbers = [float(cell.split(" ms/frame")[0]) for cell in row.split(" | ")[1:]]
+        assert len(numbers) == 3 and all(n > 0 for n in numbers), row

@@ -3,13 +3,20 @@
 No data needed: these run everywhere.
 """
 import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
-from realtime.config import (DEFAULT_CONFIG_PATH, Config, apply_overrides, config_from_dict,
+from hostile_inputs import refusal_script, run_bounded
+from realtime.config import (DEFAULT_CONFIG_PATH, Config, apply_overrides, camera_index, config_from_dict,
                              load_config)
 from realtime.errors import UserError, run_command
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def write(tmp_path, text):
@@ -175,3 +182,78 @@ def test_an_old_config_key_is_refused_with_its_new_name(tmp_path):
         load_config(path)
     with pytest.raises(UserError, match="recognition.vote_agree is now tracking.vote_agree"):
         apply_overrides(load_config(), {"recognition.vote_agree": 2})
+
+
+CONFIG_SCRIPT = refusal_script("realtime.config.load_config", "loaded")
+
+
+def alias_bomb(levels: int = 8) -> str:
+    """The issue's bomb: recognition.gallery a list of anchors, each nine aliases of the one before."""
+    items = ['&a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]']
+    items += [f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels + 1)]
+    return "recognition:\n  gallery: [" + ", ".join(items) + "]\n"
+
+
+def test_yaml_alias_bomb_is_refused_quickly_with_a_short_message(tmp_path):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(alias_bomb(8))  # 9**9 values once expanded
+    assert path.stat().st_size < 500
+    out, peak = run_bounded(CONFIG_SCRIPT, path)
+    assert "refused:" in out, out
+    message = out.split("refused:")[1].strip()
+    assert "aliases" in message and len(message) < 400 and "\n" not in message
+    assert peak < 500, peak
+
+
+def test_a_bad_value_is_echoed_in_at_most_about_100_characters(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("recognition:\n  gallery: [" + ", ".join(["x" * 50] * 200) + "]\n")
+    with pytest.raises(UserError) as info:
+        load_config(path)
+    assert "recognition.gallery" in str(info.value) and str(info.value).count("x" * 50) <= 2
+    path.write_text("detection:\n  " + "k" * 1000 + ": 1\n")  # YAML plain keys stop at 1024
+    with pytest.raises(UserError) as info:
+        load_config(path)
+    assert "unknown key" in str(info.value) and "k" * 101 not in str(info.value)
+
+
+def test_a_5001_digit_number_in_a_config_is_one_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("detection:\n  min_size: " + "9" * 5001 + "\n")
+    message = load_error(path)                   # one line, naming the file and the key
+    assert len(message) < 400 and "9" * 150 not in message, message
+    assert str(path) in message and "detection.min_size" in message and "\n" not in message
+
+
+def test_config_from_a_fifo_dev_zero_or_a_huge_file_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "c.yaml"
+    os.mkfifo(fifo)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # a FIFO nobody writes to: a blocking read would hang until the timeout
+    result = subprocess.run([sys.executable, "-m", "realtime", "list", "--config", str(fifo)], capture_output=True,
+                            text=True, env=env, timeout=60)
+    assert result.returncode == 2 and "FIFO" in result.stderr and "Traceback" not in result.stderr
+    with pytest.raises(UserError, match="character device"):
+        load_config("/dev/zero")
+    big = tmp_path / "big.yaml"
+    big.write_text("# padding\n" * 200_000)
+    with pytest.raises(UserError, match="over the limit"):
+        load_config(big)
+
+
+def test_camera_index_is_validated_before_opencv(tmp_path):
+    for value in (-1, -5, 100, "99999999999999999999", "2147483648"):
+        with pytest.raises(UserError, match="out of range"):
+            camera_index(value, "--source")
+    assert camera_index("3", "--source") == 3
+    path = tmp_path / "c.yaml"
+    path.write_text("capture:\n  source: -1\n")
+    with pytest.raises(UserError, match="capture.source"):
+        load_config(path)
+
+
+def test_config_threshold_above_2_is_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("recognition:\n  threshold: 3\n")
+    with pytest.raises(UserError, match="recognition.threshold"):
+        load_config(path)

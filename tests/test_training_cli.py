@@ -32,6 +32,45 @@ def assert_one_line_error(result):
     return errors[0]
 
 
+# What TensorFlow writes to stderr while it is imported (shown only with -v).
+TENSORFLOW_NOISE = ("absl::InitializeLog", "oneDNN custom operations", "cuda drivers")
+
+
+@needs_data
+def test_without_tensorflow_training_says_what_to_install_before_reading_a_photo(tmp_path):
+    """A `pip install .` environment has no TensorFlow: one line naming the extra, and no crop made."""
+    code = ("import sys; sys.modules['tensorflow'] = sys.modules['keras'] = None; "   # not importable here
+            "from training.train import cli; raise SystemExit(cli(sys.argv[1:]))")
+    result = subprocess.run([sys.executable, "-c", code, "--data", Path(DATA) / "celebrity5", "--out",
+                             tmp_path / "out", "--cache-dir", tmp_path / "cache", "--epochs", "1"], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
+    assert result.stderr.strip() == ("error: python -m training needs tensorflow and keras, which are not installed "
+                                     'here: pip install ".[train]" (in the checkout), or pip install -r requirements.txt')
+    assert result.returncode == 2
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()
+
+
+def test_evaluate_error_is_one_line_without_tensorflow_noise(tmp_path):
+    """TensorFlow's load-time lines (absl, oneDNN, CUDA) are hidden without -v, shown with it."""
+    argv = [sys.executable, "-m", "training.evaluate", "--model", tmp_path, "--out", tmp_path / "out"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+    quiet = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 2 and quiet.stderr == f"error: {tmp_path} has no encoder.keras: run " \
+                                                      f"`python -m training --out {tmp_path}` first\n"
+    loud = subprocess.run(argv + ["-v"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert loud.returncode == 2 and any(noise in loud.stderr for noise in TENSORFLOW_NOISE), loud.stderr
+
+
+def test_help_shows_each_flags_default_from_the_config_and_verbose():
+    result = run_training("--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    t = load_config().training
+    for flag, key in (("--epochs", "epochs"), ("--method", "method"), ("--seed", "seed"), ("--data", "data")):
+        assert f"(default: {getattr(t, key)}, training.{key})" in text, flag
+    assert "-v, --verbose" in text and "seed repo" not in text
+
+
 def test_missing_data_folder(tmp_path):
     error = assert_one_line_error(run_training("--data", tmp_path / "nope", "--out", tmp_path / "out",
                                                "--cache-dir", tmp_path / "cache"))
@@ -111,6 +150,8 @@ def test_end_to_end_celebrity5(tmp_path):
                           "--cache-dir", tmp_path / "cache", "--method", "triplet", "--epochs", "4",
                           "--steps-per-epoch", "10", "--seed", "1")
     assert result.returncode == 0, result.stderr[-3000:]
+    for noise in TENSORFLOW_NOISE:   # TensorFlow prints these as it loads, whatever TF_CPP_MIN_LOG_LEVEL says
+        assert noise not in result.stderr, result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     for key in ("method", "top1", "top1_detected", "probe_images", "probe_faces", "no_face_images", "roc_auc",
                 "eer", "threshold", "far_at_threshold", "frr_at_threshold", "unknown_rejection",
@@ -140,3 +181,29 @@ def test_exclude_people_reads_pairs_files_and_name_lists(tmp_path):
     assert drop_people(faces, {"Alice_A", "Erin_E"}).labels.tolist() == ["Zed"]
     with pytest.raises(UserError, match="not found"):
         read_excluded_people(tmp_path / "missing.txt")
+
+
+@needs_data
+@pytest.mark.parametrize("how", ["read-only file system", "immutable parent"])
+def test_an_unwritable_out_is_refused_before_training_starts(tmp_path, how, mount_tmpfs):
+    """It was found only when training had ended (hours lost)."""
+    if how == "read-only file system":
+        parent, undo = mount_tmpfs("64k", "ro"), ["true"]
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("setting the immutable flag needs root")
+        parent = tmp_path / "parent"
+        parent.mkdir()
+        proc = subprocess.run(["chattr", "+i", str(parent)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"{how} not possible here: {proc.stderr.strip()}")
+        undo = ["chattr", "-i", str(parent)]
+    try:
+        result = run_training("--data", Path(DATA) / "celebrity5", "--out", parent / "run" / "model", "--epochs", 1,
+                              "--cache-dir", tmp_path / "cache")
+    finally:
+        subprocess.run(undo, capture_output=True)
+    error = assert_one_line_error(result)
+    assert f"--out {parent / 'run' / 'model'} cannot be written" in error and "nothing was trained" in error, error
+    assert "training on" not in result.stderr                     # refused before the data was even read
+    assert list(parent.iterdir()) == []

@@ -117,3 +117,37 @@ def test_an_sface_encoder_ships_int8_weights_and_only_its_trained_layers(tmp_pat
     assert (lite * reference).sum(axis=1).min() > 0.99
     rebuilt = load_weights(build_sface(), tmp_path / "encoder.weights.npz")
     np.testing.assert_allclose(np.asarray(rebuilt(crops.astype(np.float32) / 255.0)), reference, atol=1e-6)
+
+
+def test_export_never_writes_through_symlinks_planted_in_a_shared_out_folder(tmp_path):
+    """Links planted under the old fixed temp names and under the final names (a shared --out):
+    the files they point to are untouched, and the exported encoder.* are regular files."""
+    from realtime.encoder import Encoder
+    out, outside = tmp_path / "shared", tmp_path / "victims"
+    out.mkdir()
+    outside.mkdir()
+    names = ["encoder.tmp.keras", "encoder.tflite.tmp", "encoder.json.tmp", "encoder.keras", "encoder.tflite",
+             "encoder.json"]
+    for name in names:
+        (outside / name).write_text(f"precious {name}")
+        (out / name).symlink_to(outside / name)
+    export(build_encoder(60, 128, "seed"), out, metadata(Config(), "triplet", True, 0.9, {}, {}))
+    assert all((outside / name).read_text() == f"precious {name}" for name in names)
+    for name in ("encoder.keras", "encoder.tflite", "encoder.json"):
+        assert (out / name).is_file() and not (out / name).is_symlink(), name
+    assert Encoder(out).embedding_size == 128
+    assert not [p for p in out.iterdir() if p.name.startswith(".staging-")]     # the private folder is gone
+
+
+def test_encoder_json_names_its_tflite_and_a_swapped_one_is_refused(tmp_path):
+    from realtime.encoder import Encoder
+    from realtime.errors import UserError
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out, seed in ((a, 1), (b, 2)):
+        import keras
+        keras.utils.set_random_seed(seed)
+        export(build_encoder(60, 128, "seed"), out, metadata(Config(), "triplet", True, 0.9, {}, {}))
+        assert json.loads((out / "encoder.json").read_text())["tflite_sha256"] == Encoder(out).model_id
+    (a / "encoder.json").write_bytes((b / "encoder.json").read_bytes())   # same shape, another model
+    with pytest.raises(UserError, match="describes another model"):
+        Encoder(a)

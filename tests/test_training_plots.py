@@ -40,7 +40,8 @@ def test_history_gives_each_quantity_and_phase_its_own_labelled_axis(tmp_path, m
     figures = captured_figures(monkeypatch)
     plots.plot_history(HISTORY, tmp_path / "history.png")
     assert is_png(tmp_path / "history.png")
-    axes = [ax for ax in figures[0].axes if ax.get_visible() and ax.axison]
+    axes = figures[0].axes
+    assert all(ax.get_visible() and ax.axison and ax.has_data() for ax in axes)   # no empty panel
     titles = [ax.get_title() for ax in axes]
     # main and finishing losses on separate axes; active share and distances apart; a validation panel
     assert "main phase: loss" in titles and "finishing phase: loss" in titles
@@ -58,17 +59,37 @@ def test_history_without_validation_or_finish(tmp_path):
     assert is_png(tmp_path / "h.png")
 
 
+def test_history_of_one_phase_and_validation_leaves_no_panel_empty(tmp_path, monkeypatch):
+    """The shipped encoder's history (loss, active triplets, validation) drew a blank fourth panel."""
+    figures = captured_figures(monkeypatch)
+    plots.plot_history({"loss": [1.0, 0.8, 0.6], "active": [0.8, 0.5, 0.3], "val_auc": [0.8, 0.9, 0.95]},
+                       tmp_path / "h.png")
+    axes = figures[0].axes
+    assert len(axes) == 3 and all(ax.axison and ax.has_data() for ax in axes)
+    validation = next(ax for ax in axes if ax.get_title().startswith("validation"))
+    top = [ax for ax in axes if ax is not validation]
+    left, right = validation.get_position().x0, validation.get_position().x1
+    assert left <= min(ax.get_position().x0 for ax in top) + 0.01      # the validation panel spans the row
+    assert right >= max(ax.get_position().x1 for ax in top) - 0.01
+
+
 def test_roc_log_axis_and_threshold_marked(tmp_path, monkeypatch):
     figures = captured_figures(monkeypatch)
-    curves = {"held-out strangers": synthetic_pairs(), "LFW DevTest": synthetic_pairs(seed=1)}
-    plots.plot_roc(curves, threshold=1.5, path=tmp_path / "roc.png", target_far=0.01)
+    curves = {"held-out strangers": synthetic_pairs(), "LFW DevTest": synthetic_pairs(seed=1),
+              "val x (val + train)": synthetic_pairs(seed=2)}
+    source = "held-out people, open set: a gallery of 100 people names at most 1% of strangers' photos"
+    plots.plot_roc(curves, threshold=1.5, path=tmp_path / "roc.png", source=source)
     assert is_png(tmp_path / "roc.png")
     ax = figures[0].axes[0]
     assert ax.get_xscale() == "log" and "false accept" in ax.get_xlabel()
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any(l.startswith("held-out strangers: AUC") for l in labels)
     assert any(l.startswith("LFW DevTest: AUC") for l in labels)
-    assert sum("at threshold 1.500" in l for l in labels) == 2      # the operating point on each curve
+    assert sum("at threshold 1.500" in l for l in labels) == 3      # the operating point on each curve
+    assert any(l.startswith("val photos paired with each other and with the train photos: AUC") for l in labels)
+    assert not any("x (val + train)" in l or "target FAR" in l for l in labels)   # no cryptic name, no target line
+    assert f"threshold 1.500, from {source}" in labels                  # where the threshold came from, in words
+    assert not any(line.get_linestyle() == "--" for line in ax.get_lines())
 
 
 def test_pca_legend_names_people_and_sets(tmp_path, monkeypatch):

@@ -22,24 +22,22 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from realtime.align import Aligner, make_aligner
 from realtime.boxes import Box, center_box
 from realtime.config import AlignmentConfig, DetectionConfig
-from realtime.crops import face_crops
-from realtime.detection import shared_detector
+from realtime.crops import FaceCropper
 from realtime.errors import UserError
 from realtime.images import IMAGE_SUFFIXES, UnreadableImage, read_image
 from realtime.paths import NotReadable, read_regular_file
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2   # 2: the second look, and boxes whose landmarks lie outside them dropped
 
 
 # The detection settings that decide which box a photo's face gets (caches are keyed on these;
 # the file-size and pixel limits decide only whether a photo is read at all, the live loop's
 # speed settings never touch a photo).
-BOX_SETTINGS = ("backend", "cascade", "scale_factor", "min_neighbors", "min_size", "max_side",
+BOX_SETTINGS = ("backend", "second_look", "cascade", "scale_factor", "min_neighbors", "min_size", "max_side",
                 "center_crop_fallback", "center_crop_fraction")
 
 
@@ -47,30 +45,28 @@ def box_settings(settings: DetectionConfig) -> dict:
     return {k: getattr(settings, k) for k in BOX_SETTINGS}
 
 
-def photo_face_box(image: np.ndarray, settings: DetectionConfig) -> tuple[Box | None, str, int]:
+def photo_face_box(image: np.ndarray, cropper: FaceCropper) -> tuple[Box | None, str, int]:
     """The box of a photo's largest face, how it was found, and how many faces were detected.
 
     The status is ``"face"``, ``"fallback"`` (centre box, when ``center_crop_fallback`` is on)
     or ``"no_face"`` (box is None). Training's crops and the teacher's embeddings both start here,
     so they always describe the same face.
     """
-    boxes = shared_detector(settings).detect(image)
+    boxes = cropper.detect(image)
     if boxes:
         return boxes[0], "face", len(boxes)
-    if settings.center_crop_fallback:
-        return center_box(image.shape, settings.center_crop_fraction), "fallback", 0
+    if cropper.settings.center_crop_fallback:
+        return center_box(image.shape, cropper.settings.center_crop_fraction), "fallback", 0
     return None, "no_face", 0
 
 
-def face_from_photo(image: np.ndarray, settings: DetectionConfig, size: int,
-                    aligner: Aligner | None = None) -> tuple[np.ndarray | None, str, int]:
+def face_from_photo(image: np.ndarray, cropper: FaceCropper) -> tuple[np.ndarray | None, str, int]:
     """The crop of the largest face, how it was found, and how many faces were detected (see
-    :func:`photo_face_box`). With an aligner the crop is aligned, and a box in which it finds no
-    face gives ``"not_a_face"``."""
-    box, status, count = photo_face_box(image, settings)
+    :func:`photo_face_box`). With alignment a box in which it finds no face gives ``"not_a_face"``."""
+    box, status, count = photo_face_box(image, cropper)
     if box is None:
         return None, status, count
-    crops, kept = face_crops(image, [box], size, aligner)
+    crops, kept = cropper.crops(image, [box])
     return (crops[0], status, count) if kept else (None, "not_a_face", count)
 
 
@@ -274,7 +270,7 @@ def load_face_set(root: str | Path, settings: DetectionConfig, size: int, cache_
         raise UserError(f"{root}: found {len(people)} person folder(s) with photos; "
                         f"training needs at least {min_people} people, as {root}/<person>/<photo>.jpg")
     cache_path = cache_file(cache_dir, root, settings, size, alignment) if cache_dir else None
-    aligner = make_aligner(alignment, size) if alignment is not None else None
+    cropper = FaceCropper(settings, alignment if alignment is not None else AlignmentConfig(method="none"), size)
     cached = _read_cache(cache_path, size) if cache_path else {}
     entries: dict[str, tuple[str, np.ndarray | None]] = {}
     crops, labels, paths = [], [], []
@@ -296,7 +292,7 @@ def load_face_set(root: str | Path, settings: DetectionConfig, size: int, cache_
             try:
                 status, crop = "no_face", None
                 image = read_image(path, settings)
-                crop, status, count = face_from_photo(image, settings, size, aligner)
+                crop, status, count = face_from_photo(image, cropper)
                 if count > 1:
                     summary["several_faces_kept_largest"] += 1
             except UnreadableImage as err:

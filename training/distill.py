@@ -85,7 +85,8 @@ def distill_dataset(crops: np.ndarray, ids: np.ndarray, teacher: np.ndarray, peo
 def with_teacher(config: Config, train: FaceSet) -> tuple[FaceSet, np.ndarray]:
     """The faces the teacher could embed, and its unit-length embeddings of them."""
     from training.teacher import teacher_embeddings
-    emb = teacher_embeddings(train.paths.tolist(), config.detection, resolve_path(config.training.cache_dir))
+    emb = teacher_embeddings(train.paths.tolist(), config.detection, resolve_path(config.training.cache_dir),
+                             alignment=config.alignment)
     ok = np.isfinite(emb).all(axis=1)
     if not ok.any():
         raise UserError("the teacher found no face in any training photo: check the data")

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from realtime.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT, Config, load_config, resolve_path
-from realtime.errors import UserError, run_command, setup_logging, shorten
+from realtime.errors import UserError, import_quietly, require_modules, run_command, setup_logging, shorten
 from realtime.outputs import check_output_dir, check_outputs_distinct, new_run_dir, same_file, \
     write_text_atomic
 from realtime.encoder import scale_crops
@@ -263,12 +263,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--lfw-pairs", help="folder with pairs.txt, pairsDevTrain.txt, pairsDevTest.txt")
     p.add_argument("--lfw-dir", help="LFW photos, lfw/<Name>/<Name>_NNNN.jpg")
     p.add_argument("--cache-dir", help="face crop cache (default: config training.cache_dir)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging, and TensorFlow's and Keras's own messages")
     return p.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    setup_logging()
+    setup_logging(args.verbose)
+    require_modules(("tensorflow", "keras"), "python -m training.evaluate", 'pip install ".[train]" (in the checkout)')
+    import_quietly("tensorflow")   # its load-time lines on stderr: shown with -v
     model_dir = Path(args.model).resolve() if args.model else resolve_path(load_config().model.dir)
     # A model folder that carries its recipe (models/config.yaml) is measured with its own settings.
     recipe = model_dir / "config.yaml"

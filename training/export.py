@@ -12,13 +12,14 @@ be 40 MB per retrain.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 from realtime.config import Config
 from realtime.crops import preprocessing_record
+from realtime.outputs import staged_files
 
 log = logging.getLogger(__name__)
 
@@ -82,47 +83,40 @@ def metadata(config: Config, method: str, normalized: bool, threshold: float | N
     }
 
 
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def weights_only_copy(encoder):
     """The encoder without its optimizer state: a third of the file, and nothing a user needs."""
     import keras
     return keras.Model(encoder.inputs, encoder.outputs, name=encoder.name)  # same layers, never compiled
 
 
-def _write_weights(path: Path, weights: dict) -> None:
+def _weights_bytes(weights: dict) -> bytes:
     import io
     import numpy as np
     buffer = io.BytesIO()
     np.savez(buffer, **{k: np.asarray(v) for k, v in weights.items()})
-    _write(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def export(encoder, out_dir: Path, meta: dict, tflite: bytes | None = None, weights: dict | None = None) -> None:
-    """Write the model files (each atomically, so a reader never sees half a model).
+    """Write the model files in a private folder, then rename each into place (a reader never sees
+    half a model; a symlink planted in a shared --out is never written through).
 
     ``weights`` (an SFace encoder: the layers that differ from the ONNX file, maybe none) replaces
     ``encoder.keras``; a file of the other kind left in the folder by an earlier run is removed, so
     ``--init`` and ``training.evaluate`` never read a stale model."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    stale = []
-    if weights is None:
-        tmp = out_dir / "encoder.tmp.keras"
-        weights_only_copy(encoder).save(tmp)
-        os.replace(tmp, out_dir / KERAS_NAME)
-        stale.append(out_dir / WEIGHTS_NAME)
-    else:
-        stale.append(out_dir / KERAS_NAME)
-        if weights:
-            _write_weights(out_dir / WEIGHTS_NAME, weights)
+    stale = [out_dir / (WEIGHTS_NAME if weights is None else KERAS_NAME)]
+    with staged_files(out_dir, "--out") as stage:
+        if weights is None:
+            weights_only_copy(encoder).save(stage.path(KERAS_NAME))
+        elif weights:
+            stage.path(WEIGHTS_NAME).write_bytes(_weights_bytes(weights))
         else:
             stale.append(out_dir / WEIGHTS_NAME)
-    _write(out_dir / "encoder.tflite", tflite if tflite is not None else tflite_bytes(encoder))
-    _write(out_dir / "encoder.json", (json.dumps(meta, indent=2) + "\n").encode())
+        model = tflite if tflite is not None else tflite_bytes(encoder)
+        stage.path("encoder.tflite").write_bytes(model)
+        meta = {**meta, "tflite_sha256": hashlib.sha256(model).hexdigest()}   # ties the metadata to these bytes
+        stage.path("encoder.json").write_bytes((json.dumps(meta, indent=2) + "\n").encode())
     for path in stale:
         if path.is_file():
             path.unlink()

@@ -41,14 +41,15 @@ def dlib_eye_centres(image_rgb: np.ndarray, box) -> np.ndarray:
 
 def measure(paths: list[Path], config) -> tuple[np.ndarray, list[tuple], float]:
     """Normalised eye errors per face, a few (image, yunet points, dlib eyes) to draw, YuNet ms per face."""
-    from realtime.align import Aligner
+    from realtime.crops import FaceCropper
     from realtime.images import read_image
     from training.data import photo_face_box
-    aligner = Aligner(config.alignment, config.model.input_size)
+    cropper = FaceCropper(config.detection, config.alignment, config.model.input_size)
+    aligner = cropper.aligner
     errors, samples, seconds = [], [], []
     for path in paths:
         image = read_image(path)
-        box, _, _ = photo_face_box(image, config.detection)
+        box, _, _ = photo_face_box(image, cropper)
         if box is None:
             continue
         start = time.perf_counter()

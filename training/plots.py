@@ -22,6 +22,8 @@ QUANTITIES = (
 # Training phases by history key prefix, in the order they run.
 PHASES = (("warm_", "warm start (classifier)"), ("", "main phase"), ("finish_", "finishing phase"))
 VALIDATION_KEY = "val_auc"     # training.callbacks.PairAUC
+# What the evaluation's pair sets are, said in words on the ROC's legend.
+SET_NAMES = {"val x (val + train)": "val photos paired with each other and with the train photos"}
 
 
 def _pyplot():
@@ -45,45 +47,54 @@ def _phases(history: dict) -> list[tuple[str, str, int]]:
 
 
 def plot_history(history: dict, path: Path) -> None:
-    """One row per training phase, one panel per quantity, and the validation AUC across all epochs."""
+    """One row per training phase, one panel per quantity, and the validation AUC across all epochs.
+
+    Rows with fewer panels get wider ones (the grid's columns are shared out), so no cell is left empty."""
     plt = _pyplot()
-    from matplotlib.ticker import MaxNLocator
     phases = _phases(history)
     rows = [(prefix, title, [(name, label, [k for k in keys if f"{prefix}{k}" in history])
                              for name, label, keys in QUANTITIES])
             for prefix, title, _ in phases]
     rows = [(prefix, title, [q for q in qs if q[2]]) for prefix, title, qs in rows]
+    rows = [row for row in rows if row[2]]
     has_val = any(f"{prefix}{VALIDATION_KEY}" in history for prefix, _, _ in phases)
-    ncols = max([len(qs) for _, _, qs in rows] + [1])
-    nrows = len(rows) + has_val
-    fig, axes = plt.subplots(max(nrows, 1), ncols, figsize=(4.2 * ncols, 3.2 * max(nrows, 1)), squeeze=False)
+    counts = [len(qs) for _, _, qs in rows] + ([1] if has_val else [])
+    if not counts:
+        counts = [1]
+    widest = max(counts)
+    columns = int(np.lcm.reduce(counts))
+    fig = plt.figure(figsize=(4.2 * widest, 3.2 * len(counts)))
+    grid = fig.add_gridspec(len(counts), columns)
     for r, (prefix, title, qs) in enumerate(rows):
-        for c in range(ncols):
-            ax = axes[r][c]
-            if c >= len(qs):
-                ax.axis("off")
-                continue
-            name, label, keys = qs[c]
-            for key in keys:
-                values = history[f"{prefix}{key}"]
-                ax.plot(range(1, len(values) + 1), values, marker=".", label=key)
-            ax.set_title(f"{title}: {name}", fontsize=10)
-            ax.set_xlabel("epoch of this phase")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_ylabel(label)
-            if len(keys) > 1:
-                ax.legend(fontsize=8)
+        span = columns // len(qs)
+        for c, (name, label, keys) in enumerate(qs):
+            ax = fig.add_subplot(grid[r, c * span:(c + 1) * span])
+            _plot_quantity(ax, history, prefix, title, name, label, keys)
     if has_val:
-        _plot_validation(history, phases, axes[-1], ncols)
+        _plot_validation(history, phases, fig.add_subplot(grid[len(rows), :]))
+    elif not rows:
+        fig.add_subplot(grid[0, 0]).set_title("no training history recorded", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def _plot_validation(history: dict, phases: list, row, ncols: int) -> None:
+def _plot_quantity(ax, history: dict, prefix: str, title: str, name: str, label: str, keys: list) -> None:
+    from matplotlib.ticker import MaxNLocator
+    for key in keys:
+        values = history[f"{prefix}{key}"]
+        ax.plot(range(1, len(values) + 1), values, marker=".", label=key)
+    ax.set_title(f"{title}: {name}", fontsize=10)
+    ax.set_xlabel("epoch of this phase")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(label)
+    if len(keys) > 1:
+        ax.legend(fontsize=8)
+
+
+def _plot_validation(history: dict, phases: list, ax) -> None:
     """Held-out pairs' ROC AUC over every epoch of every phase, the phase starts marked."""
     from matplotlib.ticker import MaxNLocator
-    ax = row[0]
     start = 0
     for prefix, title, epochs in phases:
         values = history.get(f"{prefix}{VALIDATION_KEY}", [])
@@ -97,14 +108,15 @@ def _plot_validation(history: dict, phases: list, row, ncols: int) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("ROC AUC")
     ax.legend(fontsize=8)
-    for ax in row[1:ncols]:
-        ax.axis("off")
 
 
-def plot_roc(curves: dict, threshold: float, path: Path, target_far: float | None = None) -> None:
-    """Each set's ROC on a log false-accept axis, with the operating ``threshold`` marked on it.
+def plot_roc(curves: dict, threshold: float, path: Path, source: str | None = None) -> None:
+    """Each set's ROC on a log false-accept axis, with the operating ``threshold`` marked on it as a dot.
 
-    ``curves`` maps a set's name to its pairs' ``(distances, same)``.
+    ``curves`` maps a set's name to its pairs' ``(distances, same)``. ``source`` says in the legend
+    where the threshold came from (the report's ``threshold_source``). No line is drawn at the
+    training's target rate: that is a rate of strangers named against a whole gallery, so the
+    threshold sits far left of it on this per-pair axis, and a line there read as the operating point.
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 5))
@@ -115,14 +127,14 @@ def plot_roc(curves: dict, threshold: float, path: Path, target_far: float | Non
         smallest = min(smallest, 1.0 / negatives)
         far, tar, _ = metrics.roc_points(distances, same)
         shown = far > 0
-        line, = ax.plot(far[shown], tar[shown], label=f"{name}: AUC {metrics.roc_auc(distances, same):.3f} "
-                                                      f"({len(distances):,} pairs)")
+        line, = ax.plot(far[shown], tar[shown], label=f"{SET_NAMES.get(name, name)}: AUC "
+                                                      f"{metrics.roc_auc(distances, same):.3f} ({len(distances):,} pairs)")
         at_far = float(np.mean(distances[~same] <= threshold)) if (~same).any() else 0.0
         at_tar = float(np.mean(distances[same] <= threshold)) if same.any() else 0.0
         ax.plot([max(at_far, 1.0 / negatives)], [at_tar], "o", color=line.get_color(), ms=7,
                 label=f"  at threshold {threshold:.3f}: FAR {at_far:.4f}, TAR {at_tar:.3f}")
-    if target_far:
-        ax.axvline(target_far, color="gray", ls="--", lw=1, label=f"target FAR {target_far:g}")
+    if source:
+        ax.plot([], [], ls="", label=f"threshold {threshold:.3f}, from {source}")
     ax.set_xscale("log")
     ax.set_xlim(smallest, 1.0)
     ax.set_ylim(0.0, 1.01)
@@ -175,7 +187,7 @@ def write_plots(out_dir: Path, curves: dict, report: dict, embeddings: dict, his
     with atomic_path(out_dir / "pca.png", "plot") as tmp:
         plot_pca(embeddings, tmp)
     with atomic_path(out_dir / "roc.png", "plot") as tmp:
-        plot_roc(curves, report["threshold"], tmp, report.get("target_far"))
+        plot_roc(curves, report["threshold"], tmp, report.get("threshold_source"))
     if history:
         with atomic_path(out_dir / "history.png", "plot") as tmp:
             plot_history(history, tmp)

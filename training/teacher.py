@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from realtime.config import DetectionConfig
+from realtime.config import AlignmentConfig, DetectionConfig
 from realtime.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -64,18 +64,20 @@ def embed_chips(images_rgb: list[np.ndarray], boxes: list) -> np.ndarray:
     return np.asarray(resnet.compute_face_descriptor(chips), dtype=np.float32).reshape(len(chips), EMBEDDING_SIZE)
 
 
-def _embed_paths(task: tuple[list[str], DetectionConfig]) -> np.ndarray:
+def _embed_paths(task: tuple[list[str], DetectionConfig, AlignmentConfig]) -> np.ndarray:
     """Worker: embeddings of a chunk of photos, NaN rows where a photo has no usable face."""
     import cv2
     from realtime.images import read_image
     from training.data import photo_face_box
-    paths, settings = task
+    from realtime.crops import FaceCropper
+    paths, settings, alignment = task
+    cropper = FaceCropper(settings, alignment, 112)   # only its boxes are used
     out = np.full((len(paths), EMBEDDING_SIZE), np.nan, np.float32)
     images, boxes, rows = [], [], []
     for row, path in enumerate(paths):
         try:
             image = read_image(path)
-            box, _, _ = photo_face_box(image, settings)
+            box, _, _ = photo_face_box(image, cropper)
         except Exception as err:  # noqa: BLE001 - one odd photo must not end a long build
             log.warning("%s: skipped by the teacher (%s)", path, err)
             continue
@@ -117,8 +119,11 @@ def _write(path: Path, entries: dict[str, np.ndarray]) -> None:
 
 
 def teacher_embeddings(paths: Sequence[str], settings: DetectionConfig, cache_dir: str | Path,
-                       workers: int = 2, progress: bool = True) -> np.ndarray:
-    """``(n, 128)`` teacher embeddings of ``paths`` (NaN rows: no face), from the cache where it has them."""
+                       workers: int = 2, progress: bool = True, alignment: AlignmentConfig | None = None) -> np.ndarray:
+    """``(n, 128)`` teacher embeddings of ``paths`` (NaN rows: no face), from the cache where it has them.
+
+    ``alignment``: the training's (its landmark check decides which detected boxes hold a face)."""
+    alignment = alignment or AlignmentConfig()
     path = cache_path(cache_dir, settings)
     cached = _read(path)
     from training.data import file_key
@@ -131,7 +136,7 @@ def teacher_embeddings(paths: Sequence[str], settings: DetectionConfig, cache_di
         since_save = 0
         with ProcessPoolExecutor(max(1, workers)) as pool, \
                 tqdm(total=len(todo), desc="teacher embeddings", unit="photo", disable=not progress) as bar:
-            results = pool.map(_embed_paths, [([p for _, p in c], settings) for c in chunks])
+            results = pool.map(_embed_paths, [([p for _, p in c], settings, alignment) for c in chunks])
             for chunk, emb in zip(chunks, results):
                 for (key, _), row in zip(chunk, emb):
                     cached[key] = row
@@ -165,7 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for root in roots:
         people, _ = scan_people(root)
         paths += [str(p) for name, photos in people.items() if name not in excluded for p in photos]
-    emb = teacher_embeddings(paths, config.detection, resolve_path(t.cache_dir), args.workers)
+    emb = teacher_embeddings(paths, config.detection, resolve_path(t.cache_dir), args.workers,
+                             alignment=config.alignment)
     print(f"{int(np.isfinite(emb[:, 0]).sum())} of {len(paths)} photos have a teacher embedding "
           f"in {cache_path(resolve_path(t.cache_dir), config.detection)}")
     return 0

@@ -19,12 +19,16 @@ from typing import Sequence
 import numpy as np
 
 from realtime.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT, Config, TrainingConfig, load_config, resolve_path
-from realtime.errors import UserError, run_command, setup_logging
+from realtime.errors import UserError, import_quietly, require_modules, run_command, setup_logging
 from realtime.outputs import write_text_atomic
 from training.data import FaceSet, concat_face_sets, describe, hold_out_people, load_face_set, subset
 from training.sface import ONNX_SHA256
 
 log = logging.getLogger(__name__)
+
+# What training needs beyond the live program: `pip install .` leaves these out.
+TRAINING_MODULES = ("tensorflow", "keras")
+INSTALL_TRAINING = 'pip install ".[train]" (in the checkout), or pip install -r requirements.txt'
 
 
 def _choices(key: str) -> tuple[str, ...]:
@@ -32,44 +36,71 @@ def _choices(key: str) -> tuple[str, ...]:
     return next(f.metadata["choices"] for f in dataclasses.fields(TrainingConfig) if f.name == key)
 
 
+def _defaults() -> TrainingConfig:
+    """config.yaml's training section, for --help (the schema's defaults if the file is broken: --help works)."""
+    try:
+        return load_config().training
+    except UserError:
+        return TrainingConfig()
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m training", description=__doc__.splitlines()[0],
-                                epilog="Every flag defaults to the config file's training section.")
-    p.add_argument("--config", help="config file (default: the project's config.yaml)")
-    p.add_argument("--data", help="dataset root with train/<person>/* and val/<person>/*")
+    t = _defaults()
+
+    def default(key: str, value=None) -> str:
+        shown = getattr(t, key) if value is None else value
+        return f"(default: {str(shown).replace('%', '%%')}, training.{key})"
+
+    p = argparse.ArgumentParser(prog="python -m training",
+                                description="Train a face encoder: folders of face photos in, an evaluated encoder out "
+                                            "(encoder.tflite for python -m realtime, report.json, plots).",
+                                epilog=f"Every flag defaults to the training section of the settings file "
+                                       f"({str(DEFAULT_CONFIG_PATH).replace('%', '%%')} unless --config). TensorFlow's "
+                                       f"and Keras's own messages are shown with -v.")
+    p.add_argument("--config", help=f"settings file (default: {str(DEFAULT_CONFIG_PATH).replace('%', '%%')})")
+    p.add_argument("--data", help=f"dataset root with train/<person>/* and val/<person>/* {default('data')}")
     p.add_argument("--extra-data", nargs="+", action="extend", metavar="DIR",
-                   help="more training folders of <person>/* (e.g. LFW); repeatable")
+                   help=f"more training folders of <person>/* (e.g. LFW); repeatable "
+                        f"{default('extra_data', ', '.join(t.extra_data) or 'none')}")
     p.add_argument("--method", choices=_choices("method"),
-                   help="how the encoder learns (training.method): triplet loss, a softmax classifier's penultimate "
-                        "layer, the seed repo's fixed random triplets, or distillation from a teacher")
+                   help=f"how the encoder learns: triplet loss, a softmax classifier's penultimate layer, the first "
+                        f"version's fixed random triplets (for comparison), or distillation from a teacher "
+                        f"{default('method')}")
     p.add_argument("--mining", choices=_choices("mining"),
-                   help="which triplets of a batch the triplet loss learns from (training.mining)")
-    p.add_argument("--epochs", type=int, metavar="N", help="training epochs (training.epochs)")
-    p.add_argument("--steps-per-epoch", type=int, metavar="N",
-                   help="batches per epoch (training.steps_per_epoch)")
-    p.add_argument("--out", help="where encoder.* and report.json go (default: training.out, else a new folder "
-                                 "runs/<timestamp>/); a folder that already holds files needs --overwrite")
+                   help=f"which triplets of a batch the triplet loss learns from {default('mining')}")
+    p.add_argument("--epochs", type=int, metavar="N", help=f"training epochs {default('epochs')}")
+    p.add_argument("--steps-per-epoch", type=int, metavar="N", help=f"batches per epoch {default('steps_per_epoch')}")
+    p.add_argument("--out", help=f"where encoder.* and report.json go; a folder that already holds files needs "
+                                 f"--overwrite {default('out', t.out or 'a new folder runs/<timestamp>/')}")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the model files in an existing --out folder (e.g. --out models)")
-    p.add_argument("--init", help="model folder whose encoder.keras is fine-tuned")
+    p.add_argument("--init", help=f"model folder to fine-tune (its encoder.keras, or SFace and its trained layers) "
+                                  f"{default('init', t.init or 'none: start from random weights')}")
     p.add_argument("--seed", type=int, metavar="N",
-                   help="random seed for weights, batches and augmentation (training.seed)")
+                   help=f"random seed for weights, batches and augmentation {default('seed')}")
     p.add_argument("--strategy", choices=_choices("strategy"),
-                   help="tf.distribute strategy: mirrored (this machine's GPUs), multi-worker (TF_CONFIG)")
-    p.add_argument("--cache-dir", help="face crop cache folder")
+                   help=f"tf.distribute strategy: mirrored (this machine's GPUs), multi-worker (TF_CONFIG) "
+                        f"{default('strategy')}")
+    p.add_argument("--cache-dir", help=f"face crop cache folder {default('cache_dir')}")
     p.add_argument("--exclude-people", nargs="+", action="extend", metavar="FILE",
-                   help="LFW pairs file(s) or text files of names (one a line): these people are not trained on")
+                   help=f"LFW pairs file(s) or text files of names (one a line): these people are not trained on "
+                        f"{default('exclude_people', ', '.join(t.exclude_people) or 'none')}")
     p.add_argument("--holdout-people", type=int, metavar="N",
-                   help="set N people of the training pool aside as strangers to measure the threshold on")
-    p.add_argument("--lfw-pairs", help="also run the LFW protocol: folder with pairs.txt, pairsDevTrain/Test.txt")
-    p.add_argument("--lfw-dir", help="LFW photos for --lfw-pairs")
+                   help=f"set N people of the training pool aside as strangers to measure the threshold on "
+                        f"{default('holdout_people')}")
+    p.add_argument("--lfw-pairs", help=f"also run the LFW protocol: folder with pairs.txt, pairsDevTrain/Test.txt "
+                                       f"{default('lfw_pairs', t.lfw_pairs or 'none')}")
+    p.add_argument("--lfw-dir", help=f"LFW photos for --lfw-pairs {default('lfw_dir', t.lfw_dir or 'none')}")
     p.add_argument("--fine-tune", choices=_choices("fine_tune"),
-                   help="backbone sface: what the triplet loss trains (training.fine_tune)")
+                   help=f"backbone sface: what the triplet loss trains {default('fine_tune')}")
     p.add_argument("--calibration-data", metavar="DIR",
-                   help="<person>/<photo> folders of people never trained on, to measure the threshold on "
-                        "(training.calibration_data)")
+                   help=f"<person>/<photo> folders of people never trained on, to measure the threshold on "
+                        f"{default('calibration_data', t.calibration_data or 'none')}")
     p.add_argument("--calibration-people", metavar="FILE",
-                   help="names file choosing who of --calibration-data (training.calibration_people)")
+                   help=f"names file choosing who of --calibration-data "
+                        f"{default('calibration_people', t.calibration_people or 'everyone')}")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="debug logging, and TensorFlow's and Keras's own messages")
     return p.parse_args(argv)
 
 
@@ -239,10 +270,11 @@ def output_folder(config: Config, args: argparse.Namespace) -> Path:
 
     An existing model folder is never replaced without --overwrite, and the outputs may not be any
     file the run reads (the --init encoder, the config, the excluded-people lists)."""
-    from realtime.outputs import check_output_dir, check_outputs_distinct, new_run_dir
+    from realtime.outputs import check_output_dir, check_outputs_distinct, check_writable_folder, new_run_dir
     t = config.training
     out = resolve_path(t.out) if t.out else new_run_dir(PROJECT_ROOT / "runs")
     check_output_dir(out, args.overwrite, "--out")
+    check_writable_folder(out, "--out", "nothing was trained")   # before hours of training, not after
     inputs = {"the config file": _flag_path(args.config) or DEFAULT_CONFIG_PATH}
     inputs.update({f"--exclude-people {f}": resolve_path(f) for f in t.exclude_people})
     if t.init:
@@ -260,7 +292,8 @@ OUTPUT_NAMES = ("encoder.keras", "encoder.weights.npz", "encoder.tflite", "encod
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    setup_logging()
+    setup_logging(args.verbose)
+    require_modules(TRAINING_MODULES, "python -m training", INSTALL_TRAINING)   # before any photo is read
     config = settings(args)
     t = config.training
     out = output_folder(config, args)
@@ -285,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
              len(train), len(set(train.labels.tolist())),
              int((np.unique(train.labels, return_counts=True)[1] >= 2).sum()), t.method)
 
+    import_quietly("tensorflow")   # its load-time lines on stderr: shown with -v
     import keras
     from training import evaluate, export, methods, plots
     keras.utils.set_random_seed(t.seed)

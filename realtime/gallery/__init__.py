@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from realtime.gallery.postgres import PostgresStore, is_url, mask_url
+from realtime.gallery.postgres import PostgresStore, is_url
 from realtime.gallery.sqlite import SQLiteStore
 from realtime.gallery.store import GalleryStore, StoreUnavailable
 from realtime.names import MAX_NAME_LENGTH, check_name
+from realtime.urls import mask_url
 
-__all__ = ["SQLiteStore", "GalleryStore", "PostgresStore", "StoreUnavailable", "open_gallery", "describe",
+__all__ = ["SQLiteStore", "GalleryStore", "PostgresStore", "StoreUnavailable", "open_gallery", "shown_location",
            "parse_location", "configured_location", "is_url", "check_name", "MAX_NAME_LENGTH"]
 
 
@@ -66,6 +67,6 @@ def open_gallery(location: str | Path, model_id: str | None = None, *, create: b
     return gallery
 
 
-def describe(location: str | Path) -> str:
+def shown_location(location: str | Path) -> str:
     """``location`` as it may be shown: a URL's password masked."""
     return mask_url(str(location))

@@ -61,3 +61,45 @@ def test_installed_program_runs_from_another_folder_with_the_shipped_model(insta
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "usage: python -m realtime" in proc.stdout, proc.stderr
     assert f"(default: {target / 'realtime' / '_shipped' / 'config.yaml'})" in proc.stdout
+
+
+def test_the_wheel_has_the_realtime_faces_command_and_no_training_dependencies(installed, tmp_path):
+    import tomllib
+    _, target = installed
+    script = target / "bin" / "realtime-faces"
+    assert script.is_file(), sorted(p.name for p in (target / "bin").iterdir()) if (target / "bin").is_dir() else target
+    proc = subprocess.run([str(script), "--help"], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(target)),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "Live face recognition" in proc.stdout, proc.stderr
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = " ".join(project["dependencies"]).lower()
+    assert not any(name in runtime for name in ("tensorflow", "keras", "dlib")), runtime   # pip install . stays light
+    assert any(d.startswith("tensorflow") for d in project["optional-dependencies"]["train"])
+
+
+def test_requirements_install_this_checkout_so_the_api_works_from_any_folder(tmp_path):
+    """README's one-line set-up, `pip install -r requirements.txt`, installs the checkout itself (editable):
+    a script in the user's own folder imports realtime, and the realtime-faces command runs."""
+    pytest.importorskip("setuptools")
+    assert (ROOT / "requirements.txt").read_text().splitlines()[-1] == "-e ."
+    src = tmp_path / "checkout"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
+    for name in (n.decode() for n in tracked if n):
+        if (ROOT / name).is_file() and not name.startswith("tests/"):
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / name, src / name)
+    venv = tmp_path / "venv"   # the dependencies are this machine's; nothing is downloaded (--no-index)
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    proc = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-index", "--no-build-isolation", "-r",
+                           "requirements.txt"], cwd=src, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    elsewhere = tmp_path / "my_project"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([str(python), "-c", "from realtime import api; print(api.__file__)"], cwd=elsewhere, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == str(src / "realtime" / "api.py"), proc.stderr
+    proc = subprocess.run([str(venv / "bin" / "realtime-faces"), "--help"], cwd=elsewhere, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "Live face recognition" in proc.stdout, proc.stderr

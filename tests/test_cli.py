@@ -3,7 +3,6 @@ the camera). Accuracy tests use the shipped encoder in ``models/`` and skip with
 ``REALTIME_TEST_MODEL`` points them at another model folder while one is being trained."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -14,6 +13,7 @@ import cv2
 import pytest
 
 from benchmarks.inputs import photo_video
+from commands import cli, events_of, one_line_error
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
@@ -27,29 +27,9 @@ needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(),
                                  reason=f"no trained encoder in {MODEL} (run `python -m training` first)")
 
 
-def cli(*args, cwd=None, timeout=120, env=None):
-    full_env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
-    full_env.pop("DISPLAY", None)  # headless means headless, even on a desktop
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "realtime", *map(str, args)], cwd=cwd or ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def one_line_error(proc):
-    assert proc.returncode == 2, proc.stderr
-    lines = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    return lines[0]
-
-
-def events_of(path):
-    rows = [json.loads(l) for l in Path(path).read_text(encoding="utf-8").splitlines()]
-    assert "summary" in rows[-1]
-    return rows[:-1], rows[-1]["summary"]
-
-
 # -- no TensorFlow, bad inputs -----------------------------------------------------------------
-@pytest.mark.parametrize("argv", [["--help"], ["list", "--gallery", "{tmp}/g.db"], ["enroll", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["list", "--gallery", "{tmp}/g.db"], ["enroll", "--help"],
+                                  ["unknowns", "--gallery", "{tmp}/g.db"]])
 def test_realtime_never_imports_tensorflow(argv, tmp_path):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     code = ("import sys, runpy\nsys.argv = ['realtime'] + %r\n"
@@ -65,7 +45,7 @@ def test_realtime_never_imports_tensorflow(argv, tmp_path):
 @needs_model
 def test_a_live_headless_run_never_imports_tensorflow(tmp_path):
     argv = ["--source", str(DATA / "videos" / CLIP), "--headless", "--max-frames", "3", "--model", str(MODEL),
-            "--gallery", str(tmp_path / "g.db")]
+            "--gallery", str(tmp_path / "g.db"), "--collect-unknown"]
     code = ("import sys, runpy\nsys.argv = ['realtime'] + %r\n"
             "try:\n    runpy.run_module('realtime', run_name='__main__')\nexcept SystemExit as e:\n    assert not e.code\n"
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\nprint('clean')" % argv)
@@ -117,7 +97,7 @@ def test_headless_run_names_enrolled_people_and_not_the_stranger(tmp_path):
             assert proc.returncode == 0, proc.stderr
             assert proc.stdout.startswith(f"enrolled {person}:")
     listed = cli("list", "--gallery", gallery).stdout.split()
-    assert sorted(l.split(",")[0] for l in listed) == sorted(set(PEOPLE) - {STRANGER})
+    assert listed[0] == "name,samples" and sorted(l.split(",")[0] for l in listed[1:]) == sorted(set(PEOPLE) - {STRANGER})
     video, truth = photo_video(tmp_path, DATA)   # each val photo held 6 frames
     events = tmp_path / "events.jsonl"
     proc = cli("--source", video, "--headless", "--events", events, "--model", MODEL, "--gallery", gallery)
@@ -164,16 +144,19 @@ def test_key_enrollment_recognises_from_then_on_and_survives_restart(tmp_path):
     later = [r for r in rows if r["frame"] >= 70 and r["faces"]]
     named = sum(any(f["name"] == "Katie \u00e9" for f in r["faces"]) for r in later)
     assert named >= 0.8 * len(later)
-    assert cli("list", "--gallery", gallery).stdout.strip() == "Katie \u00e9,5"
+    assert cli("list", "--gallery", gallery).stdout.strip() == "name,samples\nKatie \u00e9,5"
     # After a restart the person is known from the first frame.
     proc = cli("--source", clip, "--headless", "--events", events, "--max-frames", 20, "--model", MODEL,
                "--gallery", gallery)
+    assert proc.returncode == 0, proc.stderr
     rows, _ = events_of(events)
+    assert len(rows) == 20                                       # this run's events, not the first run's
     assert sum(any(f["name"] == "Katie \u00e9" for f in r["faces"]) for r in rows) >= 0.8 * len(rows)
     # Enrolling the same name again adds samples.
     proc = cli("--source", clip, "--headless", "--max-frames", 80, "--keys", "e@2,K,a,t,i,e,SPACE,\u00e9,ENTER",
                "--model", MODEL, "--gallery", gallery)
-    assert cli("list", "--gallery", gallery).stdout.strip() == "Katie \u00e9,10"
+    assert proc.returncode == 0, proc.stderr
+    assert cli("list", "--gallery", gallery).stdout.strip() == "name,samples\nKatie \u00e9,10"
 
 
 @needs_data
@@ -223,65 +206,6 @@ def test_ctrl_c_finishes_the_recording_and_exits_0(tmp_path):
     assert n == summary["frames"] > 0
 
 
-# -- the real window under Xvfb ------------------------------------------------------------------
-@needs_data
-@needs_model
-def test_real_window_under_xvfb_quits_on_q(tmp_path, xvfb_display):
-    display = xvfb_display
-    env = dict(os.environ, PYTHONPATH=str(ROOT), DISPLAY=display)
-    shot = tmp_path / "window.png"
-    app = subprocess.Popen([sys.executable, "-m", "realtime", "--source", str(DATA / "videos" / CLIP),
-                            "--model", str(MODEL), "--gallery", str(tmp_path / "g.db"), "--snapshot", str(shot)],
-                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    window = ""
-    deadline = time.time() + 40
-    while not window and time.time() < deadline and app.poll() is None:
-        time.sleep(0.5)
-        window = subprocess.run(["xdotool", "search", "--name", "realtime faces"], env=env,
-                                capture_output=True, text=True).stdout.split()
-        window = window[0] if window else ""
-    assert window, "the window never appeared: " + (app.stderr.read() if app.poll() is not None else "")
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(app.stderr), daemon=True)
-    reader.start()
-
-    def wait_for(text, seconds):
-        deadline = time.time() + seconds
-        while time.time() < deadline and app.poll() is None:
-            if any(text in l for l in lines):
-                return True
-            time.sleep(0.1)
-        return any(text in l for l in lines)
-
-    def keys(*names):
-        subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, timeout=10)
-        subprocess.run(["xdotool", "key", "--delay", "80", *names], env=env, timeout=10)
-
-    # A just-mapped window can miss keys on a loaded machine: "+" (which logs the new threshold)
-    # proves the window has the keyboard before the enrollment is typed.
-    for _ in range(10):
-        keys("plus")
-        if wait_for("realtime.app: threshold", 1.0):
-            break
-    # Typed into the window itself: e, a name, Enter; then q once the samples are taken.
-    keys("e", "b", "o", "Return")
-    wait_for("enrolled bo", 5.0)
-    subprocess.run(["xdotool", "key", "q"], env=env, timeout=10)
-    app.wait(timeout=30)
-    reader.join(timeout=10)
-    err = "".join(lines)
-    assert app.returncode == 0, err
-    assert "enrolled bo: 5 samples" in err
-    assert cli("list", "--gallery", tmp_path / "g.db").stdout.strip() == "bo,5"
-    frames = [int(l.split()[2]) for l in err.splitlines() if l.startswith("INFO realtime.app:") and "frames" in l]
-    assert frames and 0 < frames[-1] < 200, err      # q ended it, not the end of the clip
-    image = cv2.imread(str(shot))
-    assert image is not None and image.shape == (512, 512, 3)
-    keep = os.environ.get("REALTIME_SCREENSHOT")
-    if keep:
-        shutil.copy(shot, keep)
-
-
 @needs_data
 @needs_model
 def test_pace_plays_a_file_headless_at_its_own_frame_rate(tmp_path):
@@ -292,3 +216,115 @@ def test_pace_plays_a_file_headless_at_its_own_frame_rate(tmp_path):
     assert proc.returncode == 0, proc.stderr
     _, summary = events_of(events)
     assert summary["frames"] == 25 and summary["seconds"] >= 0.9 and summary["fps"] <= 27.5
+
+
+def test_a_gallery_url_with_a_password_in_the_config_is_not_printed_by_help_nor_breaks_commands(
+        tmp_path, monkeypatch, capsys):
+    """A `$`, `@` and `/` in the password: --help shows the URL masked (not made into a path), and a
+    command fails on the unreachable server with one line that never holds the password."""
+    import realtime.__main__ as cli_main
+    from realtime.config import apply_overrides, load_config
+    from pgserver import free_port
+    url = f"postgresql://cam:Se$cr@t/PW9@127.0.0.1:{free_port()}/faces"
+    config = apply_overrides(load_config(), {"recognition.gallery": url})
+    monkeypatch.setattr(cli_main, "_defaults", lambda: config)   # as if config.yaml held it
+    for argv in (["--help"], ["list", "--help"], ["--gallery", "x.db", "--help"]):
+        with pytest.raises(SystemExit) as done:
+            cli_main.main(argv)
+        out = capsys.readouterr().out
+        assert done.value.code == 0 and "cam:***@127.0.0.1" in out and "PW9" not in out and "cr@t" not in out, out
+    settings = tmp_path / "config.yaml"
+    settings.write_text((ROOT / "config.yaml").read_text().replace(
+        "gallery: ~/.local/share/realtime-faces/gallery.db", f"gallery: '{url}'"))
+    assert f"'{url}'" in settings.read_text()
+    for argv in (["-v", "--config", str(settings), "list"], ["list", "--config", str(settings), "-v"]):
+        code = cli_main.main(argv)
+        err = capsys.readouterr().err
+        assert code == 2 and "cannot reach the PostgreSQL server" in err and "Traceback" not in err, err
+        assert "PW9" not in err and "Se$" not in err and "cam:***@127.0.0.1" in err, err
+
+
+@needs_model
+def test_sigterm_while_a_stream_reconnects_stops_at_once_and_finishes_the_files(tmp_path):
+    """A real MJPEG camera goes away; while the live program waits to reconnect (each attempt up to
+    the 10 s open timeout), SIGTERM (`docker stop`) ends it at once: exit 0, the recording playable
+    and renamed into place, the events file complete with `interrupted: true`."""
+    from gallery_live import seconds_to_stop
+    from mjpeg import MJPEGServer
+    server = MJPEGServer()
+    out, events = tmp_path / "out.mp4", tmp_path / "ev.jsonl"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("DISPLAY", None)
+    proc = subprocess.Popen([sys.executable, "-m", "realtime", "--source", server.url, "--headless", "--record",
+                             str(out), "--events", str(events), "--model", str(MODEL), "--gallery",
+                             str(tmp_path / "g.db")], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    err: list[str] = []
+    threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True).start()
+
+    def wait_for(words, timeout=60):
+        end = time.time() + timeout
+        while time.time() < end and not any(words in line for line in err):
+            assert proc.poll() is None, "".join(err)
+            time.sleep(0.05)
+        assert any(words in line for line in err), "".join(err)
+    try:
+        wait_for("source stream http://127.0.0.1")
+        time.sleep(1.0)                                     # frames recorded
+        server.go_away()
+        wait_for("reopening (1/3)")
+        time.sleep(1.5)                                     # into the first reopening's wait
+        assert proc.poll() is None
+        took = seconds_to_stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        server.close()
+    text = "".join(err)
+    assert proc.returncode == 0 and "Traceback" not in text, text
+    assert took < 3.0, took                                  # before: all three retries, 33 s, then exit 2
+    rows, summary = events_of(events)
+    assert summary["interrupted"] is True and summary["frames"] == len(rows) > 0
+    cap = cv2.VideoCapture(str(out))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == summary["frames"]
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]      # no temp file left behind
+
+
+@needs_model
+def test_loop_with_its_source_deleted_keeps_the_events_and_the_recording(tmp_path):
+    """--loop, and the file is deleted mid-run: the run used to end with the whole events file
+    discarded; now it stops where it could not go on, keeps the events (with their summary) and the
+    recording, and says so in one line (exit 2)."""
+    import numpy as np
+    clip, events, out = tmp_path / "clip.avi", tmp_path / "ev.jsonl", tmp_path / "out.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (96, 64))
+    for i in range(15):
+        writer.write(np.full((64, 96, 3), 10 * i, np.uint8))
+    writer.release()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("DISPLAY", None)
+    proc = subprocess.Popen([sys.executable, "-m", "realtime", "--source", str(clip), "--headless", "--loop", "--pace",
+                             "--events", str(events), "--record", str(out), "--model", str(MODEL), "--gallery",
+                             str(tmp_path / "g.db")], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    err: list[str] = []
+    threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True).start()
+    end = time.time() + 60
+    while not any("playing it again" in line for line in err) and time.time() < end and proc.poll() is None:
+        time.sleep(0.02)
+    clip.unlink()                                             # deleted during the second pass
+    proc.wait(timeout=60)
+    text = "".join(err)
+    lines = [line for line in text.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in text, text
+    assert "--loop" in lines[0] and "could not be played again" in lines[0] and "not found" in lines[0], lines[0]
+    rows, summary = events_of(events)
+    assert summary["frames"] == len(rows) == 30                 # both passes, nothing discarded
+    cap = cv2.VideoCapture(str(out))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == 30

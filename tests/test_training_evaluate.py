@@ -52,15 +52,3 @@ def test_closed_and_open_set_counts():
     assert result["unknown_rejection"] == 1.0 and result["open_set_match"] == "nearest"
     # Everyone enrolled: the three clear probes are accepted as the right person, the 45-degree one is not.
     assert result["known_accepted_correct"] == 0.75
-
-
-def test_all_pairs_are_every_pair_once_with_euclidean_distances():
-    from training.metrics import all_pairs, distance_matrix
-    rng = np.random.default_rng(0)
-    emb = rng.normal(size=(6, 5))
-    labels = np.array(["a", "a", "b", "c", "b", "a"])
-    d, same = all_pairs(emb, labels)
-    expected = [(np.linalg.norm(emb[i] - emb[j]), labels[i] == labels[j]) for i in range(6) for j in range(i + 1, 6)]
-    np.testing.assert_allclose(d, [e[0] for e in expected], rtol=1e-12)
-    assert same.tolist() == [e[1] for e in expected] and same.sum() == 4     # a: 3 pairs, b: 1
-    assert distance_matrix(emb[:2], emb[:2])[0, 0] == 0.0

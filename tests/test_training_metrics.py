@@ -1,16 +1,9 @@
-"""Verification metrics and the LFW protocol bookkeeping, on hand-made distances."""
-import os
-from pathlib import Path
-
+"""training.metrics: verification metrics on hand-made distances, and every pair of a set once."""
 import numpy as np
 import pytest
 
-from realtime.errors import UserError
-from training import lfw
 from training.metrics import (accuracy_at, best_threshold, equal_error_rate, roc_auc,
                               threshold_at_far)
-
-FACES_DATA = os.environ.get("FACES_DATA")
 
 
 def test_perfectly_separated_pairs_have_auc_one_and_zero_eer():
@@ -40,39 +33,6 @@ def test_threshold_at_far_never_exceeds_the_target():
     assert 0.5 < roc_auc(distances, same) <= 1.0
 
 
-def test_ten_fold_accuracy_chooses_threshold_on_other_folds():
-    distances = np.tile([0.1, 0.2, 0.8, 0.9], 10)
-    same = np.tile([True, True, False, False], 10)
-    folds = np.repeat(np.arange(10), 4)
-    mean, std = lfw.ten_fold_accuracy(distances, same, folds)
-    assert mean == 1.0 and std == 0.0
-
-
-def test_read_pairs_parses_both_kinds_and_folds(tmp_path):
-    text = "2\t1\nAnn\t1\t2\nBob\t1\tCid\t3\nDee\t2\t4\nEve\t1\tFay\t1\n"
-    (tmp_path / "p.txt").write_text(text)
-    pairs = lfw.read_pairs(tmp_path / "p.txt")
-    assert [p.same for p in pairs] == [True, False, True, False]
-    assert [p.fold for p in pairs] == [0, 0, 1, 1]
-    assert lfw.pair_paths("/x", pairs[1]) == (Path("/x/Bob/Bob_0001.jpg"), Path("/x/Cid/Cid_0003.jpg"))
-    assert lfw.people_in_pairs(tmp_path / "p.txt") == {"Ann", "Bob", "Cid", "Dee", "Eve", "Fay"}
-
-
-def test_malformed_pairs_file_is_a_user_error(tmp_path):
-    (tmp_path / "p.txt").write_text("1\t5\nAnn\t1\n")
-    with pytest.raises(UserError, match="malformed|promises"):
-        lfw.read_pairs(tmp_path / "p.txt")
-
-
-@pytest.mark.skipif(not FACES_DATA, reason="FACES_DATA not set: the LFW pairs files are not available")
-def test_real_pairs_files_match_the_protocol():
-    pairs = lfw.read_pairs(Path(FACES_DATA) / "lfw_pairs" / "pairs.txt")
-    assert len(pairs) == 6000 and sum(p.same for p in pairs) == 3000
-    dev_test = lfw.people_in_pairs(Path(FACES_DATA) / "lfw_pairs" / "pairsDevTest.txt")
-    dev_train = lfw.people_in_pairs(Path(FACES_DATA) / "lfw_pairs" / "pairsDevTrain.txt")
-    assert dev_test and not (dev_test & dev_train)  # View 1 has disjoint people
-
-
 def test_best_threshold_matches_brute_force_on_random_ties():
     rng = np.random.default_rng(1)
     for _ in range(200):
@@ -91,3 +51,15 @@ def test_balanced_threshold_does_not_reject_everything_on_imbalanced_pairs():
     plain, balanced = best_threshold(distances, same), best_threshold(distances, same, balanced=True)
     assert np.mean(distances[same] <= plain) < 0.5
     assert np.mean(distances[same] <= balanced) >= 0.8 and np.mean(distances[~same] <= balanced) <= 0.2
+
+
+def test_all_pairs_are_every_pair_once_with_euclidean_distances():
+    from training.metrics import all_pairs, distance_matrix
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(6, 5))
+    labels = np.array(["a", "a", "b", "c", "b", "a"])
+    d, same = all_pairs(emb, labels)
+    expected = [(np.linalg.norm(emb[i] - emb[j]), labels[i] == labels[j]) for i in range(6) for j in range(i + 1, 6)]
+    np.testing.assert_allclose(d, [e[0] for e in expected], rtol=1e-12)
+    assert same.tolist() == [e[1] for e in expected] and same.sum() == 4     # a: 3 pairs, b: 1
+    assert distance_matrix(emb[:2], emb[:2])[0, 0] == 0.0
