@@ -55,8 +55,8 @@ def test_evaluate_error_is_one_line_without_tensorflow_noise(tmp_path):
     argv = [sys.executable, "-m", "training.evaluate", "--model", tmp_path, "--out", tmp_path / "out"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
     quiet = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert quiet.returncode == 2 and quiet.stderr == f"error: {tmp_path} has no encoder.keras: run " \
-                                                      f"`python -m training --out {tmp_path}` first\n"
+    assert quiet.returncode == 2 and quiet.stderr == f"error: {tmp_path} has no encoder.keras or encoder.tflite: " \
+                                                      f"run `python -m training --out {tmp_path}` first\n"
     loud = subprocess.run(argv + ["-v"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert loud.returncode == 2 and any(noise in loud.stderr for noise in TENSORFLOW_NOISE), loud.stderr
 
