@@ -134,3 +134,15 @@ def test_the_safe_threshold_is_the_tightest_of_the_val_pairs_bounds_and_the_cap(
     # A few well-separated trained people (SFace and celebrity5): the median same-person distance binds.
     far_apart = np.r_[np.linspace(1.2, 1.5, 1000), same_pairs]
     assert safe_threshold(far_apart, np.r_[np.zeros(1000, bool), np.ones(101, bool)], 0.01, 100) == pytest.approx(0.6)
+
+
+def test_the_sure_curve_names_fewer_strangers_at_a_tighter_threshold_for_every_size():
+    from realtime.config import load_config
+    from training.evaluate import SURE_SHARE, open_set_calibration
+    emb, labels = people(400, 4, 0.6)
+    report = open_set_calibration(emb, labels, load_config())
+    curve, sure = report["open_set"], report["open_set_sure"]
+    assert [c["gallery_people"] for c in sure] == [c["gallery_people"] for c in curve]
+    for loose, tight in zip(curve, sure):
+        assert tight["threshold"] <= loose["threshold"]
+        assert tight["strangers_named"] <= loose["strangers_named"] * SURE_SHARE + 0.002
