@@ -35,11 +35,10 @@ class Trainer(keras.Model):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
             values = self.step(x, y)
-            # Under tf.distribute the replicas' gradients are summed: each replica's share is 1/replicas.
-            share = tf.distribute.get_strategy().num_replicas_in_sync
-            loss = values["loss"] / share if share > 1 else values["loss"]
         weights = self.trainable_weights
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        # Under tf.distribute each replica's gradient is of its own batch's loss and the optimizer sums
+        # them, as the compiled losses these steps replace did (Adam barely notices the scale).
+        self.optimizer.apply_gradients(zip(tape.gradient(values["loss"], weights), weights))
         for name, value in values.items():
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
