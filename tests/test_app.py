@@ -36,7 +36,7 @@ def frames(n):
     {"detection.worker": "never"},
     {"detection.worker": "never", "detection.scale": 1.0, "detection.every": 1},
 ])
-def test_app_enrolls_by_key_and_recognises_once_the_vote_agrees(tmp_path, encoder, switches):
+def test_app_enrolls_by_key_and_names_the_face_once_sure_or_agreed(tmp_path, encoder, switches):
     config = apply_overrides(load_config(), {"enrolment.samples": 3, "enrolment.seconds": 0.0,
                                              **switches})
     with SQLiteStore(tmp_path / "g.db", encoder.model_id) as gallery:
@@ -55,13 +55,17 @@ def test_app_enrolls_by_key_and_recognises_once_the_vote_agrees(tmp_path, encode
         assert gallery.people() == [("AnnA", 3)]
         assert done is not None and done < 30
         # The index is rebuilt at once (written on the store's writer thread, seen by the frame after it
-        # finished): from then on the face's nearest match is AnnA, and the vote (reset) shows the name
-        # once vote_agree frames agree, never earlier.
+        # finished): from then on the face's nearest match is AnnA. A sure match names her on that
+        # frame; a borderline one once vote_agree encodings agree, never earlier.
         first = next(i for i, r in enumerate(results) if r.faces and r.faces[0].nearest == "AnnA")
         assert abs(first - done) <= 1
         assert all(f.name is None for r in results[:first] for f in r.faces)       # unknown until then
         agree = config.tracking.vote_agree
-        assert all(f.name is None for r in results[first:first + agree - 1] for f in r.faces)
+        at_first = results[first].faces[0]
+        if at_first.distance <= app.recognizer.thresholds.sure(1, app.threshold):
+            assert at_first.name == "AnnA" and at_first.state == "named"
+        else:
+            assert all(f.name is None for r in results[first:first + agree - 1] for f in r.faces)
         after = [r for r in results[first + agree - 1:] if r.faces]
         assert after and all(r.faces[0].name == "AnnA" for r in after)
         assert any(r.full_detection for r in results)

@@ -31,7 +31,7 @@ REPORT_KEYS_IN_JSON = ("top1", "top1_detected", "top1_nearest", "roc_auc", "eer"
                        "holdout_people", "holdout_pairs", "holdout_auc", "holdout_threshold", "holdout_far",
                        "holdout_frr", "holdout_balanced_threshold", "open_set", "open_set_threshold",
                        "open_set_gallery_people", "open_set_strangers_named", "open_set_correct_named",
-                       "open_set_match", "calibration_people", "calibration_faces")
+                       "open_set_match", "open_set_sure", "calibration_people", "calibration_faces")
 KERAS_NAME = "encoder.keras"
 WEIGHTS_NAME = "encoder.weights.npz"
 # How many training crops calibrate the activations' ranges of a full-integer model.
