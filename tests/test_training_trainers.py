@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
-import tensorflow as tf  # noqa: E402
 
 from training import losses  # noqa: E402
 from training.model import build_encoder  # noqa: E402
