@@ -97,7 +97,9 @@ def fit(model, data, **kwargs) -> dict[str, list[float]]:
         trainer._collective_all_reduce_multi_worker = lambda strategy: False
         model._symbolic_build(data_batch=data.element_spec)
         model._distribute_strategy = None
-    history = model.fit(data, **{"verbose": verbosity(), **kwargs})
+    # A tf.data dataset comes shuffled by its own pipeline (Keras' shuffle would only warn).
+    defaults = {"verbose": verbosity(), "shuffle": not isinstance(data, tf.data.Dataset)}
+    history = model.fit(data, **{**defaults, **kwargs})
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
