@@ -168,19 +168,11 @@ def test_end_to_end_celebrity5(tmp_path):
     assert report["finish_epochs"] == 2 and report["finish_mining"] == "batch-hard"
 
 
-def test_exclude_people_reads_pairs_files_and_name_lists(tmp_path):
-    from training.train import drop_people, read_excluded_people
+def test_drop_people_leaves_out_the_excluded_names():
     from training.data import FaceSet
-    pairs = tmp_path / "pairs.txt"
-    pairs.write_text("1\t1\nAlice_A\t1\t2\nBob_B\t1\tCarol_C\t3\n")
-    names = tmp_path / "names.txt"
-    names.write_text("Dave_D\n\nErin_E\n")
-    assert read_excluded_people(pairs) == {"Alice_A", "Bob_B", "Carol_C"}
-    assert read_excluded_people(names) == {"Dave_D", "Erin_E"}
+    from training.train import drop_people
     faces = FaceSet(np.zeros((3, 2, 2, 3), np.uint8), np.array(["Alice_A", "Zed", "Erin_E"]), np.array(["a", "b", "c"]))
     assert drop_people(faces, {"Alice_A", "Erin_E"}).labels.tolist() == ["Zed"]
-    with pytest.raises(UserError, match="not found"):
-        read_excluded_people(tmp_path / "missing.txt")
 
 
 @needs_data

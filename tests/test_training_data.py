@@ -12,7 +12,7 @@ import pytest
 
 from realtime.config import DetectionConfig
 from realtime.errors import UserError, run_command
-from training.data import cache_file, describe, load_face_set
+from training.data import cache_file, load_face_set, summary_line
 
 FACES_DATA = os.environ.get("FACES_DATA")
 pytestmark = pytest.mark.skipif(not FACES_DATA, reason="FACES_DATA not set: these tests build bad inputs "
@@ -94,19 +94,19 @@ def test_good_photos_are_used(bad_set):
 def test_photo_without_a_face_is_skipped_and_counted(bad_set):
     _, _, faces = bad_set
     assert faces.summary["no_face"] == 1
-    assert "1 no face" in describe(faces.summary)
+    assert "1 no face" in summary_line(faces.summary)
     assert not any("gray_wall" in p for p in faces.paths.tolist())
 
 
 def test_corrupt_truncated_and_text_jpegs_are_counted_unreadable(bad_set):
     _, _, faces = bad_set
     assert faces.summary["unreadable"] == 3
-    assert "3 unreadable" in describe(faces.summary)
+    assert "3 unreadable" in summary_line(faces.summary)
 
 
 def test_non_image_file_and_empty_person_folder_are_counted(bad_set):
     _, _, faces = bad_set
-    line = describe(faces.summary)
+    line = summary_line(faces.summary)
     assert faces.summary["non_image"] == 1 and "1 non image" in line
     assert faces.summary["empty_person_folder"] == 1 and "1 empty person folder" in line
     assert "\n" not in line
@@ -124,7 +124,7 @@ def test_second_load_comes_from_the_cache(bad_set):
     assert again.summary["cache_hits"] == again.summary["images"] == 8
     assert np.array_equal(again.crops, first.crops) and again.labels.tolist() == first.labels.tolist()
     assert again.summary["unreadable"] == 3 and again.summary["no_face"] == 1
-    assert "8 cache hits" in describe(again.summary)
+    assert "8 cache hits" in summary_line(again.summary)
 
 
 def test_cache_file_is_0600_and_its_folder_0700(bad_set):

@@ -29,6 +29,23 @@ def test_read_pairs_parses_both_kinds_and_folds(tmp_path):
     assert lfw.people_in_pairs(tmp_path / "p.txt") == {"Ann", "Bob", "Cid", "Dee", "Eve", "Fay"}
 
 
+
+def test_a_people_file_is_a_pairs_file_or_a_list_of_names(tmp_path):
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("1\t1\nAlice_A\t1\t2\nBob_B\t1\tCarol_C\t3\n")
+    names = tmp_path / "names.txt"
+    names.write_text("# who\nDave_D\n\nErin_E\n")
+    assert lfw.read_people_file(pairs) == {"Alice_A", "Bob_B", "Carol_C"}
+    assert lfw.read_people_file(names) == {"Dave_D", "Erin_E"}
+
+
+def test_a_missing_people_file_is_named_with_the_setting_it_came_from(tmp_path):
+    """The calibration people's file was reported as an --exclude-people file."""
+    with pytest.raises(UserError, match="^--exclude-people: .*missing.txt not found"):
+        lfw.read_people_file(tmp_path / "missing.txt")
+    with pytest.raises(UserError, match="^training.calibration_people: .*missing.txt not found"):
+        lfw.read_people_file(tmp_path / "missing.txt", "training.calibration_people")
+
 def test_malformed_pairs_file_is_a_user_error(tmp_path):
     (tmp_path / "p.txt").write_text("1\t5\nAnn\t1\n")
     with pytest.raises(UserError, match="malformed|promises"):

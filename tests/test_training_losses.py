@@ -1,4 +1,5 @@
-"""Triplet loss and mining on hand-made embeddings, where the right answer is known."""
+"""training.losses: triplet mining, the distillation terms and the seed's loss on hand-made
+embeddings, where the right answer is known."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -22,8 +23,8 @@ def separated():
 @pytest.mark.parametrize("mining", ["semi-hard", "batch-hard"])
 def test_zero_loss_when_classes_separated_by_margin(mining):
     emb = separated()
-    assert float(losses.triplet_loss(LABELS, emb, 0.2, mining)) == 0.0
-    assert float(losses.active_fraction(LABELS, emb, 0.2, mining)) == 0.0
+    loss, active = losses.triplet_loss_and_active(LABELS, emb, 0.2, mining)
+    assert float(loss) == 0.0 and float(active) == 0.0
     assert float(losses.mean_negative_distance(LABELS, emb)) == pytest.approx(np.sqrt(2), abs=0.02)
     assert float(losses.mean_positive_distance(LABELS, emb)) < 0.05
 
@@ -31,16 +32,27 @@ def test_zero_loss_when_classes_separated_by_margin(mining):
 @pytest.mark.parametrize("mining", ["semi-hard", "batch-hard"])
 def test_positive_loss_when_margin_violated(mining):
     emb = separated()
-    assert float(losses.triplet_loss(LABELS, emb, 2.5, mining)) > 0.0     # margin bigger than any gap
+    loss, active = losses.triplet_loss_and_active(LABELS, emb, 2.5, mining)     # margin bigger than any gap
+    assert float(loss) > 0.0 and float(active) == 1.0
     mixed = _unit([[1, 0, 0], [0, 1, 0], [1, 0.05, 0], [0, 1, 0.05], [0, 0, 1], [0, 0.1, 1]])
-    assert float(losses.triplet_loss(LABELS, mixed, 0.2, mining)) > 0.0
+    loss, active = losses.triplet_loss_and_active(LABELS, mixed, 0.2, mining)
+    assert float(loss) > 0.0 and 0.0 < float(active)
 
 
 @pytest.mark.parametrize("mining", ["semi-hard", "batch-hard"])
 def test_collapse_gives_loss_equal_to_margin(mining):
     emb = np.ones((6, 4), np.float32) / 2.0
-    assert float(losses.triplet_loss(LABELS, emb, 0.2, mining)) == pytest.approx(0.2, abs=1e-5)
-    assert float(losses.active_fraction(LABELS, emb, 0.2, mining)) == 1.0
+    loss, active = losses.triplet_loss_and_active(LABELS, emb, 0.2, mining)
+    assert float(loss) == pytest.approx(0.2, abs=1e-5) and float(active) == 1.0
+
+
+def test_active_is_the_share_of_valid_triplets_with_a_loss():
+    # 1-D, margin 0.9 on squared distances; each (anchor, positive) pair takes its semi-hard negative:
+    # (0, 1): 0.01 - 1.0 + 0.9 < 0; (1, 0): 0.01 - 0.81 + 0.9 = 0.1; (2, 3): 0.01 - 0.81 + 0.9 = 0.1;
+    # (3, 2): 0.01 - 1.0 + 0.9 < 0. Two of four triplets active, the mean hinge 0.2 / 4.
+    emb = np.array([[0.0], [0.1], [1.0], [1.1]], np.float32)
+    loss, active = losses.triplet_loss_and_active(np.array([0, 0, 1, 1], np.int32), emb, 0.9, "semi-hard")
+    assert float(active) == 0.5 and float(loss) == pytest.approx(0.05, abs=1e-5)
 
 
 def test_semi_hard_picks_closest_negative_farther_than_positive():
@@ -80,24 +92,19 @@ def test_singletons_are_never_anchors_in_semi_hard():
 
 
 def test_seed_loss_sums_hinges():
-    loss, _ = losses.seed_triplet_loss(0.5)
     a, p, n = np.zeros((2, 2)), np.array([[1.0, 0], [0, 0]]), np.array([[0, 2.0], [0, 0.1]])
-    y = tf.constant(np.concatenate([a, p, n], axis=1), tf.float32)
     # triplet 1: 1 - 4 + 0.5 < 0 -> 0; triplet 2: 0 - 0.01 + 0.5 = 0.49
-    assert float(loss(None, y)) == pytest.approx(0.49, abs=1e-5)
+    loss, active = losses.seed_triplet_terms(tf.constant(a), tf.constant(p), tf.constant(n), 0.5)
+    assert float(loss) == pytest.approx(0.49, abs=1e-5) and float(active) == 0.5
 
 
-def test_logged_active_fraction_is_the_one_the_loss_mined():
-    """The ``active`` metric reads what the loss found, instead of mining again: check they agree."""
-    import keras
-    from training.losses import active_fraction, keras_loss_and_metrics
-    from training.model import build_encoder
-    keras.utils.set_random_seed(3)
-    encoder = build_encoder(16, 8)
-    loss, metrics = keras_loss_and_metrics(0.2, "semi-hard")
-    encoder.compile(keras.optimizers.SGD(0.0), loss=loss, metrics=metrics)   # lr 0: weights stay put
-    x = np.random.default_rng(0).random((12, 16, 16, 3)).astype("float32")
-    y = np.repeat(np.arange(3), 4)
-    logged = encoder.evaluate(x, y, batch_size=12, verbose=0, return_dict=True)["active"]
-    expected = float(active_fraction(y, encoder(x, training=False), 0.2, "semi-hard"))
-    assert 0.0 < expected and logged == pytest.approx(expected, abs=1e-6)
+def _unit_rows(seed, n=8, d=16):
+    return _unit(np.random.default_rng(seed).normal(size=(n, d)))
+
+
+def test_a_student_equal_to_its_teacher_has_no_distillation_loss():
+    teacher = _unit_rows(0)
+    cosine, relation = losses.distillation_terms(tf.constant(teacher), tf.constant(3.0 * teacher))  # scale does not matter
+    assert float(cosine) == pytest.approx(0.0, abs=1e-6) and float(relation) == pytest.approx(0.0, abs=1e-6)
+    cosine, relation = losses.distillation_terms(tf.constant(_unit_rows(1)), tf.constant(teacher))
+    assert float(cosine) > 0.5 and float(relation) > 0.01

@@ -4,7 +4,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from training.sampling import augment, group_by_label, pk_batches, random_low_resolution, random_shift_scale
+from training.sampling import augment, group_by_label, pk_batches, pk_dataset, random_low_resolution, random_shift_scale
 
 LABELS = np.array(["a"] * 5 + ["b"] * 3 + ["c"] * 2 + ["solo1", "solo2", "solo3"])
 
@@ -62,3 +62,18 @@ def test_low_resolution_blurs_only_when_asked():
     # Shrinking noise and enlarging it again averages neighbours: less variance, same mean.
     assert blurred.shape == x.shape and blurred.std() < x.std()
     assert abs(blurred.mean() - x.mean()) < 0.02
+
+
+def test_pk_dataset_gives_each_face_its_label_and_its_own_target_row():
+    """Distillation's batches: ``(images, (labels, teacher rows))``, every row the one of its own face."""
+    ids = np.repeat(np.arange(4), 3).astype(np.int32)
+    crops = np.repeat(np.arange(12, dtype=np.uint8)[:, None, None, None], 8, axis=1).repeat(8, 2).repeat(3, 3)
+    targets = np.arange(12, dtype=np.float32)[:, None] * np.ones((1, 5), np.float32)    # row i says face i
+    plain = pk_dataset(crops, ids, 2, 3, seed=1, augmentation=None)
+    with_targets = pk_dataset(crops, ids, 2, 3, seed=1, augmentation=None, targets=targets)
+    for (images, labels), (same_images, (same_labels, rows)) in zip(plain.take(5), with_targets.take(5)):
+        faces = np.round(images.numpy()[:, 0, 0, 0] * 255).astype(int)     # each crop's pixels name its face
+        np.testing.assert_array_equal(same_images.numpy(), images.numpy())   # the targets change no batch
+        np.testing.assert_array_equal(same_labels.numpy(), labels.numpy())
+        assert labels.dtype == np.int32 and labels.numpy().tolist() == ids[faces].tolist()
+        np.testing.assert_array_equal(rows.numpy(), targets[faces])

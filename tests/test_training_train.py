@@ -19,3 +19,14 @@ def test_training_flags_all_have_help():
     start = source.index("def parse_args")
     calls = source[start:source.index("return p.parse_args", start)].split("p.add_argument(")[1:]
     assert len(calls) >= 10 and all("help=" in call for call in calls), [c.split(",")[0] for c in calls if "help=" not in c]
+
+
+def test_a_missing_calibration_people_file_is_named_by_its_own_setting(tmp_path, caplog):
+    """It was reported as an --exclude-people file."""
+    from realtime.config import load_config
+    from training.train import load_calibration
+    config = load_config(None, {"training.calibration_data": str(tmp_path),
+                                "training.calibration_people": str(tmp_path / "missing.txt")})
+    assert load_calibration(config) is None
+    assert "training.calibration_people: " in caplog.text and "missing.txt not found" in caplog.text
+    assert "--exclude-people" not in caplog.text

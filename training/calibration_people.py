@@ -23,6 +23,7 @@ import numpy as np
 from realtime.errors import UserError, run_command, setup_logging
 from realtime.outputs import check_outputs_distinct, write_text_atomic
 from training.data import scan_people
+from training.lfw import read_people_file
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from training.train import read_excluded_people
     args = parse_args(argv)
     setup_logging()
     excluded: set[str] = set()
     for f in args.exclude_people:
-        excluded |= read_excluded_people(Path(f).expanduser().resolve())
+        excluded |= read_people_file(Path(f).expanduser().resolve())
     out = Path(args.out).expanduser().resolve()
     check_outputs_distinct([("--out", out)], [(f"--exclude-people {f}", Path(f).resolve()) for f in args.exclude_people])
     people, _ = scan_people(Path(args.data).expanduser())

@@ -314,13 +314,13 @@ def load_face_set(root: str | Path, settings: DetectionConfig, size: int, cache_
     summary["faces"] = len(crops)
     with_faces = len(set(labels))
     if with_faces < min_people:
-        raise UserError(f"{root}: faces were found for only {with_faces} person(s) ({describe(summary)}); "
+        raise UserError(f"{root}: faces were found for only {with_faces} person(s) ({summary_line(summary)}); "
                         f"training needs at least {min_people}: add photos where the face is clearly visible")
     stacked = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
     return FaceSet(stacked, np.array(labels, dtype=str), np.array(paths, dtype=str), summary)
 
 
-def describe(summary: Counter) -> str:
+def summary_line(summary: Counter) -> str:
     """One line: images read, faces used, skipped and why."""
     parts = [f"{summary.get('images', 0)} images read", f"{summary.get('faces', 0)} faces used"]
     for reason in ("fallback", "no_face", "not_a_face", "unreadable", "non_image", "empty_person_folder",

@@ -9,82 +9,30 @@ is fitted to three terms, weighted in config:
   similarity matrices: the geometry between faces, which is what matching reads;
 - ``triplet_weight`` x the semi-hard triplet loss on the labels (FaceNet's objective).
 
-With ``triplet_weight: 0`` this is distillation alone; ``method: triplet`` is triplet alone.
+With ``triplet_weight: 0`` this is distillation alone; ``method: triplet`` is triplet alone. The terms
+are computed in ``training.losses``, each step by a ``training.trainers.DistillTrainer``.
 """
 from __future__ import annotations
 
 import logging
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 from realtime.config import Config, resolve_path
 from realtime.errors import UserError
 from training.data import FaceSet, subset
-from training.losses import _masked_mean, triplet_terms
-from training.sampling import Augmentation, augmentation, pk_dataset
+from training.fitting import Result, fit, jit_compile, label_ids, schedule, validation_callbacks
+from training.model import new_encoder
+from training.sampling import augmentation, pk_dataset
+from training.teacher import teacher_embeddings
+from training.trainers import DistillTrainer
 
 log = logging.getLogger(__name__)
 
 
-def unit(x: tf.Tensor) -> tf.Tensor:
-    return tf.math.l2_normalize(tf.cast(x, tf.float32), axis=1, epsilon=1e-12)
-
-
-def distillation_terms(student: tf.Tensor, teacher: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """(mean 1 - cosine to the teacher, mean squared difference of the similarity matrices)."""
-    s, t = unit(student), unit(teacher)
-    cosine = 1.0 - tf.reduce_mean(tf.reduce_sum(s * t, axis=1))
-    relation = tf.reduce_mean(tf.square(tf.matmul(s, s, transpose_b=True) - tf.matmul(t, t, transpose_b=True)))
-    return cosine, relation
-
-
-def split_targets(y_true: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Targets are packed as ``[label id, teacher embedding...]`` so Keras passes them as one tensor."""
-    y_true = tf.cast(y_true, tf.float32)
-    return tf.cast(tf.round(y_true[:, 0]), tf.int32), y_true[:, 1:]
-
-
-def keras_loss_and_metrics(distill_weight: float, relation_weight: float, triplet_weight: float,
-                           margin: float, mining: str = "semi-hard") -> tuple:
-    """``(loss, [metrics])`` for ``model.compile``; metrics read what the loss computed (no second pass)."""
-    last = {name: tf.Variable(0.0, trainable=False, dtype=tf.float32, name=f"last_{name}")
-            for name in ("cosine", "relation", "triplet", "active")}
-
-    def loss(y_true, y_pred):
-        labels, teacher = split_targets(y_true)
-        cosine, relation = distillation_terms(y_pred, teacher)
-        total = distill_weight * cosine + relation_weight * relation
-        last["cosine"].assign(cosine)
-        last["relation"].assign(relation)
-        if triplet_weight:
-            hinge, mask = triplet_terms(labels, y_pred, margin, mining)
-            triplet = _masked_mean(hinge, mask)
-            last["triplet"].assign(triplet)
-            last["active"].assign(_masked_mean(tf.cast(hinge > 0.0, tf.float32), mask))
-            total = total + triplet_weight * triplet
-        return total
-
-    def reader(name):
-        def metric(y_true, y_pred):
-            return tf.identity(last[name])
-        metric.__name__ = name
-        return metric
-
-    names = ["cosine", "relation"] + (["triplet", "active"] if triplet_weight else [])
-    return loss, [reader(n) for n in names]
-
-
-def distill_dataset(crops: np.ndarray, ids: np.ndarray, teacher: np.ndarray, people: int, photos: int,
-                    singletons: int, seed: int, augmentation: Augmentation | None = Augmentation()) -> tf.data.Dataset:
-    """``(images float32 [0, 1], [label, teacher...])`` P x K (+ singletons) batches, forever."""
-    targets = np.concatenate([ids[:, None].astype(np.float32), teacher.astype(np.float32)], axis=1)
-    return pk_dataset(crops, ids, people, photos, singletons, seed, augmentation, targets=targets)
-
-
 def with_teacher(config: Config, train: FaceSet) -> tuple[FaceSet, np.ndarray]:
     """The faces the teacher could embed, and its unit-length embeddings of them."""
-    from training.teacher import teacher_embeddings
     emb = teacher_embeddings(train.paths.tolist(), config.detection, resolve_path(config.training.cache_dir),
                              alignment=config.alignment)
     ok = np.isfinite(emb).all(axis=1)
@@ -112,21 +60,19 @@ def centred_targets(embeddings: np.ndarray) -> np.ndarray:
     return (centred / np.linalg.norm(centred, axis=1, keepdims=True)).astype(np.float32)
 
 
-def train_distill(config: Config, train: FaceSet, validation: FaceSet | None = None):
-    import keras
-    from training.methods import Result, _fit, _quiet, _xla, label_ids, new_encoder, schedule, validation_callbacks
+def train_distill(config: Config, train: FaceSet, validation: FaceSet | None = None) -> Result:
     t = config.training
     train, teacher = with_teacher(config, train)
     _, ids = label_ids(train.labels)
     encoder = new_encoder(config)
-    loss, metrics = keras_loss_and_metrics(t.distill_weight, t.relation_weight, t.triplet_weight, t.margin, t.mining)
-    encoder.compile(optimizer=keras.optimizers.Adam(schedule(config)), loss=loss, metrics=metrics, jit_compile=_xla())
-    ds = distill_dataset(train.crops, ids, teacher, t.people_per_batch, t.photos_per_person,
-                         t.singletons_per_batch, t.seed, augmentation(t))
+    trainer = DistillTrainer(encoder, t.distill_weight, t.relation_weight, t.triplet_weight, t.margin, t.mining)
+    trainer.compile(optimizer=keras.optimizers.Adam(schedule(config)), jit_compile=jit_compile())
+    batches = pk_dataset(train.crops, ids, t.people_per_batch, t.photos_per_person, t.singletons_per_batch, t.seed,
+                         augmentation(t), targets=teacher)
     log.info("distillation: %d faces of %d people, batches of %d x %d + %d singletons, weights "
              "cosine %.2f, relation %.2f, triplet %.2f", len(train), len(set(train.labels.tolist())),
              t.people_per_batch, t.photos_per_person, t.singletons_per_batch,
              t.distill_weight, t.relation_weight, t.triplet_weight)
-    history = _fit(encoder, ds, epochs=t.epochs, steps_per_epoch=t.steps_per_epoch, verbose=2 if _quiet() else 1,
-                   callbacks=validation_callbacks(encoder, validation))
-    return Result(encoder, True, {k: [float(v) for v in vals] for k, vals in history.history.items()})
+    history = fit(trainer, batches, epochs=t.epochs, steps_per_epoch=t.steps_per_epoch,
+                  callbacks=validation_callbacks(encoder, validation))
+    return Result(encoder, True, history)

@@ -24,7 +24,7 @@ from realtime.outputs import check_output_dir, check_outputs_distinct, new_run_d
 from realtime.encoder import scale_crops
 from realtime.matching import Index, match
 from training import metrics, plots
-from training.data import FaceSet, describe, load_face_set
+from training.data import FaceSet, load_face_set, summary_line
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def lfw_embedder(model, config: Config, lfw_dir: Path,
     cache that training with ``--extra-data <lfw>`` uses: Haar runs once per photo, ever.
     """
     faces = load_face_set(lfw_dir, config.detection, config.model.input_size, cache_dir, alignment=config.alignment)
-    log.info("LFW %s: %s", lfw_dir, describe(faces.summary))
+    log.info("LFW %s: %s", lfw_dir, summary_line(faces.summary))
     row = {str(Path(p).resolve()): i for i, p in enumerate(faces.paths.tolist())}
 
     def embed_paths(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
@@ -227,8 +227,8 @@ def load_split(data: Path, config: Config, cache_dir: Path | None) -> tuple[Face
     size = config.model.input_size
     train = load_face_set(data / "train", config.detection, size, cache_dir, min_people=2, alignment=config.alignment)
     val = load_face_set(data / "val", config.detection, size, cache_dir, min_people=1, alignment=config.alignment)
-    log.info("train %s: %s", data / "train", describe(train.summary))
-    log.info("val %s: %s", data / "val", describe(val.summary))
+    log.info("train %s: %s", data / "train", summary_line(train.summary))
+    log.info("val %s: %s", data / "val", summary_line(val.summary))
     return train, val
 
 

@@ -8,10 +8,9 @@ same at every step, so it is computed once per crop and its mirror image and cac
 to a minute on two cores instead of an hour. BatchNorm layers keep SFace's statistics (inference
 mode): a few hundred small batches would only move them away from the ones its weights expect.
 
-Training is a :class:`TripletTrainer` (a ``keras.Model`` whose ``train_step`` computes the loss
-and its metrics, each with a ``keras.metrics.Mean`` tracker): semi-hard mining for
-``training.epochs``, then ``finish_epochs`` of ``finish_mining`` (batch-hard) at the finishing
-learning rates, as ``methods.train_triplet`` does for the small students.
+The top trains in a ``training.trainers.TripletTrainer``, in the phases the small students'
+triplet method has (``training.fitting.triplet_phases``): semi-hard mining for ``training.epochs``,
+then ``finish_epochs`` of ``finish_mining`` (batch-hard) at the finishing learning rates.
 """
 from __future__ import annotations
 
@@ -25,45 +24,17 @@ import tensorflow as tf
 from realtime.config import Config, resolve_path
 from realtime.errors import UserError
 from training import sface
+from training.callbacks import PairAUC, pick_faces
 from training.data import FaceSet
 from training.export import WEIGHTS_NAME      # the trained layers of an SFace encoder; the rest is the ONNX file
 from training.features import frozen_outputs
-from training.losses import _masked_mean, mean_negative_distance, mean_positive_distance, triplet_terms
+from training.fitting import Result, fit, jit_compile, label_ids, prefixed, triplet_phases
 from training.sampling import pk_batches
+from training.trainers import TripletTrainer
 
 log = logging.getLogger(__name__)
 
 VALIDATION_FACES = 1500
-
-
-class TripletTrainer(keras.Model):
-    """Trains ``top`` (frozen-layer outputs -> unit embeddings) with the online triplet loss."""
-
-    def __init__(self, top, margin: float, mining: str, **kwargs):
-        super().__init__(**kwargs)
-        self.top, self.margin, self.mining = top, margin, mining
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "active", "pos_dist", "neg_dist")}
-
-    def call(self, inputs, training=False):
-        return self.top(inputs, training=training)
-
-    def train_step(self, data):
-        features, labels = data
-        with tf.GradientTape() as tape:
-            embeddings = self.top(features, training=True)
-            hinge, mask = triplet_terms(labels, embeddings, self.margin, self.mining)
-            loss = _masked_mean(hinge, mask)
-        weights = self.top.trainable_weights
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
-        for name, value in (("loss", loss), ("active", _masked_mean(tf.cast(hinge > 0.0, tf.float32), mask)),
-                            ("pos_dist", mean_positive_distance(labels, embeddings)),
-                            ("neg_dist", mean_negative_distance(labels, embeddings))):
-            self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
 
 
 def with_head(encoder):
@@ -158,10 +129,8 @@ def feature_batches(features: np.ndarray, ids: np.ndarray, config: Config, seed:
     return tf.data.Dataset.from_generator(gen, output_signature=spec).prefetch(2)
 
 
-def train_sface(config: Config, train: FaceSet, validation: FaceSet | None = None):
-    """``methods.train_triplet`` for ``model.backbone: sface``: the fine-tune ``training.fine_tune`` names."""
-    from training.callbacks import PairAUC, pick_faces
-    from training.methods import Result, _fit, _quiet, _xla, label_ids, schedule
+def train_sface(config: Config, train: FaceSet, validation: FaceSet | None = None) -> Result:
+    """The triplet method for ``model.backbone: sface``: the fine-tune ``training.fine_tune`` names."""
     t = config.training
     encoder = sface_encoder(config)
     if t.fine_tune == "none":
@@ -187,19 +156,14 @@ def train_sface(config: Config, train: FaceSet, validation: FaceSet | None = Non
         held = frozen_outputs(trunk, validation.crops[keep], cache)[:, 0]
         callbacks = [PairAUC(top, held, validation.labels[keep], prepare=lambda f: f.astype(np.float32),
                              max_faces=len(keep))]
-    trainer = TripletTrainer(top, t.margin, t.mining)
     history = {}
-    phases = [("", t.mining, t.epochs, schedule(config))]
-    if t.finish_epochs:
-        phases.append(("finish_", t.finish_mining, t.finish_epochs,
-                       schedule(config, t.finish_epochs, t.finish_learning_rate, t.finish_final_learning_rate)))
-    for number, (prefix, mining, epochs, rate) in enumerate(phases):
-        log.info("%s%d epochs of %s mining", prefix.replace("_", ": "), epochs, mining)
-        trainer.mining = mining
-        trainer.compile(optimizer=keras.optimizers.Adam(rate), jit_compile=_xla())
-        fitted = _fit(trainer, feature_batches(features, ids, config, t.seed + number), epochs=epochs,
-                      steps_per_epoch=t.steps_per_epoch, callbacks=callbacks, verbose=2 if _quiet() else 1)
-        history.update({f"{prefix}{k}": [float(v) for v in vals] for k, vals in fitted.history.items()})
+    for number, phase in enumerate(triplet_phases(config)):
+        log.info("%s%d epochs of %s mining", phase.prefix.replace("_", ": "), phase.epochs, phase.mining)
+        trainer = TripletTrainer(top, t.margin, phase.mining)
+        trainer.compile(optimizer=keras.optimizers.Adam(phase.learning_rate), jit_compile=jit_compile())
+        history.update(prefixed(fit(trainer, feature_batches(features, ids, config, t.seed + number),
+                                    epochs=phase.epochs, steps_per_epoch=t.steps_per_epoch, callbacks=callbacks),
+                                phase.prefix))
     return Result(encoder, True, history, weights=_saved(encoder), report={
         "fine_tune": t.fine_tune, "mining": t.mining, "finish_epochs": t.finish_epochs,
         "finish_mining": t.finish_mining if t.finish_epochs else None,

@@ -69,6 +69,19 @@ def people_in_pairs(path: str | Path) -> set[str]:
     return {name for pair in read_pairs(path) for name in (pair.name1, pair.name2)}
 
 
+def read_people_file(path: Path, flag: str = "--exclude-people") -> set[str]:
+    """Names from an LFW pairs file (told by its header) or a plain list, one name a line (# comments).
+
+    ``flag``: what the user gave the file as, for the error when it is missing."""
+    if not path.is_file():
+        raise UserError(f"{flag}: {path} not found")
+    lines = [l.strip() for l in path.read_text(encoding="utf-8").splitlines()
+             if l.strip() and not l.lstrip().startswith("#")]
+    if lines and lines[0].replace("\t", " ").split()[0].isdigit():
+        return people_in_pairs(path)
+    return set(lines)
+
+
 def ten_fold_accuracy(distances, same, folds) -> tuple[float, float]:
     """Mean and std of per-fold accuracy, each fold's threshold chosen on the other folds."""
     distances, same, folds = np.asarray(distances), np.asarray(same, bool), np.asarray(folds)

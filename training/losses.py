@@ -1,11 +1,11 @@
-"""Online triplet losses over a P x K batch, and the numbers that show whether training collapses.
+"""The training losses and the numbers that show whether training collapses, for ``training.trainers``.
 
-Pure TensorFlow, no I/O. Distances are squared L2 between embeddings (the margin is on squared
-distance, as in FaceNet); the logged mean positive/negative distances are plain Euclidean, the
-unit used everywhere a user sees a distance. Every function has the Keras ``(y_true, y_pred)``
-signature (labels, embeddings), so they plug into ``model.compile(loss=..., metrics=[...])``.
-
-A sample whose person has no other photo in the batch (a singleton) is only ever a negative.
+Pure TensorFlow, no I/O. Online triplet losses over a P x K batch: distances are squared L2
+between embeddings (the margin is on squared distance, as in FaceNet); the logged mean
+positive/negative distances are plain Euclidean, the unit used everywhere a user sees a
+distance. A sample whose person has no other photo in the batch (a singleton) is only ever a
+negative. Beside them: the distillation terms (a student against its teacher's embeddings) and
+the seed's summed hinge on fixed triplets.
 """
 from __future__ import annotations
 
@@ -88,16 +88,16 @@ def triplet_terms(labels: tf.Tensor, embeddings: tf.Tensor, margin: float, minin
     return hinge, mask
 
 
-def triplet_loss(labels: tf.Tensor, embeddings: tf.Tensor, margin: float = 0.2, mining: str = "semi-hard") -> tf.Tensor:
-    """Mean hinge over the valid triplets of the batch (0 when the batch has none)."""
-    hinge, mask = triplet_terms(labels, embeddings, margin, mining)
-    return _masked_mean(hinge, mask)
+def triplet_loss_and_active(labels: tf.Tensor, embeddings: tf.Tensor, margin: float,
+                            mining: str) -> tuple[tf.Tensor, tf.Tensor]:
+    """(mean hinge over the batch's valid triplets, share of them with a loss > 0), from one mining pass.
 
-
-def active_fraction(labels: tf.Tensor, embeddings: tf.Tensor, margin: float = 0.2, mining: str = "semi-hard") -> tf.Tensor:
-    """Share of valid triplets with loss > 0: near 0 means nothing left to learn, 1 with equal distances means collapse."""
+    Mining is the costly part of a step, so both come from it (what that saves: training/EXPERIMENTS.md).
+    Both are 0 when the batch has no valid triplet. An active share near 0 means nothing is left to
+    learn; 1 with equal distances means the embeddings collapsed.
+    """
     hinge, mask = triplet_terms(labels, embeddings, margin, mining)
-    return _masked_mean(tf.cast(hinge > 0.0, tf.float32), mask)
+    return _masked_mean(hinge, mask), _masked_mean(tf.cast(hinge > 0.0, tf.float32), mask)
 
 
 def mean_positive_distance(labels: tf.Tensor, embeddings: tf.Tensor) -> tf.Tensor:
@@ -112,43 +112,23 @@ def mean_negative_distance(labels: tf.Tensor, embeddings: tf.Tensor) -> tf.Tenso
     return _masked_mean(tf.sqrt(pairwise_sq_distances(embeddings) + 1e-12), neg)
 
 
-def keras_loss_and_metrics(margin: float, mining: str) -> tuple:
-    """``(loss, [metrics])`` closures named as they should appear in the Keras logs.
-
-    Mining is the costly part of a step, so the loss keeps the share of active triplets it
-    found in a variable and the ``active`` metric reads it, instead of mining a second time
-    (what that saves: training/EXPERIMENTS.md). Keras computes the loss before the metrics of the same step.
-    """
-    last_active = tf.Variable(0.0, trainable=False, dtype=tf.float32, name="last_active")
-
-    def loss(y_true, y_pred):
-        hinge, mask = triplet_terms(y_true, y_pred, margin, mining)
-        last_active.assign(_masked_mean(tf.cast(hinge > 0.0, tf.float32), mask))
-        return _masked_mean(hinge, mask)
-
-    def active(y_true, y_pred):
-        return tf.identity(last_active)
-
-    def pos_dist(y_true, y_pred):
-        return mean_positive_distance(y_true, y_pred)
-
-    def neg_dist(y_true, y_pred):
-        return mean_negative_distance(y_true, y_pred)
-
-    return loss, [active, pos_dist, neg_dist]
+def unit(x: tf.Tensor) -> tf.Tensor:
+    return tf.math.l2_normalize(tf.cast(x, tf.float32), axis=1, epsilon=1e-12)
 
 
-def seed_triplet_loss(margin: float):
-    """The seed's loss: outputs are [anchor | positive | negative] concatenated; summed hinge, no normalisation."""
-    def seed_loss(y_true, y_pred):
-        a, p, n = tf.split(tf.cast(y_pred, tf.float32), 3, axis=1)
-        d_ap = tf.reduce_sum(tf.square(a - p), axis=1)
-        d_an = tf.reduce_sum(tf.square(a - n), axis=1)
-        return tf.reduce_sum(tf.maximum(d_ap - d_an + margin, 0.0))
+def distillation_terms(student: tf.Tensor, teacher: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(mean 1 - cosine to the teacher, mean squared difference of the similarity matrices)."""
+    s, t = unit(student), unit(teacher)
+    cosine = 1.0 - tf.reduce_mean(tf.reduce_sum(s * t, axis=1))
+    relation = tf.reduce_mean(tf.square(tf.matmul(s, s, transpose_b=True) - tf.matmul(t, t, transpose_b=True)))
+    return cosine, relation
 
-    def active(y_true, y_pred):
-        a, p, n = tf.split(tf.cast(y_pred, tf.float32), 3, axis=1)
-        d = tf.reduce_sum(tf.square(a - p), axis=1) - tf.reduce_sum(tf.square(a - n), axis=1)
-        return tf.reduce_mean(tf.cast(d + margin > 0.0, tf.float32))
 
-    return seed_loss, [active]
+def seed_triplet_terms(anchors: tf.Tensor, positives: tf.Tensor, negatives: tf.Tensor,
+                       margin: float) -> tuple[tf.Tensor, tf.Tensor]:
+    """The seed's loss on fixed triplets: (hinge summed over the batch, share of triplets with a loss > 0).
+
+    Squared distances of unnormalised embeddings, as the seed had them (its baseline)."""
+    a, p, n = (tf.cast(e, tf.float32) for e in (anchors, positives, negatives))
+    d = tf.reduce_sum(tf.square(a - p), axis=1) - tf.reduce_sum(tf.square(a - n), axis=1)
+    return tf.reduce_sum(tf.maximum(d + margin, 0.0)), tf.reduce_mean(tf.cast(d + margin > 0.0, tf.float32))

@@ -5,11 +5,19 @@ that training is stable at the learning rates a 2-core machine can afford: the s
 stride-2 layers, the six-convolution ``deep`` one, or ``deep-wide`` (the shipped encoder's).
 Everything is stock Keras (no Lambda layers), so ``encoder.keras`` loads anywhere and converts
 to TFLite without custom objects. Input: ``(size, size, 3)`` float32 RGB in [0, 1].
+:func:`new_encoder` is the one a training run starts from: fresh, or the ``--init`` model's.
 """
 from __future__ import annotations
 
+import logging
+
 import keras
 from keras import layers
+
+from realtime.config import Config, resolve_path
+from realtime.errors import UserError
+
+log = logging.getLogger(__name__)
 
 # (filters, stride) per convolution. seed: the seed's four stride-2 convolutions. deep: thinner
 # early layers (where each multiply costs the most) paid for with stride-1 convolutions at
@@ -58,12 +66,20 @@ def build_classifier(encoder: keras.Model, num_people: int) -> keras.Model:
     return keras.Model(encoder.input, logits, name="classifier")
 
 
-def build_triplet_model(encoder: keras.Model, input_size: int) -> keras.Model:
-    """The seed's three-input model: anchor, positive, negative through one encoder, outputs concatenated."""
-    shape = (input_size, input_size, 3)
-    inputs = [keras.Input(shape, name=n) for n in ("anchor", "positive", "negative")]
-    outputs = layers.Concatenate(axis=1, name="triplet")([encoder(x) for x in inputs])
-    return keras.Model(inputs, outputs, name="seed_triplet")
+def new_encoder(config: Config, normalize: bool = True, batch_norm: bool = True) -> keras.Model:
+    """A fresh encoder as ``config.model`` describes it, or the one in ``training.init`` to fine-tune."""
+    if config.training.init:
+        path = resolve_path(config.training.init) / "encoder.keras"
+        if not path.is_file():
+            raise UserError(f"training.init: {path} not found: point --init at an exported model folder")
+        encoder = keras.models.load_model(path, compile=False)
+        if encoder.input_shape[1] != config.model.input_size:
+            raise UserError(f"training.init: {path} takes {encoder.input_shape[1]}px faces, "
+                            f"config says model.input_size {config.model.input_size}")
+        log.info("fine-tuning %s", path)
+        return encoder
+    return build_encoder(config.model.input_size, config.model.embedding_size, config.model.backbone,
+                         batch_norm=batch_norm, normalize=normalize, dropout=config.model.dropout)
 
 
 FLIP_AVERAGE_NAME = "flip_average"

@@ -121,22 +121,23 @@ def augment(images: tf.Tensor, how: Augmentation = Augmentation()) -> tf.Tensor:
 def pk_dataset(crops: np.ndarray, labels: np.ndarray, people: int, photos: int, singletons: int = 0,
                seed: int = 0, augmentation: Augmentation | None = Augmentation(),
                targets: np.ndarray | None = None) -> tf.data.Dataset:
-    """``(images float32 [0, 1], y)`` P x K batches, forever; ``crops`` are uint8 RGB.
+    """``(images float32 [0, 1], labels int32)`` P x K batches, forever; ``crops`` are uint8 RGB.
 
-    ``y`` is the int labels, or the rows of ``targets`` (one per crop; distillation packs the label
-    and the teacher's embedding there) when given."""
+    With ``targets`` (one row per crop; distillation: the teacher's embedding of it) the batches are
+    ``(images, (labels, targets float32))``."""
     crops = np.asarray(crops)
     labels = np.asarray(labels, dtype=np.int32)
-    y_all = labels if targets is None else np.asarray(targets, dtype=np.float32)
+    targets = None if targets is None else np.asarray(targets, dtype=np.float32)
     batches = pk_batches(labels, people, photos, singletons, seed)
 
     def gen():
         for idx in batches:
-            yield crops[idx], y_all[idx]
+            yield crops[idx], (labels[idx] if targets is None else (labels[idx], targets[idx]))
 
     size = crops.shape[1]
-    y_spec = (tf.TensorSpec((None,), tf.int32) if targets is None
-              else tf.TensorSpec((None, y_all.shape[1]), tf.float32))
+    y_spec = tf.TensorSpec((None,), tf.int32)
+    if targets is not None:
+        y_spec = (y_spec, tf.TensorSpec((None, targets.shape[1]), tf.float32))
     ds = tf.data.Dataset.from_generator(gen, output_signature=(tf.TensorSpec((None, size, size, 3), tf.uint8), y_spec))
 
     def prepare(images, y):

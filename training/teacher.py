@@ -20,11 +20,16 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
-from realtime.config import AlignmentConfig, DetectionConfig
-from realtime.errors import UserError
+from realtime.config import AlignmentConfig, DetectionConfig, load_config, resolve_path
+from realtime.crops import FaceCropper
+from realtime.errors import UserError, run_command, setup_logging
+from realtime.images import read_image
+from training.data import box_settings, file_key, photo_face_box, scan_people, write_private_npz
+from training.lfw import read_people_file
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +71,6 @@ def embed_chips(images_rgb: list[np.ndarray], boxes: list) -> np.ndarray:
 
 def _embed_paths(task: tuple[list[str], DetectionConfig, AlignmentConfig]) -> np.ndarray:
     """Worker: embeddings of a chunk of photos, NaN rows where a photo has no usable face."""
-    import cv2
-    from realtime.images import read_image
-    from training.data import photo_face_box
-    from realtime.crops import FaceCropper
     paths, settings, alignment = task
     cropper = FaceCropper(settings, alignment, 112)   # only its boxes are used
     out = np.full((len(paths), EMBEDDING_SIZE), np.nan, np.float32)
@@ -91,7 +92,6 @@ def _embed_paths(task: tuple[list[str], DetectionConfig, AlignmentConfig]) -> np
 
 
 def cache_path(cache_dir: str | Path, settings: DetectionConfig) -> Path:
-    from training.data import box_settings
     blob = json.dumps({"v": 1, "chip": CHIP_SIZE, "padding": CHIP_PADDING,
                        **box_settings(settings)}, sort_keys=True)
     return Path(cache_dir).expanduser() / f"teacher-dlib-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.npz"
@@ -112,7 +112,6 @@ def _read(path: Path) -> dict[str, np.ndarray]:
 
 
 def _write(path: Path, entries: dict[str, np.ndarray]) -> None:
-    from training.data import write_private_npz
     keys = list(entries)
     emb = np.stack([entries[k] for k in keys]) if keys else np.zeros((0, EMBEDDING_SIZE), np.float32)
     write_private_npz(path, keys=np.array(keys, dtype=str), embeddings=emb.astype(np.float32))
@@ -126,7 +125,6 @@ def teacher_embeddings(paths: Sequence[str], settings: DetectionConfig, cache_di
     alignment = alignment or AlignmentConfig()
     path = cache_path(cache_dir, settings)
     cached = _read(path)
-    from training.data import file_key
     keys = [file_key(p, settings.max_image_bytes) for p in paths]
     todo = sorted({k: p for k, p in zip(keys, paths) if k not in cached}.items())
     if todo:
@@ -150,10 +148,6 @@ def teacher_embeddings(paths: Sequence[str], settings: DetectionConfig, cache_di
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from realtime.config import load_config, resolve_path
-    from realtime.errors import setup_logging
-    from training.data import scan_people
-    from training.train import read_excluded_people
     p = argparse.ArgumentParser(prog="python -m training.teacher",
                                 description="Build the dlib teacher's embedding cache for a training config.")
     p.add_argument("--config", help="config file (default: the project's config.yaml)")
@@ -164,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t = config.training
     excluded: set[str] = set()
     for f in t.exclude_people:
-        excluded |= read_excluded_people(resolve_path(f))
+        excluded |= read_people_file(resolve_path(f))
     roots = [resolve_path(t.data) / "train", resolve_path(t.data) / "val"] + [resolve_path(d) for d in t.extra_data]
     paths = []
     for root in roots:
@@ -178,5 +172,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from realtime.errors import run_command
     raise SystemExit(run_command(main))

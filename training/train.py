@@ -21,7 +21,8 @@ import numpy as np
 from realtime.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT, Config, TrainingConfig, load_config, resolve_path
 from realtime.errors import UserError, import_quietly, require_modules, run_command, setup_logging
 from realtime.outputs import write_text_atomic
-from training.data import FaceSet, concat_face_sets, describe, hold_out_people, load_face_set, subset
+from training.data import FaceSet, concat_face_sets, hold_out_people, load_face_set, subset, summary_line
+from training.lfw import read_people_file
 from training.sface import ONNX_SHA256
 
 log = logging.getLogger(__name__)
@@ -180,18 +181,6 @@ def check_backbone(config: Config) -> None:
                         f"{config.training.method}")
 
 
-def read_excluded_people(path: Path) -> set[str]:
-    """Names from an LFW pairs file (detected by its header) or a plain list, one name a line (# comments)."""
-    from training.lfw import people_in_pairs
-    if not path.is_file():
-        raise UserError(f"--exclude-people: {path} not found")
-    lines = [l.strip() for l in path.read_text(encoding="utf-8").splitlines()
-             if l.strip() and not l.lstrip().startswith("#")]
-    if lines and lines[0].replace("\t", " ").split()[0].isdigit():
-        return people_in_pairs(path)
-    return set(lines)
-
-
 def drop_people(faces: FaceSet, excluded: set[str]) -> FaceSet:
     return subset(faces, ~np.isin(faces.labels, sorted(excluded)))
 
@@ -204,7 +193,8 @@ def load_calibration(config: Config) -> FaceSet | None:
         return None
     try:
         root = resolve_path(t.calibration_data)
-        names = read_excluded_people(resolve_path(t.calibration_people)) if t.calibration_people else None
+        names = (read_people_file(resolve_path(t.calibration_people), "training.calibration_people")
+                 if t.calibration_people else None)
     except UserError as err:
         log.warning("cannot calibrate on people never trained on (%s)", err)
         return None
@@ -213,7 +203,7 @@ def load_calibration(config: Config) -> FaceSet | None:
         return None
     faces = load_face_set(root, config.detection, config.model.input_size, resolve_path(t.cache_dir),
                           alignment=config.alignment, people=names)
-    log.info("calibration %s: %s, %d people", root, describe(faces.summary), len(faces.people))
+    log.info("calibration %s: %s, %d people", root, summary_line(faces.summary), len(faces.people))
     return faces if len(faces) else None
 
 
@@ -227,7 +217,7 @@ def load_training_data(config: Config, excluded: set[str]) -> tuple[FaceSet, Fac
     for root in [data / "train"] + [resolve_path(d) for d in t.extra_data]:
         part = load_face_set(root, config.detection, size, cache, min_people=1 if parts else 2,
                              alignment=config.alignment)
-        log.info("train %s: %s", root, describe(part.summary))
+        log.info("train %s: %s", root, summary_line(part.summary))
         parts.append(part)
     train = concat_face_sets(parts)
     if excluded:
@@ -235,7 +225,7 @@ def load_training_data(config: Config, excluded: set[str]) -> tuple[FaceSet, Fac
         train = drop_people(train, excluded)
         log.info("excluded %d people (%d listed) from training", before - len(set(train.labels.tolist())), len(excluded))
     val = load_face_set(data / "val", config.detection, size, cache, min_people=1, alignment=config.alignment)
-    log.info("val %s: %s", data / "val", describe(val.summary))
+    log.info("val %s: %s", data / "val", summary_line(val.summary))
     people, counts = np.unique(train.labels, return_counts=True)
     if len(people) < 2:
         raise UserError(f"training needs faces of at least two people; found {len(people)} in {data / 'train'}")
@@ -300,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("writing to %s", out)
     excluded = set()
     for f in t.exclude_people:
-        excluded |= read_excluded_people(resolve_path(f))
+        excluded |= read_people_file(resolve_path(f))
     calibration = load_calibration(config)
     if calibration is not None:
         excluded |= set(calibration.people)     # never trained on
@@ -361,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.update({"method": t.method, "mining": None, "finish_epochs": 0, "finish_mining": None, **result.report,
                    "epochs": t.epochs, "steps_per_epoch": t.steps_per_epoch, "train_seconds": round(seconds, 1),
                    "train_faces": len(train), "train_people": len(set(train.labels.tolist())), "seed": t.seed})
-    training_info = {"data": describe(train.summary), "people": len(set(train.labels.tolist())),
+    training_info = {"data": summary_line(train.summary), "people": len(set(train.labels.tolist())),
                      "faces": len(train), "epochs": t.epochs, "finish_epochs": report["finish_epochs"],
                      "seconds": round(seconds, 1), "seed": t.seed,
                      "excluded_people": len(excluded), "holdout_people": t.holdout_people}
