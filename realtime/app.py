@@ -338,7 +338,8 @@ class App:
     def hud(self, frame: np.ndarray, ended: bool = False) -> np.ndarray:
         """FPS, threshold, key help, the name prompt, messages, PAUSED: on screen only, unless --record-hud."""
         return draw_hud(frame, fps=self.fps if self.config.window.show_fps else None, threshold=self.threshold,
-                        prompt=self.prompt(), message=self.message, paused=self.paused, ended=ended)
+                        prompt=self.prompt(), message=self.message, paused=self.paused, ended=ended,
+                        naming=self.collector is not None)
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self, source: VideoSource, options: RunOptions | None = None) -> dict:

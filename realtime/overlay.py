@@ -23,6 +23,8 @@ BLACK = (0, 0, 0)
 YELLOW = (0, 220, 255)
 AMBER = (0, 140, 230)
 HELP = "e: enroll   space: pause   +/-: threshold   q: quit"
+# With --collect-unknown the n key names the Unknown face under the mouse (or the largest).
+HELP_NAMING = "e: enroll   n: name unknown   space: pause   +/-: threshold   q: quit"
 ENDED = "end of the video: press any key to close"
 
 
@@ -102,8 +104,9 @@ def draw_faces(frame: np.ndarray, faces: Sequence[FaceLabel]) -> np.ndarray:
 
 def draw_hud(frame: np.ndarray, *, fps: float | None, threshold: float | None, prompt: str | None = None,
              message: str | None = None, paused: bool = False, help_line: bool = True,
-             ended: bool = False) -> np.ndarray:
-    """The status line (FPS, threshold), key help, name prompt, message and PAUSED; in place.
+             ended: bool = False, naming: bool = False) -> np.ndarray:
+    """The status line (FPS, threshold), key help (``naming``: with the n key), name prompt, message and
+    PAUSED; in place.
 
     Everything but the status line stacks up from the bottom edge, clear of the middle of the frame
     where the faces are; the name being typed and messages wrap onto more lines rather than run off
@@ -118,9 +121,10 @@ def draw_hud(frame: np.ndarray, *, fps: float | None, threshold: float | None, p
         text.put(frame, f"threshold {threshold:.2f}", (x, margin), _px(frame, 16), WHITE, BLACK, pad)
     bottom = height - margin                 # lines stack upwards from the bottom edge, clear of the faces
     if help_line:
-        px = _fitting(frame, HELP, _px(frame, 15), margin + pad)
-        bottom -= text.size(HELP, px)[1] + 2 * pad
-        text.put(frame, HELP, (margin, bottom), px, WHITE, BLACK, pad)
+        keys = HELP_NAMING if naming else HELP
+        px = _fitting(frame, keys, _px(frame, 15), margin + pad)
+        bottom -= text.size(keys, px)[1] + 2 * pad
+        text.put(frame, keys, (margin, bottom), px, WHITE, BLACK, pad)
         bottom -= pad
     if paused or ended:
         banner = "PAUSED" if paused else ENDED

@@ -72,6 +72,16 @@ def test_overlay_text_scales_with_the_frame():
     assert help_height(320, 240) >= 7       # a small frame shrinks it to fit, not off the edge
 
 
+
+def test_the_key_help_names_the_n_key_only_when_unknown_faces_are_collected():
+    from realtime.overlay import HELP, HELP_NAMING
+    plain, naming = np.zeros((480, 640, 3), np.uint8), np.zeros((480, 640, 3), np.uint8)
+    draw_hud(plain, fps=None, threshold=None)
+    draw_hud(naming, fps=None, threshold=None, naming=True)
+    assert "n: name unknown" in HELP_NAMING and "n:" not in HELP
+    lit = [np.nonzero(f[240:].max(axis=(0, 2)) > 200)[0] for f in (plain, naming)]
+    assert lit[1].max() > lit[0].max() + 50        # the longer line: the n key drawn too
+
 def test_paused_is_drawn():
     plain, paused = np.zeros((480, 640, 3), np.uint8), np.zeros((480, 640, 3), np.uint8)
     draw_hud(plain, fps=None, threshold=0.7, paused=False)
