@@ -3,7 +3,6 @@ and over, and live headless processes on a shared gallery (SQLite or PostgreSQL)
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -12,16 +11,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 from commands import child_env
+from testdata import DATA, MODEL, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
-DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 CLIP = "sadtalker_WDA_KatieHill_000.mp4"
-needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
-needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(), reason=f"no trained encoder in {MODEL}")
 
 
 def long_clip(path: Path, repeats: int) -> Path:

@@ -12,8 +12,8 @@ from realtime.errors import UserError
 from realtime.crops import face_crops
 from realtime.images import read_image
 from training.data import photo_face_box
+from testdata import DATA
 
-DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA not set: the real-photo tests need the datasets")
 YUNET = AlignmentConfig(method="yunet")
 

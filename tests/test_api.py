@@ -5,15 +5,12 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from testdata import DATA, ROOT, needs_data
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
-needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
 needs_model = pytest.mark.skipif(not (ROOT / "models" / "encoder.tflite").is_file(), reason="no shipped encoder in models/")
 
 

@@ -1,6 +1,5 @@
 """realtime.app: the loop driven in-process, as the benchmark does: construct, feed frames, read results."""
 import logging
-import os
 from pathlib import Path
 
 import cv2
@@ -12,13 +11,10 @@ from realtime.capture import VideoSource
 from realtime.config import apply_overrides, load_config
 from realtime.gallery import SQLiteStore
 from realtime.recognizer import Recognizer
+from testdata import DATA, MODEL, needs_data
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
-DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 CLIP = "video-retalking_face_1.mp4"
 
-needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
 needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(),
                                  reason=f"no trained encoder in {MODEL} (run `python -m training` first)")
 pytestmark = [needs_data, needs_model]

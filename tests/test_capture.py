@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,11 +18,9 @@ from benchmarks.inputs import read_frames
 from mjpeg import MJPEGServer
 from realtime.capture import VideoSource, describe_source, is_stream, parse_source
 from realtime.errors import UserError
+from testdata import DATA, ROOT, needs_data
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 CLIP = "sadtalker_WDA_KatieHill_000.mp4"
-needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
 
 
 class FakeCamera:

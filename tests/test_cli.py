@@ -7,22 +7,18 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import cv2
 import pytest
 
 from benchmarks.inputs import photo_video
 from commands import cli, events_of, one_line_error
+from testdata import DATA, MODEL, ROOT, needs_data
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
-DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 PEOPLE = ["ben_afflek", "elton_john", "jerry_seinfeld", "madonna", "mindy_kaling"]
 STRANGER = "mindy_kaling"
 CLIP = "sadtalker_WDA_KatieHill_000.mp4"
 
-needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
 needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(),
                                  reason=f"no trained encoder in {MODEL} (run `python -m training` first)")
 
@@ -119,12 +115,12 @@ def test_headless_run_names_enrolled_people_and_not_the_stranger(tmp_path):
     assert face_frames >= 0.7 * len(truth), "Haar should find a face on most frames"
     print(f"\nright name on {right}/{known} enrolled face frames, null on {stranger_null}/{stranger} "
           f"stranger frames, {summary['fps']} fps")
-    # The threshold protects a 100-person gallery from strangers (1% of their photos named), so a
-    # stranger stays unknown and a person is named from another photo only when the photos are
-    # close: the shipped encoder names 27% of the benchmark's version of this video right (README,
-    # Results); here 4 people are enrolled and photos are held 6 frames, not 8.
+    # The threshold protects a 100-person gallery from strangers (1% of their photos named), and the
+    # shipped encoder names enrolled people's other photos at it: 99.5% of the benchmark's version of
+    # this video (docs/RESULTS.md; here 4 people are enrolled and photos are held 6 frames, not 8). A
+    # borderline match waits for the vote, so a few frames may stay unnamed.
     assert stranger_null / stranger >= 0.95
-    assert right / known > 0.1
+    assert right / known >= 0.9
 
 
 # -- key enrollment on a real clip, restart, record ----------------------------------------------

@@ -1,7 +1,5 @@
 """realtime.crops: the cropper (the detector, its second look, which boxes hold a face) and the check
 that a config crops as the encoder's training did."""
-import os
-from pathlib import Path
 
 import pytest
 
@@ -9,8 +7,8 @@ from realtime.config import apply_overrides, load_config
 from realtime.crops import check_preprocessing, preprocessing_record
 from realtime.errors import UserError
 from realtime.images import read_image
+from testdata import DATA
 
-DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA not set: the real-photo tests need the datasets")
 
 

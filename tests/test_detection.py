@@ -6,7 +6,6 @@ import logging
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,11 +15,9 @@ from realtime.boxes import iou
 from realtime.config import AlignmentConfig, apply_overrides, load_config
 from realtime.detection import FaceFinder, HaarDetector, make_detector
 from realtime.images import read_image
+from testdata import DATA, ROOT, needs_data
 
-ROOT = Path(__file__).resolve().parent.parent
 YUNET = AlignmentConfig(method="yunet")
-DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
-needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
 
 
 def finder(overrides: dict, second_look: bool = False) -> FaceFinder:

@@ -11,9 +11,8 @@ import pytest
 
 from realtime.encoder import read_model_info
 from realtime.errors import UserError
+from testdata import MODEL
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
 needs_model = pytest.mark.skipif(not (MODEL / "encoder.json").is_file(), reason=f"no encoder.json in {MODEL}")
 needs_tflite = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(), reason=f"no trained encoder in {MODEL}")
 

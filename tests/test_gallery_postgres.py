@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 
 import pgserver
-from gallery_live import (ROOT, MODEL, Live, child_env, long_clip, nearest_is, needs_data, needs_model,
-                          seconds_to_stop)
+from gallery_live import Live, child_env, long_clip, nearest_is, seconds_to_stop
 from realtime.errors import UserError
 from realtime.gallery import PostgresStore, open_gallery
+from testdata import MODEL, ROOT, needs_data, needs_model
 
 
 # == the same rules as the SQLite gallery =====================================================================

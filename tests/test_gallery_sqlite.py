@@ -16,9 +16,10 @@ import pytest
 from realtime.config import load_config
 
 from commands import error_line, run_main
-from gallery_live import DATA, MODEL, ROOT, CLIP, Live, child_env, long_clip, nearest_is, needs_data, needs_model
+from gallery_live import CLIP, Live, child_env, long_clip, nearest_is
 from realtime.errors import UserError
 from realtime.gallery import SQLiteStore, open_gallery
+from testdata import DATA, MODEL, ROOT, needs_data, needs_model
 
 
 def test_gallery_round_trip_mode_and_unicode_names(tmp_path):

@@ -39,15 +39,12 @@ from gallery_live import LoopingCapture, small_clip
 from hostile_inputs import png
 from realtime.gallery import SQLiteStore
 from realtime.outputs import same_file
+from testdata import DATA, MODEL, ROOT, needs_data
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
-DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 CLIP = "sadtalker_WDA_KatieHill_000.mp4"   # 200 frames, 512x512, 25 fps, moov atom at the end
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 log = logging.getLogger("reliability")
 
-needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
 needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(),
                                  reason=f"no trained encoder in {MODEL} (run `python -m training` first "
                                         f"or set REALTIME_TEST_MODEL)")

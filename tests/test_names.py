@@ -2,7 +2,6 @@
 NFC, a length limit), and names and file names that reach a terminal: what another program stored
 spelled out by `list` and removable by `remove`, photo file names escaped in `identify`."""
 import re
-import os
 import sqlite3
 import unicodedata
 from pathlib import Path
@@ -13,10 +12,8 @@ import pytest
 from realtime.errors import UserError
 from realtime.gallery import SQLiteStore
 from realtime.names import MAX_NAME_LENGTH, check_name, printable
+from testdata import DATA, MODEL
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
-DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 
 
 @pytest.mark.parametrize("name, words", [

@@ -15,13 +15,9 @@ import pytest
 
 from realtime.errors import UserError
 from realtime.recording import open_recorder
+from testdata import DATA, MODEL, ROOT, needs_data, needs_model
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
-DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 CLIP = "sadtalker_WDA_KatieHill_000.mp4"
-needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
-needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(), reason=f"no trained encoder in {MODEL}")
 
 
 def noise(n, size=(320, 240), seed=0):

@@ -1,13 +1,11 @@
 """training.teacher: dlib's embeddings of a handful of real photos, cached and reused."""
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from realtime.config import load_config
+from testdata import DATA
 
-DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 pytestmark = pytest.mark.skipif(DATA is None, reason="FACES_DATA not set: the teacher test needs celebrity5 photos")
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sqlite3
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,10 +14,8 @@ import pytest
 from realtime.__main__ import main
 from realtime.gallery import open_gallery
 from realtime.unknowns.quality import Caps, View
+from testdata import MODEL, needs_model
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
-needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(), reason=f"no trained encoder in {MODEL}")
 CAPS = Caps()
 
 

@@ -16,14 +16,10 @@ from realtime.capture import VideoSource
 from realtime.config import apply_overrides, load_config
 from realtime.gallery import open_gallery
 from realtime.recognizer import Recognizer
+from testdata import DATA, MODEL, ROOT, needs_data, needs_model
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
-DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 PEOPLE = ["ben_afflek", "elton_john", "jerry_seinfeld", "madonna", "mindy_kaling"]
 
-needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
-needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(), reason=f"no trained encoder in {MODEL}")
 
 
 def clips() -> list[Path]:

@@ -22,15 +22,11 @@ import pytest
 
 from benchmarks.inputs import read_frames
 from commands import child_env, cli
+from testdata import DATA, MODEL, ROOT, needs_data, needs_model
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL = Path(os.environ.get("REALTIME_TEST_MODEL", ROOT / "models"))
-DATA = Path(os.environ["FACES_DATA"]) if os.environ.get("FACES_DATA") else None
 CLIP = "sadtalker_WDA_KatieHill_000.mp4"    # 200 frames, 512x512, 25 fps, one face
 NAMES = ["Katie Hill", "O'Brien", "Zoë"]
 
-needs_data = pytest.mark.skipif(DATA is None, reason="FACES_DATA is not set (point it at the shared data folder)")
-needs_model = pytest.mark.skipif(not (MODEL / "encoder.tflite").is_file(), reason=f"no trained encoder in {MODEL}")
 pytestmark = [needs_data, needs_model]
 
 
