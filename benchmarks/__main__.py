@@ -78,13 +78,12 @@ def main(argv=None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     from realtime.errors import UserError, import_quietly, require_modules, setup_logging
     setup_logging(args.verbose, "%(asctime)s %(name)s: %(message)s")
-    from benchmarks.inputs import DataError
     try:
         # the baseline runs encoder.keras; TensorFlow's load-time lines on stderr are shown with -v
         require_modules(("tensorflow", "keras"), "python -m benchmarks", "pip install -r requirements.txt")
         import_quietly("tensorflow")
         return run(args)
-    except (UserError, DataError) as err:
+    except UserError as err:      # benchmarks.inputs.DataError too
         print(f"error: {err}", file=sys.stderr)
         return 2
 
@@ -103,14 +102,11 @@ def run(args) -> int:
     import numpy as np
 
     from benchmarks import inputs, report, strangers
-    from benchmarks.inputs import DataError
     from benchmarks.pipelines import Baseline
     from realtime.config import DEFAULT_CONFIG_PATH, apply_overrides, load_config
     from realtime.recognizer import Recognizer
 
-    if not args.data:
-        raise DataError("no data: pass --data DIR or set $FACES_DATA to the shared faces data folder")
-    data = Path(args.data).expanduser()
+    data = inputs.data_folder(args.data)
     inputs.check_data(data)
     model = Path(args.model).expanduser()
     plan = Plan(args.quick)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 
@@ -94,14 +93,16 @@ def markdown(result: dict) -> str:
 def main(argv=None) -> int:
     from realtime.config import load_config
     from realtime.errors import run_command, setup_logging
+    from benchmarks.inputs import data_flag, data_folder
     p = argparse.ArgumentParser(prog="python -m benchmarks.detection", description=__doc__.splitlines()[0])
+    data_flag(p)
     p.add_argument("--config", help="config file (default: the project's config.yaml)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
 
     def run(_argv) -> int:
         setup_logging()
-        data = Path(os.environ.get("FACES_DATA", "../shared/data")).resolve()
+        data = data_folder(args.data, ("videos", "celebrity5"))
         started = time.perf_counter()
         result = measure(data, load_config(args.config and Path(args.config).resolve()))
         result["seconds"] = round(time.perf_counter() - started, 1)

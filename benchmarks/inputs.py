@@ -9,13 +9,16 @@
 """
 from __future__ import annotations
 
+import argparse
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from realtime.errors import UserError
 from realtime.images import IMAGE_SUFFIXES, read_image
 
 log = logging.getLogger(__name__)
@@ -31,14 +34,29 @@ LAYOUTS = {
 }
 
 
-class DataError(Exception):
+class DataError(UserError):
     """Missing or unusable benchmark data: reported as one line."""
 
 
-def check_data(data: Path) -> None:
-    for sub in ("videos", "celebrity5/train", "celebrity5/val"):
+def data_flag(parser: argparse.ArgumentParser) -> None:
+    """Every benchmark's ``--data``: the shared faces data folder, $FACES_DATA by default."""
+    parser.add_argument("--data", default=os.environ.get("FACES_DATA"),
+                        help="the shared faces data folder (videos/, celebrity5/, lfw/); default $FACES_DATA")
+
+
+def data_folder(given: str | Path | None, needs: tuple[str, ...] = ()) -> Path:
+    """The folder ``--data`` or $FACES_DATA names, holding ``needs``; else a DataError saying where to point."""
+    if not given:
+        raise DataError("no data: pass --data DIR or set $FACES_DATA to the shared faces data folder")
+    data = Path(given).expanduser().resolve()
+    for sub in needs:
         if not (data / sub).is_dir():
             raise DataError(f"{data / sub} not found: point --data or $FACES_DATA at the shared faces data folder")
+    return data
+
+
+def check_data(data: Path) -> None:
+    data_folder(data, ("videos", "celebrity5/train", "celebrity5/val"))
     if not clips(data):
         raise DataError(f"{data / 'videos'} holds no .mp4 clips")
 

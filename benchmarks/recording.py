@@ -3,7 +3,6 @@ against H.264 through PyAV (what an .mp4 records when PyAV is installed), on a r
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from benchmarks.inputs import DataError, data_flag, data_folder, read_frames
 
 CLIP = "sadtalker_WDA_KatieHill_000.mp4"
 SIZES = [(512, 512), (640, 480), (1280, 720)]
@@ -41,14 +42,15 @@ def per_frame(make, frames: list[np.ndarray], folder: Path, name: str) -> tuple[
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.recording", description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=os.environ.get("FACES_DATA"), help="the shared data folder (default $FACES_DATA)")
+    data_flag(p)
     p.add_argument("--frames", type=int, default=120, help="frames of the clip written at each size (default 120)")
     args = p.parse_args(argv)
-    if not args.data:
-        print("error: no data: pass --data DIR or set $FACES_DATA", file=sys.stderr)
+    try:
+        data = data_folder(args.data, ("videos",))
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
-    from benchmarks.inputs import read_frames
-    frames = read_frames(Path(args.data) / "videos" / CLIP, args.frames)
+    frames = read_frames(data / "videos" / CLIP, args.frames)
     writers = [("OpenCV mp4v (MPEG-4 Part 2)", opencv_mp4v)]
     try:
         import av  # noqa: F401

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 from pathlib import Path
 
@@ -100,7 +99,9 @@ def markdown(rows: list[dict]) -> str:
 def main(argv=None) -> int:
     from realtime.config import load_config
     from realtime.errors import run_command, setup_logging
+    from benchmarks.inputs import data_flag, data_folder
     p = argparse.ArgumentParser(prog="python -m benchmarks.strangers", description=__doc__.splitlines()[0])
+    data_flag(p)
     p.add_argument("--model", help="model folder (default: model.dir of the config)")
     p.add_argument("--config", help="config file (default: the project's config.yaml)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
@@ -108,7 +109,7 @@ def main(argv=None) -> int:
 
     def run(_argv) -> int:
         setup_logging()
-        data = Path(os.environ.get("FACES_DATA", "../shared/data")).resolve()
+        data = data_folder(args.data, ("videos", "celebrity5"))
         config = load_config(args.config and Path(args.config).resolve())
         rows = measure(data, Path(args.model).resolve() if args.model else None, config)
         print(json.dumps(rows, indent=1) if args.json else markdown(rows))

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -42,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.inputs import clips, person_of_clip, read_frames
+from benchmarks.inputs import DataError, clips, data_flag, data_folder, person_of_clip, read_frames
 
 log = logging.getLogger("benchmarks")
 
@@ -246,8 +245,7 @@ def table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.unknowns", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=os.environ.get("FACES_DATA"),
-                        help="the shared faces data folder (default $FACES_DATA)")
+    data_flag(parser)
     parser.add_argument("--model", type=Path, default=None, help="encoder folder (default: the shipped models/)")
     parser.add_argument("--config", default=None, help="settings file (default config.yaml)")
     parser.add_argument("--people", default="devtest", help="devtest, or a file of LFW names (one a line)")
@@ -256,10 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.data is None or not (args.data / "lfw").is_dir():
-        print("error: no LFW under --data / $FACES_DATA", file=sys.stderr)
+    try:
+        data = data_folder(args.data, ("lfw",))
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
-    result = measure(args.data, args.model, args.config, args.people, args.photos, args.seed)
+    result = measure(data, args.model, args.config, args.people, args.photos, args.seed)
     print(table(result))
     if args.json is not None:
         from realtime.outputs import write_text_atomic
