@@ -3,7 +3,8 @@ laptop's file grows into a server shared by many cameras, or a server's gallery 
 
 Every sample is copied as stored, with the identity of its encoder and of its photo, in one transaction; damaged
 samples are named and left behind. The destination must be new or empty: a copy never merges
-into (or overwrites) people who are already there.
+into (or overwrites) people who are already there. Unknown faces kept by ``--collect-unknown`` stay in
+the source (a warning counts them): they are a camera's own working set, named or forgotten there.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def copy_gallery(src: str, dst: str) -> tuple[int, int]:
         raise UserError(f"gallery copy: SRC and DST are the same gallery ({shown_location(src_loc)}): give another DST")
     with open_gallery(src_loc, None, create=False) as source:
         rows = list(source.dump())
+        unknown_groups = len(source.unknowns.groups())
     dim = common_dim(blob for _, blob, _, _, _ in rows)
     good = [(name, bytes(blob), model, created, source) for name, blob, model, created, source in rows
             if decode_embedding(blob, dim) is not None]
@@ -41,6 +43,9 @@ def copy_gallery(src: str, dst: str) -> tuple[int, int]:
                             f"or empty gallery (nothing was copied)")
         if good:
             target.load(good)
+    if unknown_groups:
+        log.warning("%s of unknown faces (--collect-unknown) not copied: they stay in %s (python -m realtime "
+                    "unknowns there names or forgets them)", counted(unknown_groups, "group"), shown_location(src_loc))
     return len({name for name, *_ in good}), len(good)
 
 
