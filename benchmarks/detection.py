@@ -10,13 +10,11 @@
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 
-from benchmarks.inputs import clips, read_frames
+from benchmarks.inputs import clips, read_frames, table_command
 
 SPLITS = ("train", "val")
 
@@ -71,10 +69,12 @@ def measure(data: Path, config) -> dict:
     live = apply_overrides(config, {"detection.worker": "never"})
     recognizers = {look: Recognizer(config=apply_overrides(live, {"detection.second_look": look}))
                    for look in ("none", "yunet")}
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp, \
             SQLiteStore(Path(tmp) / "empty.db", recognizers["none"].encoder.model_id) as gallery:
         rows = [clip_recall(clip, recognizers.__getitem__, gallery) for clip in clips(data)]
-    return {"photos": photo_recall(data, config), "clips": rows}
+    photos = photo_recall(data, config)
+    return {"photos": photos, "clips": rows, "seconds": round(time.perf_counter() - started, 1)}
 
 
 def markdown(result: dict) -> str:
@@ -91,25 +91,7 @@ def markdown(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    from realtime.config import load_config
-    from realtime.errors import run_command, setup_logging
-    from benchmarks.inputs import data_flag, data_folder
-    p = argparse.ArgumentParser(prog="python -m benchmarks.detection", description=__doc__.splitlines()[0])
-    data_flag(p)
-    p.add_argument("--config", help="config file (default: the project's config.yaml)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    args = p.parse_args(argv)
-
-    def run(_argv) -> int:
-        setup_logging()
-        data = data_folder(args.data, ("videos", "celebrity5"))
-        started = time.perf_counter()
-        result = measure(data, load_config(args.config and Path(args.config).resolve()))
-        result["seconds"] = round(time.perf_counter() - started, 1)
-        print(json.dumps(result, indent=1) if args.json else markdown(result))
-        return 0
-
-    return run_command(run, [])
+    return table_command(argv, "python -m benchmarks.detection", __doc__.splitlines()[0], measure, markdown)
 
 
 if __name__ == "__main__":

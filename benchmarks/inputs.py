@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -53,6 +54,32 @@ def data_folder(given: str | Path | None, needs: tuple[str, ...] = ()) -> Path:
         if not (data / sub).is_dir():
             raise DataError(f"{data / sub} not found: point --data or $FACES_DATA at the shared faces data folder")
     return data
+
+
+def table_command(argv, prog: str, description: str, measure, markdown, model: bool = False) -> int:
+    """A benchmark that measures once and prints a markdown table, or its figures as JSON (``--json``):
+    ``--data`` (default $FACES_DATA), ``--config`` and, with ``model``, ``--model``; errors in one line.
+    Calls ``measure(data, config=..., [model_dir=...])`` and ``markdown(result)``."""
+    from realtime.config import load_config
+    from realtime.errors import run_command, setup_logging
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    data_flag(p)
+    if model:
+        p.add_argument("--model", help="model folder (default: model.dir of the config)")
+    p.add_argument("--config", help="config file (default: the project's config.yaml)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = p.parse_args(argv)
+
+    def run(_argv) -> int:
+        setup_logging()
+        data = data_folder(args.data, ("videos", "celebrity5"))
+        config = load_config(args.config and Path(args.config).resolve())
+        extra = {"model_dir": Path(args.model).resolve() if args.model else None} if model else {}
+        result = measure(data, config=config, **extra)
+        print(json.dumps(result, indent=1) if args.json else markdown(result))
+        return 0
+
+    return run_command(run, [])
 
 
 def check_data(data: Path) -> None:

@@ -17,12 +17,10 @@ realtime --source CLIP --headless`` runs it:
 """
 from __future__ import annotations
 
-import argparse
-import json
 import tempfile
 from pathlib import Path
 
-from benchmarks.inputs import PEOPLE, clips, photo_video
+from benchmarks.inputs import PEOPLE, clips, photo_video, table_command
 from benchmarks.pipelines import run_fast
 
 VAL_HOLD = 8
@@ -97,25 +95,8 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    from realtime.config import load_config
-    from realtime.errors import run_command, setup_logging
-    from benchmarks.inputs import data_flag, data_folder
-    p = argparse.ArgumentParser(prog="python -m benchmarks.strangers", description=__doc__.splitlines()[0])
-    data_flag(p)
-    p.add_argument("--model", help="model folder (default: model.dir of the config)")
-    p.add_argument("--config", help="config file (default: the project's config.yaml)")
-    p.add_argument("--json", action="store_true", help="print the rows as JSON")
-    args = p.parse_args(argv)
-
-    def run(_argv) -> int:
-        setup_logging()
-        data = data_folder(args.data, ("videos", "celebrity5"))
-        config = load_config(args.config and Path(args.config).resolve())
-        rows = measure(data, Path(args.model).resolve() if args.model else None, config)
-        print(json.dumps(rows, indent=1) if args.json else markdown(rows))
-        return 0
-
-    return run_command(run, [])
+    return table_command(argv, "python -m benchmarks.strangers", __doc__.splitlines()[0], measure, markdown,
+                         model=True)
 
 
 if __name__ == "__main__":
