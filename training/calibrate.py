@@ -18,6 +18,8 @@ Pure numpy on embeddings; matching is ``realtime.matching``'s, the one the live 
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from realtime.matching import Index, match
@@ -68,6 +70,14 @@ def open_set_curve(embeddings: np.ndarray, labels: np.ndarray, target: float = 0
     """Per gallery size: the threshold naming at most ``target`` of strangers' photos, and what it does.
 
     ``mode`` is ``recognition.match``: a stranger against each sample, or against each person's mean."""
+    return open_set_curves(embeddings, labels, (target,), sizes, photos, draws, seed, mode)[0]
+
+
+def open_set_curves(embeddings: np.ndarray, labels: np.ndarray, targets: Sequence[float],
+                    sizes: tuple[int, ...] = GALLERY_SIZES, photos: int = ENROLL_PHOTOS,
+                    draws: int = DRAWS, seed: int = 0, mode: str = "nearest") -> list[list[dict]]:
+    """:func:`open_set_curve` for each of ``targets``, one curve each, from one set of galleries:
+    the draws and matches are made once and every target's threshold is read off the same distances."""
     labels = np.asarray(labels)
     enrolled_mask, filler_mask, stranger_mask = split_calibration(labels, seed)
     e_emb, e_lab = embeddings[enrolled_mask], labels[enrolled_mask]
@@ -76,7 +86,7 @@ def open_set_curve(embeddings: np.ndarray, labels: np.ndarray, target: float = 0
     samples, probes = enrolment(e_lab, photos, seed)
     people = np.array(sorted(set(e_lab.tolist())))
     rng = np.random.default_rng(seed + 1)
-    curve = []
+    curves: list[list[dict]] = [[] for _ in targets]
     for size in sizes:
         if size > len(people) + len(f_lab) or not len(strangers) or not len(people):
             break
@@ -95,15 +105,16 @@ def open_set_curve(embeddings: np.ndarray, labels: np.ndarray, target: float = 0
             genuine += [(m.nearest == truth, m.distance)
                         for m, truth in zip(match(index, e_emb[asked], np.inf, mode), e_lab[asked].tolist())]
         d = np.sort(np.concatenate(stranger_d))
-        # The largest threshold with at most ``target`` of strangers' photos at or under it.
-        allowed = int(np.floor(target * len(d)))
-        threshold = float(d[allowed] - 1e-6) if allowed < len(d) else float(d[-1])
-        right = np.array([ok and dist <= threshold for ok, dist in genuine]) if genuine else np.zeros(0)
-        curve.append({"gallery_people": int(size), "filler_people": int(fillers), "threshold": threshold,
-                      "strangers_named": float((d <= threshold).mean()),
-                      "correct_named": float(right.mean()) if len(right) else None,
-                      "stranger_probes": int(len(d) // draws), "enrolled_probes": int(len(genuine) // draws)})
-    return curve
+        for target, curve in zip(targets, curves):
+            # The largest threshold with at most ``target`` of strangers' photos at or under it.
+            allowed = int(np.floor(target * len(d)))
+            threshold = float(d[allowed] - 1e-6) if allowed < len(d) else float(d[-1])
+            right = np.array([ok and dist <= threshold for ok, dist in genuine]) if genuine else np.zeros(0)
+            curve.append({"gallery_people": int(size), "filler_people": int(fillers), "threshold": threshold,
+                          "strangers_named": float((d <= threshold).mean()),
+                          "correct_named": float(right.mean()) if len(right) else None,
+                          "stranger_probes": int(len(d) // draws), "enrolled_probes": int(len(genuine) // draws)})
+    return curves
 
 
 def design_threshold(curve: list[dict], people: int) -> dict | None:

@@ -166,13 +166,13 @@ SURE_SHARE = 0.1
 def open_set_calibration(embeddings: np.ndarray, labels: np.ndarray, config: Config) -> dict:
     """The open-set curve on held-out people, the threshold at the design gallery size, and the
     sure curve (the same galleries and strangers at a tenth of the share of strangers named)."""
-    from training.calibrate import design_threshold, open_set_curve
+    from training.calibrate import design_threshold, open_set_curves
     t = config.training
-    curve = open_set_curve(embeddings, labels, t.target_far, seed=t.seed, mode=config.recognition.match)
+    curve, sure = open_set_curves(embeddings, labels, (t.target_far, t.target_far * SURE_SHARE), seed=t.seed,
+                                  mode=config.recognition.match)
     chosen = design_threshold(curve, t.design_gallery_people)
     if chosen is None:
         return {}
-    sure = open_set_curve(embeddings, labels, t.target_far * SURE_SHARE, seed=t.seed, mode=config.recognition.match)
     return {"open_set": curve, "open_set_threshold": chosen["threshold"], "open_set_match": config.recognition.match,
             "open_set_gallery_people": chosen["gallery_people"],
             "open_set_strangers_named": chosen["strangers_named"], "open_set_correct_named": chosen["correct_named"],
