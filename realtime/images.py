@@ -61,13 +61,22 @@ def read_image(path: str | Path, settings: DetectionConfig | None = None) -> np.
     naming the file, never a ``cv2.error`` traceback. Limits come from ``settings``
     (``detection.max_image_bytes`` and friends; defaults when None).
     """
-    return read_photo(path, settings).pixels
+    path = Path(path)
+    limits = settings or DetectionConfig()
+    return decode_image(_read_image_bytes(path, limits), path, limits)
 
 
 def read_photo(path: str | Path, settings: DetectionConfig | None = None) -> Photo:
     """:func:`read_image`, with the SHA-256 of the file's bytes."""
     path = Path(path)
     limits = settings or DetectionConfig()
+    data = _read_image_bytes(path, limits)
+    return Photo(decode_image(data, path, limits), hashlib.sha256(data).hexdigest())
+
+
+def _read_image_bytes(path: Path, limits: DetectionConfig) -> bytes:
+    """The bytes of a photo file, refused (as :class:`UnreadableImage`) past ``detection.max_image_bytes``,
+    when not a regular readable file, or when empty."""
     try:
         data = read_regular_file(path, "image", limits.max_image_bytes)
     except NotReadable as err:
@@ -76,7 +85,7 @@ def read_photo(path: str | Path, settings: DetectionConfig | None = None) -> Pho
         raise UnreadableImage(f"{path}: cannot be read: {said}{limit}") from None
     if not data:
         raise UnreadableImage(f"{path}: not an image: the file is empty")
-    return Photo(decode_image(data, path, limits), hashlib.sha256(data).hexdigest())
+    return data
 
 
 def decode_image(data: bytes, path: Path, limits: DetectionConfig) -> np.ndarray:
