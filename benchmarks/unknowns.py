@@ -139,30 +139,28 @@ def score(labels: list[int], truth: list[str]) -> dict:
 
 def in_sets(tracks: list[np.ndarray], truth: list[str], size: int, threshold_for, seed: int) -> dict:
     """The live rule on disjoint sets of ``size`` people (a camera's strangers), scores summed over the sets."""
+    from realtime.unknowns.grouping import pair_counts
     rng = np.random.default_rng(seed)
     people = sorted(set(truth))
     rng.shuffle(people)
     totals = {"groups": 0, "people": 0, "mixed_groups": 0, "merged": 0.0, "pairs_diff": 0, "merged_pairs": 0,
               "pairs_same": 0, "split_pairs": 0, "pure": 0.0, "sets": 0}
+    sightings = 0
     for start in range(0, len(people) - size + 1, size):
         chosen = set(people[start:start + size])
         idx = [i for i, p in enumerate(truth) if p in chosen]
         sub_truth = [truth[i] for i in idx]
         labels = online([tracks[i] for i in idx], threshold_for, rng.permutation(len(idx)))
         r = score(labels, sub_truth)
-        labels_a, truth_a = np.asarray(labels), np.asarray(sub_truth)
-        upper = np.triu(np.ones((len(idx), len(idx)), bool), 1)
-        same_person, same_group = truth_a[:, None] == truth_a[None, :], labels_a[:, None] == labels_a[None, :]
-        totals["pairs_diff"] += int((upper & ~same_person).sum())
-        totals["merged_pairs"] += int((upper & ~same_person & same_group).sum())
-        totals["pairs_same"] += int((upper & same_person).sum())
-        totals["split_pairs"] += int((upper & same_person & ~same_group).sum())
+        for key, count in zip(("pairs_diff", "merged_pairs", "pairs_same", "split_pairs"),
+                              pair_counts(labels, sub_truth)):
+            totals[key] += count
         for key in ("groups", "people", "mixed_groups"):
             totals[key] += r[key]
         totals["merged"] += r["people_merged"] * r["people"]
         totals["pure"] += r["purity"] * len(idx)
         totals["sets"] += 1
-    sightings = sum(1 for p in truth if p in set(people[:totals["sets"] * size]))
+        sightings += len(idx)
     return {"groups": totals["groups"], "people": totals["people"], "mixed_groups": totals["mixed_groups"],
             "merge_rate": totals["merged_pairs"] / max(totals["pairs_diff"], 1),
             "split_rate": totals["split_pairs"] / max(totals["pairs_same"], 1),
@@ -216,7 +214,7 @@ def measure(data: Path, model_dir: Path | None, config, people_spec: str, photos
     clip_views, clip_truth, clip_sharp = encode_clips(recognizer, data)
     clip_tracks = [track_embedding(v)[None, :] for v in clip_views]
     twice = clip_tracks + clip_tracks
-    clip_row = dict(score(online(twice, lambda n: group_threshold(policy, n), range(len(twice))), clip_truth * 2),
+    clip_row = dict(score(online(twice, live, range(len(twice))), clip_truth * 2),
                     rule="four clips played twice, live rule", threshold=chosen, tracks=len(twice))
     return {"model": str(model_dir or "models"), "people_from": people_spec, "photos": len(faces.people),
             "threshold": chosen, "pair_threshold": policy.pair(), "rows": rows, "sweep": sweep, "clips": clip_row,

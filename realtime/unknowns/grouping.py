@@ -170,19 +170,26 @@ def purity(labels: Sequence[int], truth: Sequence) -> float:
     return sum(max(c.values()) for c in best.values()) / max(len(labels), 1)
 
 
-def pair_rates(labels: Sequence[int], truth: Sequence) -> tuple[float, float]:
-    """``(merge rate, split rate)``: of the pairs of tracks of different people, the share put in
-    one group; of the pairs of tracks of one person, the share put in different groups (NaN when
-    there are no such pairs)."""
+def pair_counts(labels: Sequence[int], truth: Sequence) -> tuple[int, int, int, int]:
+    """``(different, merged, same, split)``: pairs of tracks of different people, those of them put
+    in one group, pairs of tracks of one person, those of them put in different groups."""
     labels, truth = np.asarray(labels), np.asarray(truth)
     same_group = labels[:, None] == labels[None, :]
     same_person = truth[:, None] == truth[None, :]
     upper = np.triu(np.ones_like(same_group), 1)
     different = upper & ~same_person
     same = upper & same_person
-    merge = (same_group & different).sum() / different.sum() if different.any() else float("nan")
-    split = (~same_group & same).sum() / same.sum() if same.any() else float("nan")
-    return float(merge), float(split)
+    return (int(different.sum()), int((same_group & different).sum()),
+            int(same.sum()), int((~same_group & same).sum()))
+
+
+def pair_rates(labels: Sequence[int], truth: Sequence) -> tuple[float, float]:
+    """``(merge rate, split rate)``: of the pairs of tracks of different people, the share put in
+    one group; of the pairs of tracks of one person, the share put in different groups (NaN when
+    there are no such pairs)."""
+    different, merged, same, split = pair_counts(labels, truth)
+    return (merged / different if different else float("nan"),
+            split / same if same else float("nan"))
 
 
 def group_threshold(policy, groups: int) -> float:
