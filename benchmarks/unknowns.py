@@ -59,11 +59,12 @@ class Faces:
 
 
 def read_people(spec: str, data: Path) -> list[str]:
+    """The people named by ``--people``, sorted: LFW's DevTest pairs, or a file of names (or pairs)."""
     if spec == "devtest":
         from training.lfw import people_in_pairs
         return sorted(people_in_pairs(data / "lfw_pairs" / "pairsDevTest.txt"))
-    names = [line.strip() for line in Path(spec).read_text(encoding="utf-8").splitlines()]
-    return [n for n in names if n and not n.startswith("#")]
+    from training.lfw import read_people_file
+    return sorted(read_people_file(Path(spec), "--people"))
 
 
 def largest_face(recognizer, image: np.ndarray):
