@@ -24,7 +24,7 @@ import tensorflow as tf
 from realtime.config import Config, resolve_path
 from realtime.errors import UserError
 from training import sface
-from training.callbacks import PairAUC, pick_faces
+from training.callbacks import PairAUC
 from training.data import FaceSet
 from training.export import WEIGHTS_NAME      # the trained layers of an SFace encoder; the rest is the ONNX file
 from training.features import frozen_outputs
@@ -152,10 +152,9 @@ def train_sface(config: Config, train: FaceSet, validation: FaceSet | None = Non
     if validation is not None and len(validation):
         # More faces than a student's curve uses: SFace separates the pairs of 300 faces of people with
         # several photos almost perfectly (AUC 0.9999), so the one-photo strangers' pairs are what can move.
-        keep = pick_faces(validation.labels, VALIDATION_FACES)
-        held = frozen_outputs(trunk, validation.crops[keep], cache)[:, 0]
-        callbacks = [PairAUC(top, held, validation.labels[keep], prepare=lambda f: f.astype(np.float32),
-                             max_faces=len(keep))]
+        # PairAUC picks the faces; only those go through the frozen trunk (cached per crop).
+        callbacks = [PairAUC(top, validation.crops, validation.labels, max_faces=VALIDATION_FACES,
+                             prepare=lambda crops: frozen_outputs(trunk, crops, cache)[:, 0].astype(np.float32))]
     history = {}
     for number, phase in enumerate(triplet_phases(config)):
         log.info("%s%d epochs of %s mining", phase.prefix.replace("_", ": "), phase.epochs, phase.mining)
