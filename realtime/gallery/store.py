@@ -279,8 +279,9 @@ class GalleryStore:
             checked = None
         count = None if checked is None else self._delete(checked)
         if count is None:
-            stored = next((n for n, _ in self.people() if n == name), None) or \
-                next((n for n, _ in self.people() if printable(n) == name), None)
+            names = [n for n, _ in self.people()]
+            stored = next((n for n in names if n == name), None) or \
+                next((n for n in names if printable(n) == name), None)
             count = None if stored is None else self._delete(stored)
         if count is None:
             raise UserError(f"no person named {printable(shorten(name, 60))} in gallery {self.location}: "
