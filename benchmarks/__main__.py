@@ -39,10 +39,10 @@ class Plan:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    from benchmarks.inputs import data_flag
     p = argparse.ArgumentParser(prog="python -m benchmarks", description="Time the live loop against the naive baseline (the usual tutorial way: full-frame detection every frame, one model.predict per face) on inputs built from "
                                 "$FACES_DATA; print the table and write it (markdown and JSON) to --out.")
-    p.add_argument("--data", default=os.environ.get("FACES_DATA"),
-                   help="the shared faces data folder (videos/, celebrity5/); default $FACES_DATA")
+    data_flag(p)
     p.add_argument("--model", default=str(ROOT / "models"), help="encoder folder (encoder.tflite, encoder.keras, "
                                                                   "encoder.json); default the project's models/")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results.md"),
