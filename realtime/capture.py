@@ -21,7 +21,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from realtime.errors import UserError
+from realtime.errors import UserError, opencv_silent
 from realtime.urls import mask_url
 
 log = logging.getLogger(__name__)
@@ -81,16 +81,6 @@ def open_capture(source: int | str) -> cv2.VideoCapture:
         return cv2.VideoCapture(source, cv2.CAP_FFMPEG,
                                 [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
     return cv2.VideoCapture(source)
-
-
-def _quiet_open(opener: Callable, source) -> cv2.VideoCapture:
-    """Open without OpenCV's multi-line backend warnings (we raise one clear error instead)."""
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        return opener(source)
-    finally:
-        cv2.utils.logging.setLogLevel(level)
 
 
 def _open_error(source) -> UserError:
@@ -173,7 +163,8 @@ class VideoSource:
 
     def _open(self) -> cv2.VideoCapture:
         """Open (or reopen) the source; a camera is asked for the configured size and rate."""
-        cap = _quiet_open(self._opener, self.source)
+        with opencv_silent():   # no multi-line backend warnings: we raise one clear error instead
+            cap = self._opener(self.source)
         if self.kind == "camera" and cap.isOpened():
             for prop, value in self._requested.items():
                 if value:

@@ -92,6 +92,19 @@ class PrintableFilter(logging.Filter):
 
 
 @contextlib.contextmanager
+def opencv_silent() -> Iterator[None]:
+    """No OpenCV log lines while inside (a failed codec probe, "Failed to write frame", a backend's
+    multi-line open warnings): the caller says what went wrong, in one line. The level is restored after."""
+    import cv2
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
+@contextlib.contextmanager
 def quiet_native_output() -> Iterator[None]:
     """Silence what native code writes straight to file descriptor 2 (LiteRT's `Created TensorFlow Lite
     XNNPACK delegate` line), unless debug logging (-v) is on. Python's own stderr is flushed first."""

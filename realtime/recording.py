@@ -20,19 +20,17 @@ player such as VLC.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import resource
 import struct
 import tempfile
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
 
-from realtime.errors import UserError
+from realtime.errors import UserError, opencv_silent
 from realtime.outputs import PendingFile
 
 log = logging.getLogger(__name__)
@@ -42,17 +40,6 @@ MAX_SIDE = 8191
 MIN_SIDE = 2
 # Below this much free space (bytes) the file system counts as full: FFmpeg writes 32 KiB at a time.
 MIN_FREE = 64 * 1024
-
-
-@contextlib.contextmanager
-def _opencv_silent() -> Iterator[None]:
-    """No OpenCV log lines (a failed codec probe, "Failed to write frame"): we say what went wrong."""
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        cv2.utils.logging.setLogLevel(level)
 
 
 def write_problem(path: Path) -> str | None:
@@ -267,7 +254,7 @@ class Recording:
         self._check_every = max(1, round(self.fps))        # about once a second of video
 
     def write(self, frame: np.ndarray) -> None:
-        with _opencv_silent():
+        with opencv_silent():
             self.writer.write(frame)
         self.frames += 1
         if not self.pending.direct and self.frames % self._check_every == 0:
@@ -280,7 +267,7 @@ class Recording:
         instead (the previous file of that name stays) and said in one UserError."""
         if self.pending.done:
             return
-        with _opencv_silent():
+        with opencv_silent():
             self.writer.release()
         if not self.pending.direct and self.frames:
             problem = (write_problem(self.pending.temp) or getattr(self.writer, "error", None)
@@ -290,7 +277,7 @@ class Recording:
         self.pending.commit()
 
     def _fail(self, problem: str) -> None:
-        with _opencv_silent():
+        with opencv_silent():
             self.writer.release()
         self.pending.discard()
         kept = f"the previous {self.path.name} is kept as it was" if self.path.exists() else "nothing was recorded"
@@ -305,14 +292,14 @@ def _video_writer(path: Path, fps: float, size: tuple[int, int],
     h264 = _h264_writer(path, fps, size, shown)
     if h264 is not None:
         return h264, "h264"
-    with _opencv_silent():   # a failed codec probe is not an error
+    with opencv_silent():   # a failed codec probe is not an error
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"avc1"), float(fps), size)
     if writer.isOpened():
         return writer, "avc1"
     writer.release()
     log.info("recording as MPEG-4 Part 2 (mp4v), which browsers do not play (VLC and most players do): "
              "`pip install av` records H.264")
-    with _opencv_silent():
+    with opencv_silent():
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
     if not writer.isOpened():
         raise UserError(f"--record {shown}: {_why_not(shown.suffix, size)}")
@@ -325,7 +312,7 @@ def _why_not(suffix: str, size: tuple[int, int]) -> str:
     if max(width, height) > MAX_SIDE or min(width, height) < MIN_SIDE:
         return (f"the source's {width}x{height} frames cannot be encoded (MPEG-4 takes {MIN_SIDE} to {MAX_SIDE} "
                 f"pixels a side): record a smaller source, or leave out --record")
-    with tempfile.TemporaryDirectory() as folder, _opencv_silent():   # does the container take a small video?
+    with tempfile.TemporaryDirectory() as folder, opencv_silent():   # does the container take a small video?
         probe = cv2.VideoWriter(str(Path(folder) / f"probe{suffix}"), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (64, 64))
         opened = probe.isOpened()
         probe.release()
