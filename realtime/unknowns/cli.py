@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from realtime.errors import UserError, setup_logging
+from realtime.errors import UserError, counted, setup_logging
 from realtime.unknowns.sheet import when
 
 log = logging.getLogger("realtime")
@@ -77,7 +77,7 @@ def unknowns_main(argv: Sequence[str] | None) -> int:
             return _show(unknowns, args.id, args.out or f"unknown-{args.id}.png", gallery)
         count = unknowns.forget(args.ids, everything=args.all,
                                 older_than=None if args.older_than is None else args.older_than * 86400)
-    print(f"forgot {count} unknown group{'' if count == 1 else 's'}")
+    print(f"forgot {counted(count, 'unknown group')}")
     return 0
 
 

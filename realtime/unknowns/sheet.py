@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from realtime import text
-from realtime.errors import UserError
+from realtime.errors import UserError, counted
 from realtime.outputs import atomic_path
 
 log = logging.getLogger("realtime")
@@ -81,10 +81,6 @@ def when(t: float) -> str:
     return datetime.datetime.fromtimestamp(t).isoformat(timespec="seconds")
 
 
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def group_sheet(unknowns, group_id: int) -> tuple[np.ndarray, int]:
     """The contact sheet of a stored group (``gallery.unknowns``): its views' thumbnails, best first,
     each captioned with when it was seen and its quality; and how many views it shows (a damaged
@@ -101,5 +97,5 @@ def group_sheet(unknowns, group_id: int) -> tuple[np.ndarray, int]:
         captions.append(f"{when(view.seen)[11:]}  q {view.quality:.2f}")
     first, last = when(group.first_seen), when(group.last_seen)
     span = f"{first} to {last[11:] if last[:10] == first[:10] else last}".replace("T", " ")
-    title = f"unknown #{group.id}: {_count(group.views, 'view')}, {_count(group.tracks, 'track')}, {span}"
+    title = f"unknown #{group.id}: {counted(group.views, 'view')}, {counted(group.tracks, 'track')}, {span}"
     return contact_sheet(thumbs, title, captions), len(thumbs)
