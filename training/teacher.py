@@ -40,6 +40,7 @@ SAVE_EVERY = 400  # photos between cache saves
 CHUNK = 16        # photos per worker task (dlib batches its ResNet over a chunk's chips)
 
 _MODELS: tuple | None = None  # per worker process: (shape predictor, ResNet)
+_CROPPER: tuple | None = None  # per worker process: (settings, alignment, FaceCropper built from them)
 
 
 def _models():
@@ -54,6 +55,14 @@ def _models():
         _MODELS = (dlib.shape_predictor(frm.pose_predictor_five_point_model_location()),
                    dlib.face_recognition_model_v1(frm.face_recognition_model_location()))
     return _MODELS
+
+
+def _cropper(settings: DetectionConfig, alignment: AlignmentConfig) -> FaceCropper:
+    """The worker's FaceCropper (Haar cascade, YuNet): built once per process and settings, not per chunk."""
+    global _CROPPER
+    if _CROPPER is None or _CROPPER[0] != settings or _CROPPER[1] != alignment:
+        _CROPPER = (settings, alignment, FaceCropper(settings, alignment, 112))   # only its boxes are used
+    return _CROPPER[2]
 
 
 def embed_chips(images_rgb: list[np.ndarray], boxes: list) -> np.ndarray:
@@ -72,7 +81,7 @@ def embed_chips(images_rgb: list[np.ndarray], boxes: list) -> np.ndarray:
 def _embed_paths(task: tuple[list[str], DetectionConfig, AlignmentConfig]) -> np.ndarray:
     """Worker: embeddings of a chunk of photos, NaN rows where a photo has no usable face."""
     paths, settings, alignment = task
-    cropper = FaceCropper(settings, alignment, 112)   # only its boxes are used
+    cropper = _cropper(settings, alignment)
     out = np.full((len(paths), EMBEDDING_SIZE), np.nan, np.float32)
     images, boxes, rows = [], [], []
     for row, path in enumerate(paths):
