@@ -17,7 +17,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import IO, Iterable, Iterator, Mapping
+from typing import IO, Callable, Iterable, Iterator, Mapping
 
 from realtime.errors import UserError
 from realtime.paths import file_identity
@@ -183,9 +183,20 @@ def staged_files(out_dir: PathLike, label: str = "output") -> Iterator[StagedFil
 
 def write_text_atomic(path: PathLike, text: str, label: str = "output") -> None:
     """Write a whole text file (a report) by temp file and rename."""
+    _write_atomic(path, label, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_bytes_atomic(path: PathLike, data: bytes, label: str = "output") -> None:
+    """Write a whole binary file (an image) by temp file and rename."""
+    _write_atomic(path, label, lambda tmp: tmp.write_bytes(data))
+
+
+def _write_atomic(path: PathLike, label: str, write: Callable[[Path], object]) -> None:
+    """``write(tmp)`` under a temporary name, renamed onto ``path`` when complete; an OSError while
+    writing is one UserError naming ``path`` (``label`` says which output it is)."""
     with atomic_path(path, label) as tmp:
         try:
-            Path(tmp).write_text(text, encoding="utf-8")
+            write(Path(tmp))
         except OSError as err:
             raise UserError(f"{label} {path} cannot be written ({err.strerror or err})") from None
 

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from realtime.errors import UserError
-from realtime.outputs import OutputStream, atomic_path, check_outputs_distinct, same_file, write_text_atomic
+from realtime.outputs import OutputStream, atomic_path, check_outputs_distinct, same_file, write_bytes_atomic, write_text_atomic
 
 
 # -- pure ------------------------------------------------------------------------------------------
@@ -51,6 +51,14 @@ def test_atomic_path_keeps_the_suffix_and_removes_the_temp_on_error(tmp_path):
     assert os.listdir(tmp_path) == []
     write_text_atomic(tmp_path / "report.json", "{}\n")
     assert (tmp_path / "report.json").read_text() == "{}\n" and os.listdir(tmp_path) == ["report.json"]
+
+
+def test_write_bytes_atomic_writes_the_bytes_and_names_the_file_on_error(tmp_path):
+    write_bytes_atomic(tmp_path / "sheet.png", b"\x89PNG\r\n\x00")
+    assert (tmp_path / "sheet.png").read_bytes() == b"\x89PNG\r\n\x00" and os.listdir(tmp_path) == ["sheet.png"]
+    with pytest.raises(UserError, match="No space left") as info:
+        write_bytes_atomic("/dev/full", b"x" * 100_000, "--out")
+    assert str(info.value).startswith("--out /dev/full cannot be written") and "\n" not in str(info.value)
 
 
 def test_dev_full_is_one_user_error():

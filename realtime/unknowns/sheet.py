@@ -12,7 +12,7 @@ import numpy as np
 
 from realtime import text
 from realtime.errors import UserError, counted
-from realtime.outputs import atomic_path
+from realtime.outputs import write_bytes_atomic
 
 log = logging.getLogger("realtime")
 
@@ -68,11 +68,7 @@ def write_png(path: str | Path, image: np.ndarray, label: str = "--out") -> Path
     ok, data = cv2.imencode(".png", image)
     if not ok:
         raise UserError(f"{label} {path}: the image could not be encoded as PNG")
-    with atomic_path(path, label) as tmp:
-        try:
-            Path(tmp).write_bytes(data.tobytes())
-        except OSError as err:
-            raise UserError(f"{label} {path} cannot be written ({err.strerror or err})") from None
+    write_bytes_atomic(path, data.tobytes(), label)
     return Path(path)
 
 
