@@ -87,19 +87,33 @@ class FaceCropper:
 
         Boxes in which alignment finds no face of their own (a shirt, a second box on one face)
         are left out; where the detector finds no face, the second look searches the whole image."""
+        return [box for box, _ in self.detect_located(image)]
+
+    def detect_located(self, image: np.ndarray) -> list[tuple[Box, np.ndarray | None]]:
+        """:meth:`detect`'s boxes, each with the five landmarks that showed it holds a face (None
+        without alignment): the points its crop is aligned on, so they are found once."""
         faces = self._holding_faces(image, self.detector.detect(image))
         if not faces and self.second_look is not None:
             faces = self._holding_faces(image, self.second_look.detect(image))
         return faces
 
-    def _holding_faces(self, image: np.ndarray, boxes: list[Box]) -> list[Box]:
+    def _holding_faces(self, image: np.ndarray, boxes: list[Box]) -> list[tuple[Box, np.ndarray | None]]:
         if self.aligner is None:
-            return boxes
-        return [boxes[i] for i, _ in self.aligner.locate(image, boxes)]
+            return [(box, None) for box in boxes]
+        return [(boxes[i], points) for i, points in self.aligner.locate(image, boxes)]
 
     def crops(self, image: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, list[int]]:
         """The encoder's input for each box that holds a face, and which boxes those are."""
         return face_crops(image, list(boxes), self.size, self.aligner)
+
+    def crops_of(self, image: np.ndarray, located: Sequence[tuple[Box, np.ndarray | None]]) -> np.ndarray:
+        """The crops of :meth:`detect_located`'s faces, aligned on the points found there (what
+        :meth:`crops` gives for their boxes, without locating the landmarks again)."""
+        if not located:
+            return np.zeros((0, self.size, self.size, 3), np.uint8)
+        if self.aligner is None:
+            return crop_faces(image, [box for box, _ in located], self.size)
+        return np.stack([self.aligner.align(image, points) for _, points in located])
 
     def located_crops(self, image: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, list[int], list, list[float]]:
         """:meth:`crops` with each kept face's five landmarks and YuNet's score (None and 1.0

@@ -46,6 +46,11 @@ Image = Union[str, Path, np.ndarray, "PILImage"]
 LANDMARK_NAMES = ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
 
 
+def named_points(points) -> dict:
+    """``{"right_eye": (x, y), ...}`` from ``(5, 2)`` points in ``LANDMARK_NAMES`` order, to 0.1 px."""
+    return {name: (round(float(x), 1), round(float(y), 1)) for name, (x, y) in zip(LANDMARK_NAMES, points)}
+
+
 @dataclass(frozen=True)
 class Verification:
     """The answer to "are these two faces the same person?"."""
@@ -132,9 +137,12 @@ class Recognizer:
         which no face is found is left out. ``color``: an array's channel order, "bgr" or "rgb"."""
         image = self.load(image, color)
         if boxes is None:
-            boxes = self.detect(image)
-        crops, kept = self.crops(image, boxes)
-        return [tuple(int(v) for v in boxes[i]) for i in kept], self.encode(crops)
+            located = self.cropper.detect_located(image)      # each face's landmarks found once
+            found, crops = [box for box, _ in located], self.cropper.crops_of(image, located)
+        else:
+            crops, kept = self.crops(image, boxes)
+            found = [boxes[i] for i in kept]
+        return [tuple(int(v) for v in box) for box in found], self.encode(crops)
 
     def encode_image(self, image: Image, boxes: Sequence[Box] | None = None, color: str = "bgr") -> np.ndarray:
         """One embedding ``(n, d)`` per face, unit length; ``boxes`` None: every face detected; ``color``: an
@@ -151,9 +159,10 @@ class Recognizer:
             raise UserError("alignment.method is none: this encoder's faces are not aligned on landmarks")
         image = self.load(image, color)
         if boxes is None:
-            boxes = self.detect(image)
-        located = aligner.locate(image, list(boxes))   # the boxes Aligner.crops keeps, with their points
-        kept = [tuple(int(v) for v in boxes[i]) for i, _ in located]
+            located = self.cropper.detect_located(image)
+        else:   # the boxes Aligner.crops keeps, with their points
+            located = [(boxes[i], points) for i, points in aligner.locate(image, list(boxes))]
+        kept = [tuple(int(v) for v in box) for box, _ in located]
         return kept, np.stack([p for _, p in located]) if located else np.zeros((0, 5, 2), np.float32)
 
     def largest_face(self, image: Image, what: str = "image", color: str = "bgr") -> tuple[Box, np.ndarray]:

@@ -64,3 +64,20 @@ def test_the_second_look_finds_a_face_haar_misses(haar_photos):
     (box,) = haar_photos().detect(image)
     crops, kept = haar_photos().crops(image, [box])
     assert kept == [0] and crops.shape == (1, 60, 60, 3)
+
+
+@needs_data
+def test_the_landmarks_found_in_detection_give_the_crops_a_second_pass_would(haar_photos):
+    """detect_located keeps each face's points, so a photo's crops need no second YuNet pass: the same
+    boxes and the same pixels as cropping detect's boxes again (a photo with two faces, a tuxedo box)."""
+    import numpy as np
+    cropper = haar_photos()
+    for photo in ("train/jerry_seinfeld/13.jpg", "train/madonna/4.jpg", "val/elton_john/1.jpg"):
+        image = read_image(DATA / "celebrity5" / photo)
+        located = cropper.detect_located(image)
+        boxes = cropper.detect(image)
+        assert located and [box for box, _ in located] == boxes
+        again, kept = cropper.crops(image, boxes)
+        assert kept == list(range(len(boxes)))
+        assert np.array_equal(cropper.crops_of(image, located), again), photo
+    assert cropper.crops_of(image, []).shape == (0, 60, 60, 3)

@@ -45,14 +45,15 @@ def box_settings(settings: DetectionConfig) -> dict:
     return {k: getattr(settings, k) for k in BOX_SETTINGS}
 
 
-def photo_face_box(image: np.ndarray, cropper: FaceCropper) -> tuple[Box | None, str, int]:
+def photo_face_box(image: np.ndarray, cropper: FaceCropper,
+                   detected: list[Box] | None = None) -> tuple[Box | None, str, int]:
     """The box of a photo's largest face, how it was found, and how many faces were detected.
 
     The status is ``"face"``, ``"fallback"`` (centre box, when ``center_crop_fallback`` is on)
     or ``"no_face"`` (box is None). Training's crops and the teacher's embeddings both start here,
-    so they always describe the same face.
+    so they always describe the same face. ``detected``: the photo's boxes, when already found.
     """
-    boxes = cropper.detect(image)
+    boxes = cropper.detect(image) if detected is None else detected
     if boxes:
         return boxes[0], "face", len(boxes)
     if cropper.settings.center_crop_fallback:
@@ -62,8 +63,12 @@ def photo_face_box(image: np.ndarray, cropper: FaceCropper) -> tuple[Box | None,
 
 def face_from_photo(image: np.ndarray, cropper: FaceCropper) -> tuple[np.ndarray | None, str, int]:
     """The crop of the largest face, how it was found, and how many faces were detected (see
-    :func:`photo_face_box`). With alignment a box in which it finds no face gives ``"not_a_face"``."""
-    box, status, count = photo_face_box(image, cropper)
+    :func:`photo_face_box`). With alignment a box in which it finds no face gives ``"not_a_face"``
+    (only the fallback box can: a detected face's landmarks were found with it, and are used)."""
+    located = cropper.detect_located(image)
+    if located:
+        return cropper.crops_of(image, located[:1])[0], "face", len(located)
+    box, status, count = photo_face_box(image, cropper, detected=[])
     if box is None:
         return None, status, count
     crops, kept = cropper.crops(image, [box])
