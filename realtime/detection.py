@@ -105,9 +105,8 @@ class HaarDetector:
 
         The region (the box grown by ``follow_margin``) is shrunk so the face is ~``follow_size``
         px and the cascade only tries sizes within ``FOLLOW_SIZE_RANGE`` of it: a handful of tiny
-        pyramid levels, not a full pass."""
-        gray = to_gray(image)
-        height, width = gray.shape[:2]
+        pyramid levels, not a full pass. Only the region is made gray."""
+        height, width = image.shape[:2]
         x, y, w, h = box
         s = self.settings
         mx, my = int(w * s.follow_margin), int(h * s.follow_margin)
@@ -116,7 +115,7 @@ class HaarDetector:
         if x1 - x0 < 8 or y1 - y0 < 8:
             return None
         factor = min(1.0, s.follow_size / max(w, 1))
-        roi = gray[y0:y1, x0:x1]
+        roi = to_gray(image[y0:y1, x0:x1])
         if factor < 1.0:
             roi = cv2.resize(roi, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
         side = w * factor
@@ -128,7 +127,7 @@ class HaarDetector:
         if not len(hits):
             return None
         bx, by, bw, bh = scale_box(max(hits.tolist(), key=lambda b: b[2] * b[3]), factor)
-        found = clip_box((bx + x0, by + y0, bw, bh), gray.shape)
+        found = clip_box((bx + x0, by + y0, bw, bh), image.shape)
         return found if found[2] > 0 and found[3] > 0 else None
 
 
@@ -268,10 +267,9 @@ class FaceFinder:
 
     def _follow(self, frame: np.ndarray, last: list[Box]) -> list[Box]:
         """Each followed face near its last box; one the detector loses gets the second look there."""
-        gray = to_gray(frame)  # once for all faces (Haar takes gray or BGR)
         found: list[Box] = []
         for box in last:
-            near = self.detector.detect_near(gray, box)
+            near = self.detector.detect_near(frame, box)
             if near is None and self.second_look is not None:
                 self.second_looks += 1
                 near = self.second_look.detect_near(frame, box)

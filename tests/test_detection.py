@@ -151,3 +151,21 @@ def test_yunet_detector_interface_detects_and_follows_a_face():
     from realtime.boxes import iou
     assert near is not None and iou(near, boxes[0]) > 0.7
     assert detector.detect_near(np.zeros_like(frames[0]), boxes[0]) is None
+
+
+@needs_data
+def test_a_yunet_backend_follows_faces_itself():
+    """With detection.backend yunet the followed faces are found near their boxes by YuNet itself (the
+    finder hands every detector the colour frame): no second look, no full pass between the due ones."""
+    capture = cv2.VideoCapture(str(DATA / "videos" / "sadtalker_WDA_KatieHill_000.mp4"))
+    frames = [capture.read()[1] for _ in range(4)]
+    capture.release()
+    config = apply_overrides(load_config(), {"detection.worker": "never", "detection.every": 10})
+    yunet = make_detector("yunet", config.detection, YUNET)
+    finder_ = FaceFinder(config.detection, yunet, make_detector("yunet", config.detection, YUNET))
+    boxes, full = finder_.find(frames[0], [])
+    assert full and len(boxes) == 1
+    for frame in frames[1:]:
+        boxes, full = finder_.find(frame, boxes)
+        assert not full and len(boxes) == 1
+    assert finder_.second_looks == 0
