@@ -552,10 +552,8 @@ def identify_rows(path: Path, faces, landmarks: dict | None = None) -> list[dict
 
 
 def _named_points(points) -> dict | None:
-    from realtime.recognizer import LANDMARK_NAMES
-    if points is None:
-        return None
-    return {name: [round(float(x), 1), round(float(y), 1)] for name, (x, y) in zip(LANDMARK_NAMES, points)}
+    from realtime.recognizer import named_points
+    return None if points is None else named_points(points)
 
 
 def _face_landmarks(recognizer, image, faces) -> dict:

@@ -35,7 +35,8 @@ from realtime.config import DEFAULT_CONFIG_PATH
 from realtime.errors import UserError
 from realtime.names import check_name
 from realtime.images import UnreadableImage, load_image, pixels_sha256, read_photo
-from realtime.recognizer import LANDMARK_NAMES, Identity, Image, Recognizer, Verification, face_distance
+from realtime.recognizer import (LANDMARK_NAMES, Identity, Image, Recognizer, Verification, face_distance,
+                                 named_points)
 
 log = logging.getLogger("realtime")
 
@@ -243,8 +244,7 @@ def landmarks(image: Image, boxes: Sequence[Box] | None = None, color: str = "bg
 
 def named_landmarks(box: Box, points: np.ndarray) -> dict:
     """``{"box": box, "right_eye": (x, y), ...}`` from ``(5, 2)`` points in ``LANDMARK_NAMES`` order."""
-    return {"box": tuple(box), **{name: (round(float(x), 1), round(float(y), 1))
-                                  for name, (x, y) in zip(LANDMARK_NAMES, points)}}
+    return {"box": tuple(box), **named_points(points)}
 
 
 def verify(a: Image, b: Image, color: str = "bgr") -> Verification:
