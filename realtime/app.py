@@ -125,12 +125,10 @@ class App:
         self.pointer: tuple[int, int] | None = None   # the mouse in the window, in frame pixels
 
     def _collector(self):
-        from realtime.align import template_points
         from realtime.unknowns.collect import Collector
         from realtime.unknowns.grouping import group_threshold
-        policy, size = self.recognizer.thresholds, self.recognizer.encoder.input_size
-        template = None if self.config.alignment.method == "none" else \
-            template_points(self.config.alignment, size).astype(np.float64)
+        policy, aligner = self.recognizer.thresholds, self.recognizer.cropper.aligner
+        template = None if aligner is None else aligner.target.astype(np.float64)
         return Collector(self.gallery, self.config.unknowns, lambda groups: group_threshold(policy, groups),
                          template, source="frames")
 
@@ -161,7 +159,6 @@ class App:
         c2 = time.perf_counter()
         matches = self.recognizer.match(people, emb, self.threshold)
         sure = self.recognizer.thresholds.sure(len(people.names), self.threshold)
-        encoded = {due[j]: e for j, e in zip(kept, emb)}
         for j, m, e in zip(kept, matches, emb):
             self.tracker.encoded(ids[due[j]], index, e, m.name, m.nearest, m.distance, sure=m.distance <= sure)
         for j in set(range(len(due))) - set(kept):
@@ -183,7 +180,7 @@ class App:
         self._last_boxes = [f.box for f in faces]
         self._faces = faces
         if self.enrolment is not None:
-            self._enrol([found[k] for k in encoded], np.asarray(list(encoded.values())), t)
+            self._enrol([found[due[j]] for j in kept], emb, t)
         if self._saving or self._namings:
             self.collect_saves(t)
         c4 = time.perf_counter()
@@ -286,13 +283,19 @@ class App:
         chosen = max(under or unknown, key=lambda f: f.box[2] * f.box[3])
         self._naming_track = chosen.track
 
-    def _name_unknown(self, typed: str, t: float) -> None:
-        track, self._naming_track = self._naming_track, None
+    def _checked_name(self, typed: str, t: float) -> str | None:
+        """The typed name as stored (NFC, stripped: as `enroll` and `remove` take it), or None, said on screen."""
         try:
-            name = check_name(typed)
+            return check_name(typed)
         except UserError as err:
             log.warning("%s", err)
             self._say(f"Name refused: {err}", t)
+            return None
+
+    def _name_unknown(self, typed: str, t: float) -> None:
+        track, self._naming_track = self._naming_track, None
+        name = self._checked_name(typed, t)
+        if name is None:
             return
         future = None if track is None else self.collector.name(track, name, self.config.unknowns.name_views)
         if future is None:
@@ -311,11 +314,8 @@ class App:
             self._say(f"Threshold at its cap {self.threshold_cap:.2f}: higher would match strangers", t)
 
     def _start_enrolment(self, typed: str, t: float) -> None:
-        try:
-            name = check_name(typed)  # stored NFC and stripped, as `enroll` and `remove` take it
-        except UserError as err:
-            log.warning("%s", err)
-            self._say(f"Name refused: {err}", t)
+        name = self._checked_name(typed, t)
+        if name is None:
             return
         e = self.config.enrolment
         self.enrolment = KeyEnrolment.start(name, t, e.samples, e.seconds)

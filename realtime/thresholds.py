@@ -41,9 +41,10 @@ def check_threshold(value: Any, where: str, normalized: bool = True) -> float:
     return number
 
 
-def gallery_threshold(info: dict, people: int, design: bool = True) -> float | None:
-    """From ``encoder.json``'s open-set curve: the threshold for a gallery of ``people`` people, or
-    None when the encoder has no curve.
+def gallery_threshold(info: dict, people: int, design: bool = True, curve: str = "open_set") -> float | None:
+    """From ``encoder.json``'s open-set curve (``curve``: or another measured the same way, such as
+    ``open_set_sure``): the threshold for a gallery of ``people`` people, or None when the encoder
+    has no such curve.
 
     Each point of the curve was chosen so that strangers get a name on at most ``target_far`` of
     their faces against a gallery of that size: more people enrolled, more chances for a stranger,
@@ -57,7 +58,7 @@ def gallery_threshold(info: dict, people: int, design: bool = True) -> float | N
     size = metrics.get("open_set_gallery_people")
     if design and isinstance(size, int) and not isinstance(size, bool):
         people = max(people, size)
-    return curve_threshold(metrics.get("open_set"), people)
+    return curve_threshold(metrics.get(curve), people)
 
 
 def _metrics(info: dict) -> dict:
@@ -137,19 +138,14 @@ class ThresholdPolicy:
         vote. encoder.json's ``open_set_sure`` curve (measured like ``open_set``, at a tenth of its
         share of strangers named) for the gallery's size, never above the threshold in use;
         -inf (never sure) for an encoder without that curve."""
-        metrics = _metrics(self.info)
-        size = metrics.get("open_set_gallery_people")
-        if isinstance(size, int) and not isinstance(size, bool):
-            people = max(people, size)
-        measured = curve_threshold(metrics.get("open_set_sure"), people)
+        measured = gallery_threshold(self.info, people, curve="open_set_sure")
         return -math.inf if measured is None else min(measured, current)
 
 
 def calibration_mismatch(info: dict, match_mode: str) -> str | None:
     """A warning when ``encoder.json``'s threshold was measured for another ``recognition.match``
     (a distance to a person's mean is not a distance to their nearest sample), else None."""
-    metrics = info.get("metrics") if isinstance(info.get("metrics"), dict) else {}
-    measured = metrics.get("open_set_match")
+    measured = _metrics(info).get("open_set_match")
     if isinstance(measured, str) and measured != match_mode:
         return (f"encoder.json's threshold was measured with recognition.match {measured}, this run matches "
                 f"by {match_mode}: how often strangers get a name is not measured for it (use {measured}, "
