@@ -341,13 +341,6 @@ class PostgresStore(GalleryStore):
         rows = self._read(_HAS_SOURCE)
         return bool(rows and rows[0][0])
 
-    def sources(self, name: str) -> set[str]:
-        if not self._has_source_column():   # a gallery from before the column: no photo is known
-            return set()
-        return {src for (src,) in self._read(
-            "SELECT s.source_sha256 FROM samples s JOIN people p ON p.id = s.person_id "
-            "WHERE p.name = %s AND s.source_sha256 IS NOT NULL", (name,))}
-
     def dump(self) -> Iterator[tuple[str, bytes, str, float, str | None]]:
         source = "s.source_sha256" if self._has_source_column() else "NULL::text"
         yield from self._read(f"SELECT p.name, s.embedding, s.model_id, s.created, {source} FROM samples s "

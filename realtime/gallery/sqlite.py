@@ -316,13 +316,6 @@ class SQLiteStore(GalleryStore):
     def _has_source_column(self) -> bool:
         return any(row[1] == "source_sha256" for row in self._read("PRAGMA table_info(samples)"))
 
-    def sources(self, name: str) -> set[str]:
-        if not self._has_source_column():   # a gallery from before the column: no photo is known
-            return set()
-        return {src for (src,) in self._read(
-            "SELECT s.source_sha256 FROM samples s JOIN people p ON p.id = s.person_id "
-            "WHERE p.name = ? AND s.source_sha256 IS NOT NULL", (name,))}
-
     def people(self) -> list[tuple[str, int]]:
         return [(n, int(c)) for n, c in self._read(
             "SELECT p.name, COUNT(s.id) FROM people p LEFT JOIN samples s ON s.person_id = p.id "

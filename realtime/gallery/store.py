@@ -123,10 +123,22 @@ class GalleryStore:
         """``(name, sample count)`` for everyone, by name."""
         raise NotImplementedError
 
+    def _read(self, sql: str, params=()) -> list:
+        """The rows of one query (placeholders are :attr:`PARAM`)."""
+        raise NotImplementedError
+
+    def _has_source_column(self) -> bool:
+        """Whether the samples table records each sample's photo (galleries made before it do not)."""
+        raise NotImplementedError
+
     def sources(self, name: str) -> set[str]:
         """The photos already enrolled for ``name``, as the SHA-256 of each file (samples enrolled
         without one, from the window or a gallery made before they were recorded, give none)."""
-        raise NotImplementedError
+        if not self._has_source_column():   # a gallery from before the column: no photo is known
+            return set()
+        return {src for (src,) in self._read(
+            "SELECT s.source_sha256 FROM samples s JOIN people p ON p.id = s.person_id "
+            f"WHERE p.name = {self.PARAM} AND s.source_sha256 IS NOT NULL", (name,))}
 
     def dump(self) -> Iterator[tuple[str, bytes, str, float, str | None]]:
         """Every sample as ``(name, embedding bytes, model id, created, source SHA-256 or None)`` (for
