@@ -7,7 +7,7 @@ import pytest
 
 from realtime.align import template_points
 from realtime.config import load_config
-from realtime.unknowns.quality import (Caps, Stored, View, frontalness, keep_best, over_caps, resolution,
+from realtime.unknowns.quality import (Caps, Stored, View, frontalness, keep_best, would_keep, over_caps, resolution,
                                        sharpness, view_quality)
 
 SIZE = 60
@@ -87,6 +87,18 @@ def test_keep_best_keeps_the_best_views_in_time_order():
     kept4, taken = keep_best(kept, view(9, 0.95), 3)
     assert taken and [v.time for v in kept4] == [1, 4, 9]
     assert keep_best([], view(0, 1.0), 0) == ([], False)
+
+
+
+def test_would_keep_answers_as_keep_best_does_before_the_view_is_built():
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        limit = int(rng.integers(0, 5))
+        kept: list[View] = []
+        for t in range(int(rng.integers(0, 9))):
+            kept, _ = keep_best(kept, view(t, float(rng.choice([0.1, 0.5, 0.7, 0.9]))), max(limit, 1))
+        quality = float(rng.choice([0.1, 0.5, 0.7, 0.9, 0.95]))
+        assert would_keep(kept, quality, limit) == keep_best(kept, view(99, quality), limit)[1]
 
 
 def test_caps_drop_the_oldest_views_first():

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from realtime.boxes import Box, clip_box
-from realtime.unknowns.quality import SHARPNESS_HALF, Caps, View, keep_best, sharpness, view_quality
+from realtime.unknowns.quality import SHARPNESS_HALF, Caps, View, keep_best, sharpness, view_quality, would_keep
 
 log = logging.getLogger("realtime")
 
@@ -98,10 +98,11 @@ class Collector:
         now = self.clock()
         face.first, face.last = face.first or now, now
         quality = self._quality(points, score, crop)
-        view = View(now, quality, np.asarray(embedding, np.float32).copy(), np.ascontiguousarray(crop).copy(),
-                    thumbnail(frame, box))
-        face.views, taken = keep_best(face.views, view, self.caps.per_track)
-        face.changed = face.changed or taken
+        if would_keep(face.views, quality, self.caps.per_track):
+            view = View(now, quality, np.asarray(embedding, np.float32).copy(), np.ascontiguousarray(crop).copy(),
+                        thumbnail(frame, box))
+            face.views, taken = keep_best(face.views, view, self.caps.per_track)
+            face.changed = face.changed or taken
         if face.unknown >= self.settings.after and face.changed and \
                 (not face.stored or now - face.saved_at >= self.settings.save_every):
             self._save(track, face, now)

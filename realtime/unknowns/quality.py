@@ -100,6 +100,12 @@ class View:
     thumbnail: np.ndarray       # the face with some surroundings, for people to look at, RGB uint8
 
 
+def would_keep(kept: Sequence[View], quality: float, limit: int) -> bool:
+    """Whether :func:`keep_best` would keep a view of ``quality`` (fewer than ``limit`` kept views are
+    at least as good): asked before the view is built, so a full track makes no thumbnail."""
+    return sum(v.quality >= quality for v in kept) < limit
+
+
 def keep_best(kept: Sequence[View], view: View, limit: int) -> tuple[list[View], bool]:
     """The best ``limit`` of ``kept`` and ``view`` by quality (an equal one does not displace an
     earlier one), in time order, and whether ``view`` is among them."""
