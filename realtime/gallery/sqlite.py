@@ -341,9 +341,7 @@ class SQLiteStore(GalleryStore):
             db.execute("BEGIN IMMEDIATE")
             fresh = not self._tables and not self._check_schema()
             if fresh:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                _run_script(db, SCHEMA)
             result = work(db)
             db.execute("COMMIT")
             if fresh:
@@ -399,9 +397,7 @@ class SQLiteStore(GalleryStore):
 
     def _make_unknown_tables(self, tx) -> None:
         if tx.execute(self.UNKNOWN_TABLES_EXIST).fetchone() is None:
-            for statement in UNKNOWN_SCHEMA.split(";"):
-                if statement.strip():
-                    tx.execute(statement)
+            _run_script(tx, UNKNOWN_SCHEMA)
 
     def load(self, rows: list[tuple[str, bytes, str, float, str | None]]) -> None:
         def work(db):
@@ -414,6 +410,14 @@ class SQLiteStore(GalleryStore):
                            [(ids[name], blob, model_id, created, src) for name, blob, model_id, created, src in rows])
         self._write(work, "nothing was copied", "free disk space or copy into a writable folder")
         self._changed()
+
+
+def _run_script(db, script: str) -> None:
+    """Each statement of ``script`` (split on ``;``) on ``db``, in the caller's transaction
+    (``executescript`` would commit it first)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
 
 
 def _add_source_column(db: sqlite3.Connection) -> None:
