@@ -100,6 +100,11 @@ def _sources(text, group_id) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _with_param(sql: str, param: str) -> str:
+    """``sql`` written with ``?`` placeholders, in a store's own (``%s`` for PostgreSQL)."""
+    return sql if param == "?" else sql.replace("?", param)
+
+
 class _Tx:
     """A store's transaction (an SQLite connection, a psycopg cursor) taking ``?`` placeholders."""
 
@@ -107,7 +112,7 @@ class _Tx:
         self.raw, self.param = raw, param
 
     def _sql(self, sql: str) -> str:
-        return sql if self.param == "?" else sql.replace("?", self.param)
+        return _with_param(sql, self.param)
 
     def execute(self, sql: str, params=()):
         return self.raw.execute(self._sql(sql), params)
@@ -142,7 +147,7 @@ class UnknownTables:
         store = self.store
         if not store._read(store.UNKNOWN_TABLES_EXIST):
             return []
-        return store._read(sql if store.PARAM == "?" else sql.replace("?", store.PARAM), params)
+        return store._read(_with_param(sql, store.PARAM), params)
 
     def _model(self) -> str:
         if self.store.model_id is None:
